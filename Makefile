@@ -1,0 +1,49 @@
+# Two entry points (see README):  make lab   |   make test
+# Both create .venv on first use (and again when pyproject.toml changes).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: setup lab test lint unit notebooks bench sandbox clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## Open JupyterLab on notebooks/ (the notebooks start an embedded sandbox unless DIALPAD_API_KEY is set)
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+## Every test: lint, unit + integration (real HTTP on loopback), nbval on every notebook
+test: $(STAMP)
+	$(BIN)/ruff check dialpad_nb tests benchmarks
+	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
+	    --nbval-sanitize-with notebooks/sanitize.cfg $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check dialpad_nb tests benchmarks
+	$(BIN)/ruff format --check dialpad_nb tests benchmarks
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+
+notebooks: $(STAMP)
+	$(BIN)/python -m pytest notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+
+## Re-execute every notebook in place (after a deliberate change of output)
+execute-notebooks: $(STAMP)
+	for nb in notebooks/*.ipynb; do $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+
+bench: $(STAMP)
+	for b in benchmarks/bench_*.py; do $(BIN)/python "$$b" || exit 1; done
+
+sandbox: $(STAMP)
+	$(BIN)/dialpad-nb sandbox
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,225 @@
+"""Dialpad's call-router numbers and the one live error-window rule.
+
+Everything that depends on Dialpad's behaviour (the sandbox's dispatch, the
+client's PATCH guard, the health analytics) reads its numbers from here, so
+that when real traffic proves an assumption wrong it changes in one place.
+Semantics: ``shared/dialpad/BEHAVIOUR.md``.
+
+Times are integer milliseconds since the Unix epoch, as in Dialpad's
+``date_started``.
+
+Assumptions (Dialpad is silent on these; see ``ASSUMPTIONS``):
+
+* window edge — an error counts while it is *less than* ``window_s`` old: an
+  error at ``e`` is in the window at ``t`` iff ``t - window_ms < e <= t``.
+  An error exactly 60 minutes old has expired.
+* the error that makes the count exceed the threshold is the one that
+  disables the router (the 11th inside any window); that call itself still goes
+  to the default target, like every error.
+* ``PATCH {"enabled": true}`` keeps the errors (they keep expiring normally);
+  ``reset_error_count`` forgets them all.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Iterable
+
+__all__ = [
+    "ASSUMPTIONS",
+    "DIALPAD",
+    "AttemptVerdict",
+    "ERROR_OUTCOMES",
+    "OUTCOMES",
+    "ErrorWindow",
+    "Policy",
+    "RouterHealthState",
+    "is_error",
+]
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Dialpad's limits for call routers. ``DIALPAD`` holds the real values;
+    what-if analyses build their own with :meth:`replace`."""
+
+    deadline_s: float = 5.0
+    """The routing endpoint must answer within this many seconds."""
+    error_threshold: int = 10
+    """The router is disabled when its errors in the window *exceed* this."""
+    window_s: float = 3600.0
+    """Length of the sliding error window."""
+    patch_interval_s: float = 300.0
+    """At most one ``PATCH /callrouters/{id}`` per router per this many seconds."""
+    min_secret_length: int = 32
+    """Dialpad asks for router secrets of at least this many characters."""
+
+    def __post_init__(self) -> None:
+        if self.deadline_s <= 0:
+            raise ValueError(f"Policy.deadline_s must be > 0, got {self.deadline_s!r}")
+        if self.error_threshold < 0:
+            raise ValueError(f"Policy.error_threshold must be >= 0, got {self.error_threshold!r}")
+        if self.window_s <= 0:
+            raise ValueError(f"Policy.window_s must be > 0, got {self.window_s!r}")
+        if self.patch_interval_s < 0:
+            raise ValueError(f"Policy.patch_interval_s must be >= 0, got {self.patch_interval_s!r}")
+
+    @property
+    def deadline_ms(self) -> int:
+        return round(self.deadline_s * 1000)
+
+    @property
+    def window_ms(self) -> int:
+        return round(self.window_s * 1000)
+
+    @property
+    def patch_interval_ms(self) -> int:
+        return round(self.patch_interval_s * 1000)
+
+    def replace(self, **changes: float) -> Policy:
+        """A copy with some numbers changed (for what-if analyses)."""
+        from dataclasses import replace
+
+        return replace(self, **changes)
+
+
+DIALPAD = Policy()
+"""The numbers Dialpad documents."""
+
+ASSUMPTIONS: dict[str, str] = {
+    "window_edge": "an error counts while it is less than window_s old (exactly 60 min old has expired)",
+    "disabling_error": "the error that makes the count exceed the threshold disables the router",
+    "reenable_keeps_errors": "PATCH enabled=true keeps errors in the window; reset_error_count clears them",
+    "error_body": 'error bodies are {"error": {"code": <status>, "message": "..."}}; 429 carries Retry-After',
+    "jwt_transport": "a signed routing request is the compact JWT as the body, Content-Type application/jwt",
+    "action_route": 'an answer {"action": "route", "target_id", "target_type"} is accepted as a plain answer',
+    "unknown_target_id": "a target id that does not exist in the company is an error",
+}
+
+
+OUTCOMES: tuple[str, ...] = (
+    "ok",
+    "timeout",
+    "connect_error",
+    "http_status",
+    "invalid_response",
+    "unknown_target",
+    "skipped_disabled",
+)
+"""Every outcome of one call attempt, as recorded by the sandbox and read by ``health``."""
+
+ERROR_OUTCOMES: frozenset[str] = frozenset(OUTCOMES) - {"ok", "skipped_disabled"}
+"""Outcomes that count as errors toward auto-disable."""
+
+
+def is_error(outcome: str) -> bool:
+    if outcome not in OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
+    return outcome in ERROR_OUTCOMES
+
+
+class ErrorWindow:
+    """The errors of one router inside the sliding window.
+
+    >>> w = ErrorWindow()
+    >>> [w.add(t * 1000) for t in range(3)]
+    [1, 2, 3]
+    >>> w.count(3_600_000)      # the error at t=0 is exactly one hour old: expired
+    2
+    """
+
+    __slots__ = ("_policy", "_times")
+
+    def __init__(self, policy: Policy = DIALPAD, times: Iterable[int] = ()) -> None:
+        self._policy = policy
+        self._times: deque[int] = deque(sorted(int(t) for t in times))
+
+    def _expire(self, now_ms: int) -> None:
+        horizon = now_ms - self._policy.window_ms
+        times = self._times
+        while times and times[0] <= horizon:
+            times.popleft()
+
+    def count(self, now_ms: int) -> int:
+        """Errors inside the window ending at ``now_ms``."""
+        self._expire(now_ms)
+        return len(self._times)
+
+    def add(self, now_ms: int) -> int:
+        """Record an error at ``now_ms``; return the count including it.
+
+        Times must not go backwards (the sandbox's clock is monotonic)."""
+        now_ms = int(now_ms)
+        if self._times and now_ms < self._times[-1]:
+            raise ValueError(f"error at {now_ms} is earlier than the last one at {self._times[-1]}")
+        self._expire(now_ms)
+        self._times.append(now_ms)
+        return len(self._times)
+
+    def clear(self) -> None:
+        self._times.clear()
+
+    def times(self) -> list[int]:
+        """The error times still held (some may have expired since the last call)."""
+        return list(self._times)
+
+    def exceeded(self, now_ms: int) -> bool:
+        return self.count(now_ms) > self._policy.error_threshold
+
+
+@dataclass
+class AttemptVerdict:
+    """What the rule decided for one call."""
+
+    requested: bool
+    """False when the router was disabled: no request was made."""
+    error_count: int
+    """Errors in the window after this call."""
+    disabled_now: bool
+    """True when this call's error disabled the router."""
+
+
+class RouterHealthState:
+    """One router's enabled flag and error window: Dialpad's auto-disable rule.
+
+    The sandbox drives one of these per router, live; ``health`` computes the
+    same thing vectorised and is property-tested against this class.
+    """
+
+    __slots__ = ("enabled", "policy", "window")
+
+    def __init__(
+        self, policy: Policy = DIALPAD, *, enabled: bool = True, error_times: Iterable[int] = ()
+    ) -> None:
+        self.policy = policy
+        self.enabled = enabled
+        self.window = ErrorWindow(policy, error_times)
+
+    def error_count(self, now_ms: int) -> int:
+        return self.window.count(now_ms)
+
+    def record(self, now_ms: int, *, error: bool) -> AttemptVerdict:
+        """Apply one inbound call's outcome at ``now_ms``.
+
+        ``error`` is ignored while disabled: no request is made, so nothing
+        can fail."""
+        if not self.enabled:
+            return AttemptVerdict(False, self.window.count(now_ms), False)
+        if not error:
+            return AttemptVerdict(True, self.window.count(now_ms), False)
+        count = self.window.add(now_ms)
+        if count > self.policy.error_threshold:
+            self.enabled = False
+            return AttemptVerdict(True, count, True)
+        return AttemptVerdict(True, count, False)
+
+    def patch(self, *, enabled: bool | None = None, reset_error_count: bool = False) -> None:
+        """What ``PATCH {"enabled": ..., "reset_error_count": ...}`` does."""
+        if reset_error_count:
+            self.window.clear()
+        if enabled is not None:
+            self.enabled = bool(enabled)
+
+    def reset(self) -> None:
+        self.window.clear()
