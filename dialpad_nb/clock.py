@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 __all__ = ["Clock", "SimulatedClock", "SystemClock", "ms_to_datetime", "parse_time_ms"]
@@ -74,7 +74,7 @@ class SimulatedClock:
 
 
 def ms_to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 def parse_time_ms(value: int | float | str | datetime) -> int:
@@ -88,7 +88,7 @@ def parse_time_ms(value: int | float | str | datetime) -> int:
     if isinstance(value, float):
         return round(value)
     if isinstance(value, datetime):
-        dt = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        dt = value if value.tzinfo else value.replace(tzinfo=UTC)
         return round(dt.timestamp() * 1000)
     if isinstance(value, str):
         text = value.strip()

@@ -10,8 +10,9 @@ from __future__ import annotations
 import html
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ValidationError
@@ -146,8 +147,7 @@ def redact(obj: Any) -> Any:
     """A copy of a JSON-like object with every ``secret`` value replaced by ``'***'``."""
     if isinstance(obj, Mapping):
         return {
-            k: (REDACTED if k in ("secret", "api_key", "apikey") and v else redact(v))
-            for k, v in obj.items()
+            k: (REDACTED if k in ("secret", "api_key", "apikey") and v else redact(v)) for k, v in obj.items()
         }
     if isinstance(obj, list):
         return [redact(v) for v in obj]

@@ -23,8 +23,8 @@ Assumptions (Dialpad is silent on these; see ``ASSUMPTIONS``):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 __all__ = [
     "ASSUMPTIONS",

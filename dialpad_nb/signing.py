@@ -7,7 +7,8 @@ accepting only HS256: ``alg: none`` and every other algorithm are refused.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import jwt
 
