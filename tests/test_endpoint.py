@@ -1,0 +1,397 @@
+"""The routing-endpoint kit: JWT checks, payload validation, budget fallback, the JSONL log."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import jwt
+import pytest
+
+from dialpad_nb.clock import SimulatedClock
+from dialpad_nb.endpoint import coerce_decision, load_rules, routing_endpoint, serve_endpoint
+from dialpad_nb.endpoint_log import LOG_FIELDS, endpoint_log_frame, read_endpoint_log
+from dialpad_nb.errors import ValidationError
+from dialpad_nb.models import RoutingDecision, RoutingRequest
+from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS
+from dialpad_nb.signing import sign
+
+SECRET = "s3cret-for-tests-0123456789abcdefXYZ"
+WRONG = "another-secret-0123456789abcdefghijkl"
+SALES = CALLCENTERS[0]["id"]
+VIP = CALLCENTERS[3]["id"]
+SUPPORT = DEPARTMENTS[1]["id"]
+FALLBACK = (SUPPORT, "department")
+START = "2026-01-05T09:00:00Z"
+
+REQ = {
+    "date_started": 1_767_603_600_000,
+    "call_id": 1_000_001,
+    "external_number": "+14155550123",
+    "internal_number": "+14155550100",
+    "contact_id": None,
+    "contact_type": None,
+}
+
+
+class ASGIClient:
+    """Sync calls into an ASGI app through httpx's ASGI transport (no sockets)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    def post(self, url: str, **kw) -> httpx.Response:
+        async def go():
+            transport = httpx.ASGITransport(app=self.app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://endpoint.test") as c:
+                return await c.post(url, **kw)
+
+        return asyncio.run(go())
+
+
+def to_sales(request: RoutingRequest) -> RoutingDecision:
+    return RoutingDecision(SALES, "callcenter")
+
+
+def make(decide=to_sales, tmp_path=None, **kw):
+    kw.setdefault("fallback", FALLBACK)
+    kw.setdefault("clock", SimulatedClock(START))
+    log_path = tmp_path / "endpoint.jsonl" if tmp_path is not None else None
+    app = routing_endpoint(decide, log_path=log_path, **kw)
+    return app, ASGIClient(app)
+
+
+def only_record(app) -> dict:
+    records = app.state.endpoint.log.records()
+    assert len(records) == 1
+    return records[0]
+
+
+# --------------------------------------------------------------------------- plain JSON
+
+
+def test_plain_json_request_is_answered_and_logged(tmp_path):
+    app, client = make(tmp_path=tmp_path)
+    r = client.post("/route", json=REQ)
+    assert r.status_code == 200
+    assert r.json() == {"target_id": SALES, "target_type": "callcenter"}
+    rec = only_record(app)
+    assert tuple(rec) == LOG_FIELDS
+    assert rec == {
+        "v": 1,
+        "ts": 1_767_603_600_000,
+        "call_id": 1_000_001,
+        "payload": REQ,
+        "signed": False,
+        "decision": {"target_id": SALES, "target_type": "callcenter"},
+        "rule": None,
+        "fallback": False,
+        "status": 200,
+        "latency_ms": rec["latency_ms"],
+        "outcome": "ok",
+        "error": None,
+    }
+    assert isinstance(rec["latency_ms"], float) and rec["latency_ms"] >= 0
+    assert read_endpoint_log(tmp_path / "endpoint.jsonl") == [rec]
+
+
+def test_any_path_is_served():
+    app, client = make()
+    assert client.post("/", json=REQ).status_code == 200
+    assert client.post("/a/b/route", json=REQ).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "answer, rule",
+    [
+        ({"target_id": str(VIP), "target_type": "callcenter", "rule": "vip"}, "vip"),
+        ((VIP, "callcenter"), None),
+        ((VIP, "callcenter", "vip-tuple"), "vip-tuple"),
+        (RoutingDecision(VIP, "callcenter"), None),
+    ],
+)
+def test_decide_answer_shapes_and_reported_rule(answer, rule):
+    app, client = make(lambda req: answer)
+    assert client.post("/", json=REQ).json() == {"target_id": VIP, "target_type": "callcenter"}
+    assert only_record(app)["rule"] == rule
+
+
+class VipRules:
+    """A rule object: VIP callers to the VIP desk, the sales line to Inbound Sales."""
+
+    def decide(self, request: RoutingRequest):
+        if request.external_number == "+14155550123":
+            return {"target_id": VIP, "target_type": "callcenter", "rule": "vip_caller"}
+        return None
+
+
+def test_object_with_decide_method_and_no_match_gives_fallback():
+    app, client = make(VipRules())
+    assert client.post("/", json=REQ).json()["target_id"] == VIP
+    other = {**REQ, "external_number": "+14155559999"}
+    assert client.post("/", json=other).json() == {"target_id": SUPPORT, "target_type": "department"}
+    first, second = app.state.endpoint.log.records()
+    assert (first["outcome"], first["rule"]) == ("ok", "vip_caller")
+    assert (second["outcome"], second["fallback"], second["error"]) == ("fallback", True, None)
+
+
+def test_async_decide_is_awaited():
+    async def decide(req):
+        await asyncio.sleep(0)
+        return (VIP, "callcenter")
+
+    app, client = make(decide)
+    assert client.post("/", json=REQ).json()["target_id"] == VIP
+    assert only_record(app)["outcome"] == "ok"
+
+
+# --------------------------------------------------------------------------- JWT
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        lambda c, tok: c.post("/", content=tok, headers={"Content-Type": "application/jwt"}),
+        lambda c, tok: c.post("/", content=tok, headers={"Content-Type": "text/plain"}),
+        lambda c, tok: c.post("/", json={"token": tok}),
+        lambda c, tok: c.post("/", json={"jwt": tok}),
+    ],
+    ids=["application/jwt", "text/plain", "token-wrapper", "jwt-wrapper"],
+)
+def test_signed_request_is_verified_however_it_is_carried(send):
+    app, client = make(secret=SECRET)
+    r = send(client, sign(REQ, SECRET))
+    assert r.status_code == 200 and r.json()["target_id"] == SALES
+    rec = only_record(app)
+    assert rec["signed"] is True and rec["payload"] == REQ and rec["outcome"] == "ok"
+
+
+def _alg_none_token(payload) -> str:
+    return jwt.encode(payload, None, algorithm="none")
+
+
+@pytest.mark.parametrize(
+    "token, reason",
+    [
+        (sign(REQ, WRONG), "bad_signature"),
+        (_alg_none_token(REQ), "bad_algorithm"),
+        ("abc.def.ghi", "malformed"),
+        ("not a token at all", "malformed"),
+        (sign({**REQ, "exp": 1_000_000_000}, SECRET), "expired"),
+    ],
+    ids=["wrong-key", "alg-none", "malformed-segments", "garbage", "expired"],
+)
+def test_bad_token_is_refused_with_401_and_logged(tmp_path, token, reason):
+    app, client = make(secret=SECRET, tmp_path=tmp_path)
+    r = client.post("/", content=token, headers={"Content-Type": "application/jwt"})
+    assert r.status_code == 401
+    assert reason in r.json()["error"]["message"]
+    rec = only_record(app)
+    assert rec["outcome"] == "unauthorized" and rec["status"] == 401
+    assert rec["decision"] is None and rec["payload"] is None and reason in rec["error"]
+    text = (tmp_path / "endpoint.jsonl").read_text()
+    assert SECRET not in text and token not in text
+
+
+def test_unsigned_request_to_signed_endpoint_is_401():
+    app, client = make(secret=SECRET)
+    r = client.post("/", json=REQ)
+    assert r.status_code == 401 and "unsigned" in r.json()["error"]["message"]
+    assert only_record(app)["outcome"] == "unauthorized"
+
+
+def test_signed_request_to_unsigned_endpoint_is_400():
+    app, client = make()
+    r = client.post("/", content=sign(REQ, SECRET), headers={"Content-Type": "application/jwt"})
+    assert r.status_code == 400 and "no secret" in r.json()["error"]["message"]
+    rec = only_record(app)
+    assert rec["outcome"] == "bad_request" and rec["signed"] is True
+
+
+def test_secret_never_in_repr():
+    app, _ = make(secret=SECRET)
+    assert SECRET not in repr(app.state.endpoint)
+    assert "signed=True" in repr(app.state.endpoint)
+
+
+# --------------------------------------------------------------------------- bad payloads
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({**REQ, "call_id": None}, "call_id"),
+        ({**REQ, "external_number": "4155550123"}, "external_number"),
+        ({**REQ, "date_started": "yesterday"}, "date_started"),
+        ([1, 2, 3], "payload"),
+    ],
+)
+def test_invalid_payload_is_400_naming_the_field(body, field):
+    app, client = make()
+    r = client.post("/", json=body)
+    assert r.status_code == 400 and field in r.json()["error"]["message"]
+    rec = only_record(app)
+    assert rec["outcome"] == "bad_request" and field in rec["error"] and rec["decision"] is None
+
+
+def test_invalid_payload_keeps_what_was_sent_and_its_call_id():
+    app, client = make()
+    client.post("/", json={**REQ, "internal_number": "oops"})
+    rec = only_record(app)
+    assert rec["call_id"] == REQ["call_id"] and rec["payload"]["internal_number"] == "oops"
+
+
+@pytest.mark.parametrize("body", [b"", b"   ", b"<html>nope</html>", b"\xff\xfe"])
+def test_garbage_body_is_400(body):
+    app, client = make()
+    r = client.post("/", content=body)
+    assert r.status_code == 400
+    assert only_record(app)["outcome"] == "bad_request"
+
+
+# --------------------------------------------------------------------------- slow / failing decide
+
+
+def test_slow_decide_answers_the_fallback_within_the_budget():
+    release = threading.Event()
+
+    def blocked(req):
+        release.wait(30)
+        return (VIP, "callcenter")
+
+    app, client = make(blocked, budget_s=0.2)
+    try:
+        r = client.post("/", json=REQ)
+        assert r.json() == {"target_id": SUPPORT, "target_type": "department"}
+        rec = only_record(app)
+        assert rec["outcome"] == "fallback" and rec["fallback"] is True and "budget" in rec["error"]
+    finally:
+        release.set()
+
+
+def test_slow_async_decide_answers_the_fallback():
+    async def never(req):
+        await asyncio.Event().wait()
+
+    app, client = make(never, budget_s=0.2)
+    assert client.post("/", json=REQ).json()["target_id"] == SUPPORT
+    assert only_record(app)["outcome"] == "fallback"
+
+
+def test_raising_decide_answers_the_fallback_and_logs_the_error():
+    def broken(req):
+        raise KeyError("no such campaign")
+
+    app, client = make(broken)
+    r = client.post("/", json=REQ)
+    assert r.status_code == 200 and r.json()["target_id"] == SUPPORT
+    rec = only_record(app)
+    assert rec["outcome"] == "error" and rec["fallback"] is True and "no such campaign" in rec["error"]
+
+
+@pytest.mark.parametrize("answer", [(VIP, "planet"), {"target": 1}, "sales", (0, "user")])
+def test_invalid_decision_answers_the_fallback(answer):
+    app, client = make(lambda req: answer)
+    assert client.post("/", json=REQ).json()["target_id"] == SUPPORT
+    rec = only_record(app)
+    assert rec["outcome"] == "error" and "decide answered badly" in rec["error"]
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@pytest.mark.parametrize("budget", [0, -1, 5.0, 6])
+def test_budget_must_be_positive_and_below_dialpads_deadline(budget):
+    with pytest.raises(ValidationError, match="budget_s"):
+        routing_endpoint(to_sales, fallback=FALLBACK, budget_s=budget)
+
+
+@pytest.mark.parametrize("fallback", [(1, "planet"), {"target_id": 5}, "x"])
+def test_fallback_is_validated(fallback):
+    with pytest.raises(ValidationError, match="fallback"):
+        routing_endpoint(to_sales, fallback=fallback)
+
+
+def test_decide_must_be_callable():
+    with pytest.raises(TypeError, match="decide"):
+        routing_endpoint(42, fallback=FALLBACK)
+
+
+def test_coerce_decision_from_an_object_with_attributes():
+    class Hit:
+        target_id = str(VIP)
+        target_type = "callcenter"
+        rule = "r1"
+
+    assert coerce_decision(Hit()) == (RoutingDecision(VIP, "callcenter"), "r1")
+
+
+def test_load_rules_finds_module_attribute():
+    assert load_rules("tests.test_endpoint:VipRules") is VipRules
+    with pytest.raises(ValidationError, match="MODULE:CALLABLE"):
+        load_rules("no_colon")
+    with pytest.raises(ValidationError, match="no attribute"):
+        load_rules("tests.test_endpoint:Missing")
+    with pytest.raises(ValidationError, match="cannot import"):
+        load_rules("no_such_module_xyz:f")
+
+
+def test_endpoint_log_frame_flattens_the_decision():
+    app, client = make()
+    client.post("/", json=REQ)
+    client.post("/", json={**REQ, "call_id": "x"})
+    df = endpoint_log_frame(app.state.endpoint.log)
+    assert list(df.columns) == [
+        "ts",
+        "time",
+        "call_id",
+        "signed",
+        "target_id",
+        "target_type",
+        "rule",
+        "fallback",
+        "status",
+        "latency_ms",
+        "outcome",
+        "error",
+    ]
+    assert df["outcome"].tolist() == ["ok", "bad_request"]
+    assert df["target_id"].tolist()[0] == SALES and df["target_id"].isna().tolist() == [False, True]
+    assert str(df["time"].iloc[0]) == "2026-01-05 09:00:00+00:00"
+
+
+def test_read_endpoint_log_names_the_bad_line(tmp_path):
+    p = tmp_path / "log.jsonl"
+    p.write_text(json.dumps({"v": 1}) + "\n{oops\n")
+    with pytest.raises(ValueError, match=r"log\.jsonl:2"):
+        read_endpoint_log(p)
+
+
+# --------------------------------------------------------------------------- real HTTP
+
+
+@pytest.mark.http
+def test_served_endpoint_logs_every_concurrent_request(tmp_path):
+    app = routing_endpoint(VipRules(), secret=SECRET, fallback=FALLBACK, log_path=tmp_path / "e.jsonl")
+    served = serve_endpoint(app)
+    try:
+        calls = [{**REQ, "call_id": 2_000_000 + i} for i in range(60)]
+        with httpx.Client(base_url=served.url) as http, ThreadPoolExecutor(12) as pool:
+            answers = list(
+                pool.map(
+                    lambda c: http.post(
+                        "/route", content=sign(c, SECRET), headers={"Content-Type": "application/jwt"}
+                    ),
+                    calls,
+                )
+            )
+    finally:
+        served.stop()
+    assert [a.status_code for a in answers] == [200] * 60
+    logged = read_endpoint_log(tmp_path / "e.jsonl")
+    assert sorted(r["call_id"] for r in logged) == [c["call_id"] for c in calls]
+    assert {r["outcome"] for r in logged} == {"ok"}
+    assert not served.running
