@@ -188,3 +188,14 @@ def make_client(handler=fake_dialpad, **kw) -> tuple[DialpadClient, list[float]]
         base_url=BASE, api_key=KEY, transport=httpx.MockTransport(handler), sleep=sleeps.append, **kw
     )
     return client, sleeps
+
+
+CREATE_SECRET_ROUTER = dict(
+    name="Signed, starts disabled",
+    routing_url="https://ops.example/route",
+    office_id=str(SEA),
+    default_target_id=str(CALLCENTERS[4]["id"]),
+    default_target_type="callcenter",
+    secret=SECRET,
+    enabled=False,
+)
