@@ -18,6 +18,7 @@ __all__ = [
     "OFFICES",
     "USERS",
     "Company",
+    "Directory",
     "all_targets",
 ]
 
@@ -116,3 +117,63 @@ def all_targets() -> list[dict]:
         {"id": u["id"], "type": "user", "name": u["display_name"], "office_id": u["office_id"]} for u in USERS
     ]
     return out
+
+
+class Directory:
+    """Look-ups over a company directory (by default the seeded one above).
+
+    The sandbox validates default targets and routing answers with
+    :meth:`find`, and addresses auto-disable emails with :meth:`admin_email`.
+    Entries are the plain dicts above; callers must not mutate them.
+    """
+
+    def __init__(
+        self,
+        *,
+        company: Company = COMPANY,
+        offices: tuple[dict, ...] = OFFICES,
+        departments: tuple[dict, ...] = DEPARTMENTS,
+        callcenters: tuple[dict, ...] = CALLCENTERS,
+        users: tuple[dict, ...] = USERS,
+    ) -> None:
+        self.company = company
+        self.offices = offices
+        self.departments = departments
+        self.callcenters = callcenters
+        self.users = users
+        by_type = {"office": offices, "department": departments, "callcenter": callcenters, "user": users}
+        self._targets: dict[tuple[str, int], dict] = {
+            (kind, entry["id"]): entry for kind, entries in by_type.items() for entry in entries
+        }
+
+    @property
+    def primary_office(self) -> dict:
+        return next((o for o in self.offices if o.get("is_primary_office")), self.offices[0])
+
+    @property
+    def default_area_code(self) -> str:
+        return self.company.area_codes[0]
+
+    def office(self, office_id: int) -> dict | None:
+        return self._targets.get(("office", office_id))
+
+    def find(self, target_type: str, target_id: int) -> dict | None:
+        """The office, department, call centre or user with this type and id, else None."""
+        return self._targets.get((target_type, target_id))
+
+    def has_target(self, target_type: str, target_id: int) -> bool:
+        return (target_type, target_id) in self._targets
+
+    def target_name(self, target_type: str, target_id: int) -> str | None:
+        entry = self.find(target_type, target_id)
+        if entry is None:
+            return None
+        return entry.get("display_name") or entry.get("name")
+
+    def admin_email(self, office_id: int) -> str | None:
+        """Where the auto-disable email of a router in this office goes."""
+        office = self.office(office_id)
+        return office.get("admin_email") if office else None
+
+    def __repr__(self) -> str:
+        return f"Directory({self.company.name!r}, {len(self._targets)} targets)"

@@ -1,0 +1,253 @@
+"""The sandbox as one declared Starlette app: Dialpad's ``/api/v2`` and the sandbox's ``/sandbox/v1``.
+
+Everything a route needs is one object, ``app.state.sandbox`` (a :class:`SandboxState`):
+the SQLite store, the clock, Dialpad's policy numbers, the directory and the
+settings. The lifespan opens the store (and closes it, with anything a route put
+on :attr:`SandboxState.exit_stack`); the store also opens itself on first use, so
+``TestClient(app)`` works without ``with`` too.
+
+Both API families share one bearer key (``Authorization: Bearer <key>`` or
+``?apikey=<key>``, compared in constant time); every error answer, 404 and 405
+included, has Dialpad's shape ``{"error": {"code", "message"}}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..clock import Clock, SimulatedClock
+from ..policy import DIALPAD, Policy
+from . import api, control
+from .directory import Directory
+from .store import SandboxStore
+
+__all__ = ["SandboxState", "create_app"]
+
+log = logging.getLogger("dialpad_nb.sandbox")
+
+RESERVED_POOL: tuple[str, ...] = ("+14155551001", "+14155551002", "+14155551003", "+14155551004")
+"""The company's reserved (unassigned) numbers in a new sandbox database."""
+
+
+@dataclass(eq=False)
+class SandboxState:
+    """Everything the sandbox's routes share (``app.state.sandbox``).
+
+    The dispatch code reads ``store``, ``clock``, ``policy``, ``directory``,
+    ``routing_deadline_s`` and ``transport`` (an optional ``httpx.AsyncBaseTransport``
+    for outgoing routing requests, for tests) from here. ``exit_stack`` is entered
+    by the app's lifespan: put long-lived async resources on it (e.g. an
+    ``httpx.AsyncClient``) and they are closed at shutdown. ``extras`` is free
+    space for such resources."""
+
+    store: SandboxStore
+    clock: Clock
+    policy: Policy
+    api_key: str = field(repr=False)
+    directory: Directory
+    page_size: int = 20
+    id_format: Literal["int", "string"] = "int"
+    routing_deadline_s: float = DIALPAD.deadline_s
+    transport: Any = None
+    exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
+    extras: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    @property
+    def simulated(self) -> bool:
+        """True when the clock can be moved (``/sandbox/v1/clock``)."""
+        return isinstance(self.clock, SimulatedClock)
+
+    def check_api_key(self, presented: str | None) -> bool:
+        """Constant-time comparison with the sandbox's key."""
+        if not presented:
+            return False
+        return hmac.compare_digest(presented.encode(), self.api_key.encode())
+
+    def out_id(self, value: Any) -> Any:
+        """An id as the API emits it: an int, or a decimal string with ``id_format="string"``."""
+        if value is None or self.id_format == "int":
+            return value
+        return str(value)
+
+    def ids_out(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """``obj`` with every id-valued key passed through :meth:`out_id` (a new dict)."""
+        if self.id_format == "int":
+            return obj
+        return {k: (self.out_id(v) if k in api.ID_KEYS else v) for k, v in obj.items()}
+
+    def target_exists(self, target_type: str, target_id: int) -> bool:
+        """Whether a routing target exists in the company: a directory entry, or a call router."""
+        if target_type == "callrouter":
+            return self.store.get_router(target_id) is not None
+        return self.directory.has_target(target_type, target_id)
+
+
+class ApiKeyAuth:
+    """Pure ASGI middleware: 401 in Dialpad's shape unless the request carries the key."""
+
+    def __init__(self, app: ASGIApp, *, state: SandboxState) -> None:
+        self.app = app
+        self.state = state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        presented = None
+        for name, value in scope.get("headers", ()):
+            if name == b"authorization":
+                scheme, _, token = value.decode("latin-1").partition(" ")
+                if scheme.lower() == "bearer":
+                    presented = token.strip()
+                break
+        if presented is None:
+            query = scope.get("query_string", b"").decode("latin-1")
+            presented = dict(parse_qsl(query)).get("apikey")
+        if not self.state.check_api_key(presented):
+            message = (
+                "invalid API key"
+                if presented
+                else "missing API key: send 'Authorization: Bearer <key>' or '?apikey=<key>'"
+            )
+            response = api.error_response(401, message, headers={"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, api.ApiError)
+    return api.error_response(exc.status, exc.message, exc.headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        message = f"no such endpoint: {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"method {request.method} is not allowed on {request.url.path}"
+    else:
+        message = str(exc.detail)
+    return api.error_response(exc.status_code, message, exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Log the type only: an exception's text could carry request data.
+    log.error("sandbox error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+    return JSONResponse(
+        api.error_body(500, f"internal sandbox error ({type(exc).__name__})"), status_code=500
+    )
+
+
+def create_app(
+    *,
+    db_path: str | Path = ":memory:",
+    api_key: str,
+    clock: Clock | None = None,
+    policy: Policy = DIALPAD,
+    seed: int = 0,
+    page_size: int = 20,
+    id_format: Literal["int", "string"] = "int",
+    routing_deadline_s: float | None = None,
+    transport: Any = None,
+    directory: Directory | None = None,
+) -> Starlette:
+    """The sandbox app.
+
+    ``db_path``: SQLite file (created if missing; routers, numbers, attempts survive a
+    restart) or ``":memory:"``. ``api_key``: the bearer key every request must carry.
+    ``clock``: defaults to a fresh :class:`SimulatedClock` (fixed start); a simulated
+    clock is moved forward at start-up to the latest time the database has seen.
+    ``seed``: router ids are minted deterministically from it (a new database only).
+    ``page_size``: items per page of every list. ``id_format``: ``"int"`` emits ids as
+    JSON integers (the schema's int64), ``"string"`` as decimal strings (as Dialpad's
+    own examples do). ``routing_deadline_s`` (default ``policy.deadline_s``) and
+    ``transport`` are for the call dispatch.
+    """
+    if not isinstance(api_key, str) or not api_key:
+        raise ValueError("create_app needs a non-empty api_key")
+    if id_format not in ("int", "string"):
+        raise ValueError(f"id_format must be 'int' or 'string', got {id_format!r}")
+    if page_size < 1:
+        raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+    directory = directory or Directory()
+    company_id = directory.company.id
+    seed_numbers = [
+        {
+            "number": number,
+            "status": "office",
+            "target_type": "office",
+            "target_id": office["id"],
+            "office_id": office["id"],
+            "company_id": company_id,
+        }
+        for office in directory.offices
+        for number in office.get("phone_numbers", ())
+    ]
+    pool_office = directory.primary_office["id"]
+    seed_numbers += [
+        {"number": n, "status": "available", "office_id": pool_office, "company_id": company_id}
+        for n in RESERVED_POOL
+    ]
+    reserved_ids = [
+        entry["id"] for entries in (directory.offices, directory.departments) for entry in entries
+    ]
+    reserved_ids += [entry["id"] for entries in (directory.callcenters, directory.users) for entry in entries]
+    store = SandboxStore(
+        db_path, seed=seed, seed_numbers=seed_numbers, reserved_ids=reserved_ids, pool_office_id=pool_office
+    )
+    state = SandboxState(
+        store=store,
+        clock=clock if clock is not None else SimulatedClock(),
+        policy=policy,
+        api_key=api_key,
+        directory=directory,
+        page_size=page_size,
+        id_format=id_format,
+        routing_deadline_s=policy.deadline_s if routing_deadline_s is None else routing_deadline_s,
+        transport=transport,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
+        state.store.open()
+        high_water = state.store.clock_high_water_ms()
+        if high_water is not None and isinstance(state.clock, SimulatedClock):
+            state.clock.advance_to_at_least(high_water)
+        state.exit_stack = AsyncExitStack()
+        try:
+            async with state.exit_stack:
+                yield {}
+        finally:
+            state.store.close()
+
+    app = Starlette(
+        routes=[*api.routes, Mount("/sandbox/v1", routes=control.routes)],
+        exception_handlers={
+            api.ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _server_error,
+        },
+        middleware=[Middleware(ApiKeyAuth, state=state)],
+        lifespan=lifespan,
+    )
+    app.state.sandbox = state
+    return app
