@@ -74,7 +74,7 @@ from .policy import DIALPAD, Policy
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["NUMBER_STATUSES", "UNSET", "DialpadClient", "Directory"]
+__all__ = ["NUMBER_STATUSES", "UNSET", "DialpadClient", "Directory", "format_time", "validate_name"]
 
 log = logging.getLogger("dialpad_nb.client")
 
@@ -131,7 +131,17 @@ class _Secret:
         return "'***'"
 
 
-def _fmt_time(ms: int) -> str:
+def validate_name(value: Any, *, field: str = "name") -> str:
+    """A router name: required, one line; returned stripped."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("is required", field=field)
+    if "\n" in value or "\r" in value:
+        raise ValidationError("must be a single line", field=field)
+    return value.strip()
+
+
+def format_time(ms: int) -> str:
+    """``2026-01-05 09:05:00 UTC`` for ms since the epoch (used in guard messages)."""
     return ms_to_datetime(ms).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
@@ -761,12 +771,12 @@ class DialpadClient:
         interval = _fmt_duration(self.policy.patch_interval_s)
         last = self._last_update.get(rid)
         if last is not None:
-            why = f"router {rid} was last updated at {_fmt_time(last[0])}; "
+            why = f"router {rid} was last updated at {format_time(last[0])}; "
         else:
             why = f"Dialpad refused an update of router {rid} (429) and asked to wait; "
         message = (
             f"{why}Dialpad allows one update per router every {interval}, so the next is allowed at "
-            f"{_fmt_time(next_ms)} (in {_fmt_duration((next_ms - now) / 1000)}). "
+            f"{format_time(next_ms)} (in {_fmt_duration((next_ms - now) / 1000)}). "
             "Nothing was sent. Pass override_patch_guard=True to send anyway (Dialpad will answer 429)."
         )
         if body.get("enabled") is True and last is not None and "routing_url" in last[1]:
@@ -781,11 +791,7 @@ class DialpadClient:
 
     @staticmethod
     def _check_name(name: Any) -> str:
-        if not isinstance(name, str) or not name.strip():
-            raise ValidationError("is required", field="name")
-        if "\n" in name or "\r" in name:
-            raise ValidationError("must be a single line", field="name")
-        return name.strip()
+        return validate_name(name)
 
     @staticmethod
     def _check_bool(value: Any, field: str) -> bool:
