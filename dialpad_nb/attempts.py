@@ -1,0 +1,479 @@
+"""Call attempts — one DataFrame shape, read from three sources.
+
+An *attempt* is what happened to one inbound call on a router: when, how long
+the routing endpoint took, and the outcome as Dialpad sees it (one of
+``policy.OUTCOMES``). The health analytics, charts and widget all read this
+one shape (``ATTEMPT_COLUMNS``):
+
+=============  =========================  =============================================
+column         dtype                      meaning
+=============  =========================  =============================================
+time           datetime64[ms, UTC]        when the call arrived
+call_id        Int64                      Dialpad's call id (may be missing)
+router_id      Int64                      the router (missing for single-router sources)
+latency_ms     float64                    endpoint time; NaN when no request was made
+outcome        category (OUTCOMES)        ``ok``, ``timeout``, ... ``skipped_disabled``
+is_error       bool                       outcome counts toward auto-disable
+http_status    Int64                      the status that came back, if any
+target_id      Int64                      where the call went
+target_type    string
+is_default     boolean                    the call went to the router's default target
+error_count    Int64                      errors in the window after it, *as recorded*
+source         string                     ``sandbox``, ``endpoint_log``, ``csv``, ``probe``...
+=============  =========================  =============================================
+
+Readers return ``AttemptsRead(attempts, rejects)`` (unpackable as a pair);
+``rejects`` holds every record that could not be used, with its position and
+the reason — nothing is dropped silently.
+
+Endpoint-kit log mapping (how Dialpad would have seen each logged request):
+
+* ``status`` not 2xx → ``http_status``;
+* else ``latency_ms`` over the policy deadline → ``timeout`` (Dialpad would have
+  given up before the answer arrived);
+* else a ``decision`` → ``ok`` with that target (the kit's own ``fallback``
+  answer is still a valid answer to Dialpad);
+* else (2xx without a decision) → ``invalid_response``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from .policy import DIALPAD, ERROR_OUTCOMES, OUTCOMES, Policy
+
+__all__ = [
+    "ATTEMPT_COLUMNS",
+    "ATTEMPT_DTYPES",
+    "OUTCOME_DTYPE",
+    "REJECT_COLUMNS",
+    "AttemptsRead",
+    "attempts_from_records",
+    "empty_attempts",
+    "from_sandbox",
+    "read_attempts_csv",
+    "read_endpoint_log",
+    "write_attempts_csv",
+]
+
+OUTCOME_DTYPE = pd.CategoricalDtype(list(OUTCOMES))
+
+ATTEMPT_DTYPES: dict[str, Any] = {
+    "time": "datetime64[ms, UTC]",
+    "call_id": "Int64",
+    "router_id": "Int64",
+    "latency_ms": "float64",
+    "outcome": OUTCOME_DTYPE,
+    "is_error": "bool",
+    "http_status": "Int64",
+    "target_id": "Int64",
+    "target_type": "string",
+    "is_default": "boolean",
+    "error_count": "Int64",
+    "source": "string",
+}
+ATTEMPT_COLUMNS: tuple[str, ...] = tuple(ATTEMPT_DTYPES)
+"""The columns of every attempts DataFrame, in order."""
+
+REJECT_COLUMNS: tuple[str, ...] = ("source", "row", "reason", "record")
+"""Columns of a rejects DataFrame: where the record came from, its position
+(0-based record / data-line index), why it was refused, and the raw record."""
+
+
+@dataclass(frozen=True)
+class AttemptsRead:
+    """The result of reading attempts: the usable rows and the refused ones."""
+
+    attempts: pd.DataFrame
+    rejects: pd.DataFrame
+
+    def __iter__(self) -> Iterator[pd.DataFrame]:
+        return iter((self.attempts, self.rejects))
+
+    def __repr__(self) -> str:
+        return f"AttemptsRead(attempts={len(self.attempts)} rows, rejects={len(self.rejects)} rows)"
+
+
+def empty_attempts() -> pd.DataFrame:
+    """An attempts DataFrame with no rows (the right columns and dtypes)."""
+    return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in ATTEMPT_DTYPES.items()})
+
+
+def _rejects(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=list(REJECT_COLUMNS))
+    return frame.astype({"source": "string", "row": "int64", "reason": "string"})
+
+
+class _Reject(ValueError):
+    """A record that cannot become an attempt; the message is the reason."""
+
+
+def _opt_int(value: Any, name: str) -> int | None:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return None
+    if isinstance(value, bool):
+        raise _Reject(f"{name}: {value!r} is not an integer")
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text == "":
+            return None
+        if text.lstrip("-").isdigit():
+            return int(text)
+        try:
+            as_float = float(text)
+        except ValueError:
+            pass
+        else:
+            if as_float.is_integer():
+                return int(as_float)
+    raise _Reject(f"{name}: {value!r} is not an integer")
+
+
+def _opt_float(value: Any, name: str) -> float:
+    if value is None or value is pd.NA or (isinstance(value, str) and value.strip() == ""):
+        return math.nan
+    if isinstance(value, bool):
+        raise _Reject(f"{name}: {value!r} is not a number")
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        raise _Reject(f"{name}: {value!r} is not a number") from None
+    if math.isinf(out) or (not math.isnan(out) and out < 0):
+        raise _Reject(f"{name}: {value!r} must be a finite number >= 0")
+    return out
+
+
+def _opt_bool(value: Any, name: str) -> bool | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "1", "yes", "t", "y"):
+            return True
+        if text in ("false", "0", "no", "f", "n"):
+            return False
+        if text == "":
+            return None
+    raise _Reject(f"{name}: {value!r} is not a boolean")
+
+
+def _outcome(value: Any) -> str:
+    if value not in OUTCOMES:
+        raise _Reject(f"outcome: {value!r} is not one of {', '.join(OUTCOMES)}")
+    return str(value)
+
+
+def _time_ms(value: Any) -> int:
+    from .clock import parse_time_ms
+
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        raise _Reject("time: missing")
+    try:
+        return parse_time_ms(value)
+    except (TypeError, ValueError) as exc:
+        raise _Reject(f"time: {exc}") from None
+
+
+def attempts_from_records(records: Iterable[Mapping[str, Any]], *, source: str) -> pd.DataFrame:
+    """Build an attempts DataFrame from already-validated dicts with the
+    attempt columns (``time`` as int ms). Missing keys become missing values."""
+    rows = list(records)
+    cols: dict[str, Any] = {}
+    for name, dtype in ATTEMPT_DTYPES.items():
+        values = [r.get(name) for r in rows]
+        if name == "time":
+            cols[name] = pd.Series(np.array(values, dtype="int64"), dtype="int64").astype(
+                "datetime64[ms, UTC]"
+            )
+        elif name == "latency_ms":
+            cols[name] = pd.Series(np.array([math.nan if v is None else v for v in values], dtype="float64"))
+        elif name == "is_error":
+            cols[name] = pd.Series([r["outcome"] in ERROR_OUTCOMES for r in rows], dtype="bool")
+        elif name == "source":
+            cols[name] = pd.Series([source] * len(rows), dtype="string")
+        else:
+            cols[name] = pd.Series(values, dtype=object).astype(dtype)
+    frame = pd.DataFrame(cols)
+    return frame.sort_values("time", kind="stable").reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+def _sandbox_row(rec: Any) -> dict[str, Any]:
+    if not isinstance(rec, Mapping):
+        raise _Reject(f"expected a JSON object, got {type(rec).__name__}")
+    outcome = _outcome(rec.get("outcome"))
+    latency = _opt_float(rec.get("latency_ms"), "latency_ms")
+    if outcome == "skipped_disabled" and not math.isnan(latency):
+        raise _Reject("latency_ms: a skipped_disabled attempt made no request but has a latency")
+    return {
+        "time": _time_ms(rec.get("at")),
+        "call_id": _opt_int(rec.get("call_id"), "call_id"),
+        "router_id": _opt_int(rec.get("router_id"), "router_id"),
+        "latency_ms": latency,
+        "outcome": outcome,
+        "http_status": _opt_int(rec.get("http_status"), "http_status"),
+        "target_id": _opt_int(rec.get("target_id"), "target_id"),
+        "target_type": rec.get("target_type") or None,
+        "is_default": _opt_bool(rec.get("is_default"), "is_default"),
+        "error_count": _opt_int(rec.get("error_count"), "error_count"),
+    }
+
+
+def from_sandbox(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> AttemptsRead:
+    """Attempts from the sandbox's attempt records (``GET /sandbox/v1/attempts``
+    items, or ``SandboxControl.attempts()``: a list of dicts or a DataFrame of them)."""
+    if isinstance(records, pd.DataFrame):
+        frame = records.astype(object).where(records.notna(), None)
+        records = frame.to_dict("records")
+    return _read(enumerate(records), _sandbox_row, source="sandbox")
+
+
+def _read(
+    items: Iterable[tuple[int, Any]], convert: Callable[[Any], dict[str, Any]], *, source: str
+) -> AttemptsRead:
+    good: list[dict[str, Any]] = []
+    bad: list[dict[str, Any]] = []
+    for position, raw in items:
+        try:
+            good.append(convert(raw))
+        except _Reject as exc:
+            bad.append({"source": source, "row": position, "reason": str(exc), "record": raw})
+    return AttemptsRead(attempts_from_records(good, source=source), _rejects(bad))
+
+
+# --------------------------------------------------------------------------- endpoint kit log
+
+
+def _endpoint_row(rec: Any, *, router_id: int | None, policy: Policy) -> dict[str, Any]:
+    if isinstance(rec, _Unparsed):
+        raise _Reject(f"not JSON: {rec.error}")
+    if not isinstance(rec, Mapping):
+        raise _Reject(f"expected a JSON object, got {type(rec).__name__}")
+    if rec.get("v") != 1:
+        raise _Reject(f"v: unsupported log version {rec.get('v')!r} (expected 1)")
+    status = _opt_int(rec.get("status"), "status")
+    if status is None:
+        raise _Reject("status: missing")
+    latency = _opt_float(rec.get("latency_ms"), "latency_ms")
+    if math.isnan(latency):
+        raise _Reject("latency_ms: missing")
+    decision = rec.get("decision")
+    if decision is not None and not isinstance(decision, Mapping):
+        raise _Reject(f"decision: expected an object or null, got {type(decision).__name__}")
+    target_id = target_type = None
+    if not 200 <= status < 300:
+        outcome = "http_status"
+    elif latency > policy.deadline_ms:
+        outcome = "timeout"
+    elif decision:
+        outcome = "ok"
+        target_id = _opt_int(decision.get("target_id"), "decision.target_id")
+        target_type = decision.get("target_type")
+    else:
+        outcome = "invalid_response"
+    return {
+        "time": _time_ms(rec.get("ts")),
+        "call_id": _opt_int(rec.get("call_id"), "call_id"),
+        "router_id": router_id,
+        "latency_ms": latency,
+        "outcome": outcome,
+        "http_status": status,
+        "target_id": target_id,
+        "target_type": target_type,
+        "is_default": None if outcome == "ok" else True,
+        "error_count": None,
+    }
+
+
+@dataclass(frozen=True)
+class _Unparsed:
+    text: str
+    error: str
+
+
+def _jsonl(lines: Iterable[str]) -> Iterator[tuple[int, Any]]:
+    for number, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, _Unparsed(line.rstrip("\n"), str(exc))
+
+
+def read_endpoint_log(
+    path: str | Path | IO[str], *, router_id: int | None = None, policy: Policy = DIALPAD
+) -> AttemptsRead:
+    """Attempts from the endpoint kit's JSONL log, as Dialpad would have seen them.
+
+    ``row`` in the rejects is the 0-based line number; ``router_id`` labels
+    every attempt (the log is per endpoint, not per router). ``policy`` gives
+    the deadline beyond which an answer counts as a ``timeout``."""
+
+    def convert(rec: Any) -> dict[str, Any]:
+        return _endpoint_row(rec, router_id=router_id, policy=policy)
+
+    if hasattr(path, "read"):
+        return _read(_jsonl(path), convert, source="endpoint_log")  # type: ignore[arg-type]
+    with open(path, encoding="utf-8") as fh:
+        return _read(_jsonl(fh), convert, source="endpoint_log")
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+_CSV_FIELDS = (
+    "time",
+    "call_id",
+    "router_id",
+    "latency_ms",
+    "outcome",
+    "http_status",
+    "target_id",
+    "target_type",
+    "is_default",
+    "error_count",
+)
+_TIME_UNITS = {"ms": 1, "s": 1000}
+_LATENCY_UNITS = {"ms": 1.0, "s": 1000.0, "us": 0.001}
+
+
+def read_attempts_csv(
+    path: str | Path | IO[str],
+    *,
+    columns: Mapping[str, str] | None = None,
+    time_format: str | None = None,
+    time_unit: str = "ms",
+    timezone: str = "UTC",
+    latency_unit: str = "ms",
+    outcome_map: Mapping[str, str] | None = None,
+    router_id: int | None = None,
+    policy: Policy = DIALPAD,
+    source: str = "csv",
+) -> AttemptsRead:
+    """Attempts from a CSV file, with a mapping from our column names to yours.
+
+    ``columns`` maps attempt columns to CSV headers, e.g.
+    ``{"time": "Timestamp", "latency_ms": "Duration (ms)", "outcome": "Result"}``;
+    unmapped attempt columns are looked up under their own names (so a file
+    written by :func:`write_attempts_csv` reads back with no mapping).
+
+    Times: ISO-8601 text (naive times are in ``timezone``), text in
+    ``time_format`` (strptime codes), or numbers in ``time_unit`` (``ms``/``s``)
+    since the epoch. Latencies are in ``latency_unit`` (``ms``/``s``/``us``).
+    ``outcome_map`` translates your outcome labels to ``policy.OUTCOMES``. With
+    no outcome column but an ``http_status`` one, the outcome is derived: 2xx →
+    ``ok`` (``timeout`` if the latency exceeds the deadline), else
+    ``http_status``. ``router_id`` labels every row when the file has no router
+    column.
+    """
+    if time_unit not in _TIME_UNITS:
+        raise ValueError(f"time_unit: {time_unit!r} is not one of {', '.join(_TIME_UNITS)}")
+    if latency_unit not in _LATENCY_UNITS:
+        raise ValueError(f"latency_unit: {latency_unit!r} is not one of {', '.join(_LATENCY_UNITS)}")
+    mapping = dict(columns or {})
+    unknown = sorted(set(mapping) - set(_CSV_FIELDS))
+    if unknown:
+        raise ValueError(f"columns: unknown attempt column(s) {unknown}; mappable: {', '.join(_CSV_FIELDS)}")
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    headers = {field: mapping.get(field, field) for field in _CSV_FIELDS}
+    missing_mapped = sorted(h for f, h in headers.items() if f in mapping and h not in raw.columns)
+    if missing_mapped:
+        raise ValueError(f"columns: the CSV has no column(s) {missing_mapped}; it has {list(raw.columns)}")
+    present = {f: h for f, h in headers.items() if h in raw.columns}
+    if "time" not in present:
+        raise ValueError(f"columns: no time column {headers['time']!r} in the CSV; map one with columns=")
+    if "outcome" not in present and "http_status" not in present:
+        raise ValueError("columns: the CSV needs an outcome column or an http_status column")
+    outcome_map = dict(outcome_map or {})
+    bad_map = sorted(v for v in outcome_map.values() if v not in OUTCOMES)
+    if bad_map:
+        raise ValueError(f"outcome_map: {bad_map} not in {', '.join(OUTCOMES)}")
+    latency_scale = _LATENCY_UNITS[latency_unit]
+
+    def parse_time(text: str) -> int:
+        text = text.strip()
+        if not text:
+            raise _Reject("time: missing")
+        try:
+            number = float(text)
+        except ValueError:
+            pass
+        else:
+            if math.isfinite(number):
+                return round(number * _TIME_UNITS[time_unit])
+        try:
+            if time_format:
+                stamp = pd.Timestamp(pd.to_datetime(text, format=time_format))
+            else:
+                stamp = pd.Timestamp(text)
+        except (ValueError, TypeError) as exc:
+            raise _Reject(f"time: {text!r} is not a time ({exc})") from None
+        if stamp is pd.NaT:
+            raise _Reject(f"time: {text!r} is not a time")
+        if stamp.tzinfo is None:
+            stamp = stamp.tz_localize(timezone)
+        return int(stamp.tz_convert("UTC").as_unit("ns").value) // 1_000_000
+
+    def convert(rec: Mapping[str, str]) -> dict[str, Any]:
+        row: dict[str, Any] = {f: (rec[h] if h in rec else None) for f, h in present.items()}
+        latency = _opt_float(row.get("latency_ms"), "latency_ms")
+        if not math.isnan(latency):
+            latency *= latency_scale
+        status = _opt_int(row.get("http_status"), "http_status")
+        label = (row.get("outcome") or "").strip() if "outcome" in present else ""
+        if label:
+            outcome = _outcome(outcome_map.get(label, label))
+        elif status is not None:
+            if not 200 <= status < 300:
+                outcome = "http_status"
+            elif latency > policy.deadline_ms:
+                outcome = "timeout"
+            else:
+                outcome = "ok"
+        else:
+            raise _Reject("outcome: missing (and no http_status to derive it from)")
+        if outcome == "skipped_disabled" and not math.isnan(latency):
+            raise _Reject("latency_ms: a skipped_disabled attempt made no request but has a latency")
+        rid = _opt_int(row.get("router_id"), "router_id")
+        return {
+            "time": parse_time(row["time"]),
+            "call_id": _opt_int(row.get("call_id"), "call_id"),
+            "router_id": router_id if rid is None else rid,
+            "latency_ms": latency,
+            "outcome": outcome,
+            "http_status": status,
+            "target_id": _opt_int(row.get("target_id"), "target_id"),
+            "target_type": (row.get("target_type") or "").strip() or None,
+            "is_default": _opt_bool(row.get("is_default"), "is_default"),
+            "error_count": _opt_int(row.get("error_count"), "error_count"),
+        }
+
+    records = raw.to_dict("records")
+    return _read(enumerate(records), convert, source=source)
+
+
+def write_attempts_csv(attempts: pd.DataFrame, path: str | Path | IO[str]) -> None:
+    """Write attempts as CSV (ISO times with milliseconds, UTC) that
+    :func:`read_attempts_csv` reads back unchanged with no mapping."""
+    out = attempts[[c for c in ATTEMPT_COLUMNS if c not in ("is_error", "source")]].copy()
+    out["time"] = out["time"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str[:-3] + "Z"
+    out.to_csv(path, index=False, lineterminator="\n")
