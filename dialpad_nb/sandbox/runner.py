@@ -9,19 +9,28 @@ the listen backlog. uvicorn's access log is off: a request line could carry
 from __future__ import annotations
 
 import secrets
+import signal
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import uvicorn
 from starlette.applications import Starlette
 
-from ..clock import Clock, SimulatedClock
+from ..clock import Clock, SimulatedClock, SystemClock, ms_to_datetime
 from .app import SandboxState, create_app
 
-__all__ = ["SandboxServer", "bind_socket", "new_api_key", "start_sandbox", "uvicorn_config"]
+__all__ = [
+    "SandboxServer",
+    "bind_socket",
+    "new_api_key",
+    "serve_foreground",
+    "start_sandbox",
+    "uvicorn_config",
+]
 
 START_TIMEOUT_S = 15.0
 STOP_TIMEOUT_S = 10.0
@@ -164,3 +173,61 @@ def start_sandbox(
     )
     sock = bind_socket(host, port)
     return SandboxServer(app, sock).start()
+
+
+def serve_foreground(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8765,
+    db_path: str | Path | None = None,
+    api_key: str | None = None,
+    clock: Clock | None = None,
+    out: TextIO | None = None,
+    **app_kwargs: Any,
+) -> int:
+    """Serve the sandbox in this thread until Ctrl-C or SIGTERM; return the exit status (0 = clean stop).
+
+    Prints the URL and the key first (the socket is already listening then).
+    ``clock`` None is a :class:`SimulatedClock` starting at the current wall time."""
+    out = out or sys.stdout
+    key = api_key or new_api_key()
+    if clock is None:
+        clock = SimulatedClock(SystemClock().now_ms())
+    app = create_app(
+        db_path=":memory:" if db_path is None else db_path, api_key=key, clock=clock, **app_kwargs
+    )
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        print(f"dialpad-nb sandbox: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if isinstance(clock, SimulatedClock):
+        clock_text = f"simulated, starting {ms_to_datetime(clock.now_ms()).isoformat()}"
+    else:
+        clock_text = "system"
+    where = str(db_path) if db_path is not None else "in memory (state is lost when the sandbox stops)"
+    print(f"Dialpad sandbox listening on {_url(sock)}", file=out)
+    print(f"API key: {key}", file=out)
+    print(f"Database: {where}", file=out)
+    print(f"Clock: {clock_text}", file=out)
+    print("Press Ctrl-C to stop.", file=out, flush=True)
+
+    server = uvicorn.Server(uvicorn_config(app))
+    # uvicorn handles SIGINT/SIGTERM while it runs and re-raises the signal afterwards;
+    # these handlers absorb that re-raise so a requested stop exits with status 0.
+    stops: list[int] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: stops.append(signum))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    if not server.started:
+        print("dialpad-nb sandbox: the server did not start", file=sys.stderr)
+        return 1
+    print("Sandbox stopped.", file=out, flush=True)
+    return 0

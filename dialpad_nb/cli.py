@@ -1,0 +1,102 @@
+"""``dialpad-nb``: the toolkit's command line.
+
+Each subcommand is one ``_add_<name>(subparsers)`` function that declares its
+arguments and sets ``func`` (called with the parsed namespace, returns the exit
+status). To add a subcommand, write such a function and list it in
+``SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+def _time_arg(text: str) -> int:
+    from .clock import parse_time_ms
+
+    try:
+        return parse_time_ms(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _run_sandbox(args: argparse.Namespace) -> int:
+    from .clock import SimulatedClock, SystemClock
+    from .sandbox.runner import serve_foreground
+
+    if args.clock == "system":
+        clock: Any = SystemClock()
+    else:
+        clock = SimulatedClock(args.start if args.start is not None else SystemClock().now_ms())
+    return serve_foreground(
+        host=args.host,
+        port=args.port,
+        db_path=args.db,
+        api_key=args.api_key,
+        clock=clock,
+        seed=args.seed,
+        page_size=args.page_size,
+        id_format=args.id_format,
+    )
+
+
+def _add_sandbox(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "sandbox",
+        help="run the Dialpad sandbox in the foreground",
+        description="Serve Dialpad's call-router API (and the sandbox control API) on this machine. "
+        "Prints the URL and the API key; stops cleanly on Ctrl-C or SIGTERM.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 = any free port)")
+    p.add_argument(
+        "--db", metavar="FILE", default=None, help="SQLite file to keep state in (default: memory)"
+    )
+    p.add_argument("--api-key", metavar="KEY", default=None, help="bearer key to require (default: random)")
+    p.add_argument(
+        "--clock",
+        choices=("simulated", "system"),
+        default="simulated",
+        help="simulated (movable through /sandbox/v1/clock; default) or the system clock",
+    )
+    p.add_argument(
+        "--start", type=_time_arg, default=None, help="simulated clock start, ISO-8601 or ms (default: now)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of router ids in a new database (default: 0)")
+    p.add_argument("--page-size", type=int, default=20, help="items per page of every list (default: 20)")
+    p.add_argument(
+        "--id-format", choices=("int", "string"), default="int", help="ids as JSON integers or strings"
+    )
+    p.set_defaults(func=_run_sandbox)
+
+
+# --------------------------------------------------------------------------- entry point
+
+SUBCOMMANDS: tuple[Callable[[Any], None], ...] = (_add_sandbox,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dialpad-nb", description="Dialpad call routers from Jupyter: sandbox and tools."
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add in SUBCOMMANDS:
+        add(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
