@@ -123,6 +123,8 @@ class RouterConsole:
         self.routers: list[CallRouter] = []
         self.directory: Directory | None = None
         self.last_result: ActionResult | None = None
+        self.last_created: CallRouter | None = None
+        """The router the last successful :meth:`create` made (a view may select it)."""
         self._listeners: list[Callable[[RouterConsole], None]] = []
 
     def __repr__(self) -> str:
@@ -282,6 +284,7 @@ class RouterConsole:
                 secret=values.get("secret"),
                 enabled=values["enabled"],
             )
+            self.last_created = router
             return f"Created router {router.name!r} (id {router.id}), default target {target.name} ({target.type})."
 
         return self._run(action)
