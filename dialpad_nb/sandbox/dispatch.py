@@ -50,7 +50,7 @@ from ..models import (
 )
 from ..policy import DIALPAD, ErrorWindow, Policy, RouterHealthState, is_error
 from ..signing import sign
-from .directory import OFFICES, all_targets
+from .directory import Directory
 
 __all__ = [
     "ATTEMPT_KEYS",
@@ -87,6 +87,7 @@ CALL_ID_BASE = 7_000_000_000_000_000
 
 _DETAIL_BODY_CHARS = 200
 _FALLBACK_ADMIN = "office-admin@sandbox.invalid"
+_DIRECTORY_TYPES = ("office", "department", "callcenter", "user")
 
 
 class NumberNotAssigned(DialpadError, LookupError):
@@ -221,8 +222,7 @@ class Dispatcher:
         policy: Policy = DIALPAD,
         deadline_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
-        targets: Iterable[Mapping[str, Any]] | None = None,
-        offices: Iterable[Mapping[str, Any]] | None = None,
+        directory: Directory | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -230,8 +230,12 @@ class Dispatcher:
         self.deadline_s = float(policy.deadline_s if deadline_s is None else deadline_s)
         if self.deadline_s <= 0:
             raise ValidationError(f"must be > 0, got {deadline_s!r}", field="routing_deadline_s")
-        self._targets = {int(t["id"]): t["type"] for t in (all_targets() if targets is None else targets)}
-        self._admins = {int(o["id"]): o.get("admin_email") for o in (OFFICES if offices is None else offices)}
+        if transport is not None and not isinstance(transport, httpx.BaseTransport):
+            raise TypeError(
+                f"transport: dispatch sends with a sync httpx client; got {type(transport).__name__} "
+                "(use httpx.MockTransport or another httpx.BaseTransport)"
+            )
+        self.directory = directory or Directory()
         self._http = httpx.Client(
             transport=transport,
             trust_env=False,
@@ -263,12 +267,12 @@ class Dispatcher:
             if self.store.get_router(target_id) is not None:
                 return None
             return f"target_id {target_id} is not a call router in the company"
-        actual = self._targets.get(target_id)
-        if actual is None:
-            return f"target_id {target_id} is not in the company directory"
-        if actual != target_type:
-            return f"target_id {target_id} is a {actual}, not a {target_type}"
-        return None
+        if self.directory.has_target(target_type, target_id):
+            return None
+        for other in _DIRECTORY_TYPES:
+            if self.directory.has_target(other, target_id):
+                return f"target_id {target_id} is a {other}, not a {target_type}"
+        return f"target_id {target_id} is not in the company directory"
 
     # ------------------------------------------------------------------ time
 
@@ -398,7 +402,7 @@ class Dispatcher:
         self, router: Mapping[str, Any], now: int, count: int, result: RouteResult | None
     ) -> None:
         office_id = int(router["office_id"])
-        to_addr = self._admins.get(office_id) or _FALLBACK_ADMIN
+        to_addr = self.directory.admin_email(office_id) or _FALLBACK_ADMIN
         minutes = self.policy.window_s / 60
         name, rid = router["name"], router["id"]
         subject = f"Call router {name!r} ({rid}) was disabled after {count} routing errors"
