@@ -101,6 +101,12 @@ def decode_one(token: bytes | str, key: bytes, *, leeway_s: float = 0) -> dict[s
     """PyJWT's verdict on one token: its payload, or ``(kind, reason)``."""
     try:
         return jwt.decode(token, key, algorithms=[_ALG], leeway=leeway_s)
+    except jwt.InvalidAlgorithmError:
+        try:
+            alg = jwt.get_unverified_header(token).get("alg")
+        except jwt.InvalidTokenError:  # pragma: no cover - the header decoded a moment ago
+            alg = None
+        return "bad JWT", f"JWT algorithm {alg!r} refused (only {_ALG} is accepted)"
     except jwt.InvalidTokenError as exc:
         return token_error_reason(exc)
 
