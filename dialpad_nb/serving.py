@@ -13,7 +13,7 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["ServedApp", "serve_app"]
+__all__ = ["ServedApp", "serve_app", "stop_all"]
 
 
 @dataclass
@@ -29,6 +29,10 @@ class ServedApp:
     @property
     def running(self) -> bool:
         return self._thread.is_alive()
+
+    def request_stop(self) -> None:
+        """Ask uvicorn to exit without waiting (see :func:`stop_all`)."""
+        self._server.should_exit = True
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving and wait for the thread (idempotent)."""
@@ -87,3 +91,11 @@ def serve_app(app: Any, *, host: str = "127.0.0.1", port: int = 0, name: str = "
         sock.close()
         raise RuntimeError(f"{name}: uvicorn failed to start on {host}:{bound_port}")
     return ServedApp(url=f"http://{host}:{bound_port}", app=app, _server=server, _thread=thread, _sock=sock)
+
+
+def stop_all(*served: ServedApp) -> None:
+    """Stop several servers at once (they shut down in parallel)."""
+    for s in served:
+        s.request_stop()
+    for s in served:
+        s.stop()
