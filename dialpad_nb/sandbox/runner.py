@@ -19,6 +19,7 @@ from typing import Any, TextIO
 
 import uvicorn
 from starlette.applications import Starlette
+from uvicorn.config import LOGGING_CONFIG
 
 from ..clock import Clock, SimulatedClock, SystemClock, ms_to_datetime
 from .app import SandboxState, create_app
@@ -56,11 +57,17 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
     return sock
 
 
-def uvicorn_config(app: Starlette, *, log_level: str = "warning") -> uvicorn.Config:
-    """uvicorn settings shared by the thread runner and the CLI (no access log)."""
+def uvicorn_config(
+    app: Starlette, *, log_level: str = "warning", own_logging: bool = False
+) -> uvicorn.Config:
+    """uvicorn settings shared by the thread runner and the CLI (no access log).
+
+    ``own_logging`` lets uvicorn configure its loggers (the CLI); in a notebook or a
+    test the host's logging is left alone and uvicorn's records propagate to it."""
     return uvicorn.Config(
         app,
         log_level=log_level,
+        log_config=LOGGING_CONFIG if own_logging else None,
         access_log=False,
         lifespan="on",
         server_header=False,
@@ -212,7 +219,7 @@ def serve_foreground(
     print(f"Clock: {clock_text}", file=out)
     print("Press Ctrl-C to stop.", file=out, flush=True)
 
-    server = uvicorn.Server(uvicorn_config(app))
+    server = uvicorn.Server(uvicorn_config(app, own_logging=True))
     # uvicorn handles SIGINT/SIGTERM while it runs and re-raises the signal afterwards;
     # these handlers absorb that re-raise so a requested stop exits with status 0.
     stops: list[int] = []
