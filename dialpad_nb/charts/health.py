@@ -1,0 +1,205 @@
+"""Charts of router health: the error window, latency, outcomes.
+
+Each function takes DataFrames (attempts, or the output of
+:func:`dialpad_nb.health_window.simulate`) and returns a new
+:class:`matplotlib.figure.Figure`; nothing touches pyplot's global state. The
+threshold and deadline lines come from ``policy`` (Dialpad's numbers by default,
+or a what-if :class:`~dialpad_nb.policy.Policy`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..health_window import _as_patch_frame
+from ..latency import AT_RISK_FRACTION, latency_by_hour
+from ..policy import DIALPAD, OUTCOMES, Policy
+
+__all__ = [
+    "OUTCOME_COLORS",
+    "error_window_chart",
+    "latency_chart",
+    "latency_distribution_chart",
+    "outcomes_per_hour_chart",
+]
+
+OUTCOME_COLORS: dict[str, str] = {
+    "ok": "#4c9a2a",
+    "timeout": "#d62728",
+    "connect_error": "#8c564b",
+    "http_status": "#ff7f0e",
+    "invalid_response": "#9467bd",
+    "unknown_target": "#e377c2",
+    "skipped_disabled": "#7f7f7f",
+}
+_SIZE = (9.0, 3.6)
+
+
+def _naive_utc(times: pd.Series) -> np.ndarray:
+    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+
+
+def _router_label(router: Any) -> str:
+    return "router" if router is None or pd.isna(router) else f"router {router}"
+
+
+def _new(title: str) -> tuple[Figure, Any]:
+    fig = Figure(figsize=_SIZE, dpi=100, layout="constrained")
+    ax = fig.subplots()
+    ax.set_title(title, fontsize=11)
+    return fig, ax
+
+
+def error_window_chart(
+    sim: pd.DataFrame, *, policy: Policy = DIALPAD, patches: Any = None, title: str | None = None
+) -> Figure:
+    """Errors in the rolling window at each attempt (a step line per router),
+    the threshold, the attempts that disabled a router (✕) and the re-enables
+    (dashed verticals; dotted when they reset the count).
+
+    ``sim`` is :func:`~dialpad_nb.health_window.simulate`'s output (it needs
+    ``error_count`` and ``disabled_now``)."""
+    missing = [c for c in ("error_count", "disabled_now") if c not in sim]
+    if missing:
+        raise ValueError(f"sim: missing {missing}; pass the output of health_window.simulate(...)")
+    window_min = policy.window_s / 60
+    fig, ax = _new(title or f"Errors in the last {window_min:g} min")
+    for router, group in sim.sort_values("time", kind="stable").groupby("router_id", dropna=False, sort=True):
+        x = _naive_utc(group["time"])
+        y = group["error_count"].astype(float).to_numpy()
+        (line,) = ax.step(x, y, where="post", linewidth=1.2, label=_router_label(router))
+        hit = group["disabled_now"].to_numpy(dtype=bool)
+        if hit.any():
+            ax.plot(x[hit], y[hit], "x", color="#d62728", markersize=9, markeredgewidth=2)
+    ax.axhline(policy.error_threshold, color="#d62728", linestyle="-", linewidth=1, alpha=0.7)
+    ax.annotate(
+        f"disable when > {policy.error_threshold}",
+        xy=(1, policy.error_threshold),
+        xycoords=("axes fraction", "data"),
+        xytext=(-4, 3),
+        textcoords="offset points",
+        ha="right",
+        color="#d62728",
+        fontsize=8,
+    )
+    if sim["disabled_now"].any():
+        ax.plot([], [], "x", color="#d62728", markeredgewidth=2, label="disabled")
+    if patches is not None:
+        frame = _as_patch_frame(patches)
+        enable = frame[frame["enabled"].fillna(False).astype(bool)]
+        for reset, style, label in ((False, "--", "re-enabled"), (True, ":", "re-enabled + reset")):
+            rows = enable[enable["reset_error_count"].astype(bool) == reset]
+            for i, t in enumerate(_naive_utc(rows["time"])):
+                ax.axvline(
+                    t, color="#2ca02c", linestyle=style, linewidth=1.2, label=label if i == 0 else None
+                )
+    ax.set_ylim(bottom=0, top=max(policy.error_threshold + 2, float(sim["error_count"].max() or 0) + 1))
+    ax.set_ylabel("errors in window")
+    ax.set_xlabel("time (UTC)")
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
+    return fig
+
+
+def latency_chart(
+    attempts: pd.DataFrame,
+    *,
+    policy: Policy = DIALPAD,
+    at_risk_s: float | None = None,
+    freq: str = "1h",
+    title: str | None = None,
+) -> Figure:
+    """Each request's latency (points coloured by outcome), the p50 and p90 per
+    ``freq`` bucket, the deadline line and the at-risk band below it."""
+    fig, ax = _new(title or "Routing endpoint latency")
+    req = attempts[attempts["latency_ms"].notna()]
+    deadline_s = policy.deadline_s
+    floor_s = deadline_s * AT_RISK_FRACTION if at_risk_s is None else at_risk_s
+    for outcome in OUTCOMES:
+        part = req[req["outcome"] == outcome]
+        if len(part):
+            ax.plot(
+                _naive_utc(part["time"]),
+                part["latency_ms"].to_numpy() / 1000,
+                ".",
+                markersize=3,
+                alpha=0.6,
+                color=OUTCOME_COLORS[outcome],
+                label=outcome,
+            )
+    if len(req):
+        hourly = latency_by_hour(req, policy=policy, at_risk_s=at_risk_s, freq=freq)
+        x = hourly.index.tz_convert("UTC").tz_localize(None) + pd.Timedelta(freq) / 2
+        ax.plot(x, hourly["p50_ms"] / 1000, color="black", linewidth=1, label=f"p50 per {freq}")
+        ax.plot(
+            x, hourly["p90_ms"] / 1000, color="black", linewidth=1, linestyle="--", label=f"p90 per {freq}"
+        )
+    ax.axhline(deadline_s, color="#d62728", linewidth=1.2, label=f"deadline {deadline_s:g} s")
+    ax.axhspan(floor_s, deadline_s, color="#ff7f0e", alpha=0.12, label=f"at risk > {floor_s:g} s")
+    top = max(deadline_s * 1.2, float(req["latency_ms"].max() / 1000) * 1.05 if len(req) else 0)
+    ax.set_ylim(0, top)
+    ax.set_ylabel("latency (s)")
+    ax.set_xlabel("time (UTC)")
+    ax.legend(loc="upper left", fontsize=7, ncols=3, framealpha=0.8)
+    return fig
+
+
+def latency_distribution_chart(
+    attempts: pd.DataFrame, *, policy: Policy = DIALPAD, bins: int = 60, title: str | None = None
+) -> Figure:
+    """Histogram of request latencies (log-spaced bins) with the empirical CDF
+    on a second axis and the deadline; the legend gives the share over it."""
+    fig, ax = _new(title or "Latency distribution")
+    lat = attempts["latency_ms"].dropna().to_numpy(dtype=float) / 1000
+    deadline_s = policy.deadline_s
+    if lat.size:
+        low = max(lat.min(), 1e-3)
+        high = max(lat.max(), deadline_s) * 1.05
+        edges = np.geomspace(low, high, bins + 1)
+        ax.hist(lat, bins=edges, color="#1f77b4", alpha=0.7)
+        ax.set_xscale("log")
+        cdf = ax.twinx()
+        xs = np.sort(lat)
+        cdf.plot(xs, np.arange(1, xs.size + 1) / xs.size, color="black", linewidth=1)
+        cdf.set_ylim(0, 1.01)
+        cdf.set_ylabel("share of requests ≤ x")
+        over = float(np.mean(lat > deadline_s))
+    else:
+        over = 0.0
+    ax.axvline(
+        deadline_s, color="#d62728", linewidth=1.2, label=f"deadline {deadline_s:g} s ({over:.1%} over)"
+    )
+    ax.set_xlabel("latency (s)")
+    ax.set_ylabel("requests")
+    ax.legend(loc="upper left", fontsize=8)
+    return fig
+
+
+def outcomes_per_hour_chart(attempts: pd.DataFrame, *, freq: str = "1h", title: str | None = None) -> Figure:
+    """Attempts per ``freq`` bucket as bars stacked by outcome."""
+    fig, ax = _new(title or f"Outcomes per {freq}")
+    bucket = attempts["time"].dt.floor(freq).dt.tz_convert("UTC").dt.tz_localize(None)
+    counts = pd.crosstab(bucket, attempts["outcome"].astype(str)) if len(attempts) else pd.DataFrame()
+    width = pd.Timedelta(freq) * 0.9
+    bottom = np.zeros(len(counts))
+    for outcome in OUTCOMES:
+        if outcome in counts:
+            values = counts[outcome].to_numpy(dtype=float)
+            ax.bar(
+                counts.index,
+                values,
+                width=width,
+                bottom=bottom,
+                align="edge",
+                color=OUTCOME_COLORS[outcome],
+                label=outcome,
+            )
+            bottom += values
+    ax.set_ylabel("calls")
+    ax.set_xlabel("time (UTC)")
+    if len(counts):
+        ax.legend(loc="upper left", fontsize=8, ncols=2)
+    return fig

@@ -1,0 +1,114 @@
+"""Health charts: Figures drawn from the data and the policy, no pyplot state."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from matplotlib import pyplot as plt
+from matplotlib.figure import Figure
+
+from dialpad_nb.attempts import attempts_from_records, empty_attempts
+from dialpad_nb.charts.health import (
+    error_window_chart,
+    latency_chart,
+    latency_distribution_chart,
+    outcomes_per_hour_chart,
+)
+from dialpad_nb.health_window import make_patches, simulate
+from dialpad_nb.policy import DIALPAD
+
+T0 = 1_767_600_000_000
+MIN = 60_000
+
+
+def log():
+    rows = [
+        {"time": T0 + i * MIN, "router_id": 1, "outcome": "ok", "latency_ms": 100.0 + i} for i in range(30)
+    ]
+    rows += [
+        {"time": T0 + 30 * MIN + i * MIN, "router_id": 1, "outcome": "timeout", "latency_ms": 5001.0}
+        for i in range(12)
+    ]
+    rows += [
+        {"time": T0 + 90 * MIN + i * MIN, "router_id": 2, "outcome": "ok", "latency_ms": 4500.0}
+        for i in range(5)
+    ]
+    return attempts_from_records(rows, source="test")
+
+
+def hlines(ax):
+    return sorted(
+        {
+            float(line.get_ydata()[0])
+            for line in ax.get_lines()
+            if len(set(np.asarray(line.get_ydata(), float))) == 1 and len(line.get_xdata()) == 2
+        }
+    )
+
+
+@pytest.fixture(autouse=True)
+def no_pyplot_figures():
+    before = plt.get_fignums()
+    yield
+    assert plt.get_fignums() == before
+
+
+def test_error_window_chart_threshold_line_disable_markers_and_patches():
+    patches = make_patches([(T0 + 60 * MIN, 1, True, True), (T0 + 61 * MIN, 1, True, False)])
+    sim = simulate(log(), patches=patches)
+    fig = error_window_chart(sim, patches=patches)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    assert DIALPAD.error_threshold in hlines(ax)
+    marks = [line for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
+    assert sum(len(m.get_xdata()) for m in marks) == int(sim["disabled_now"].sum()) == 1
+    labels = ax.get_legend_handles_labels()[1]
+    assert "re-enabled" in labels and "re-enabled + reset" in labels
+    assert f"> {DIALPAD.error_threshold}" in " ".join(t.get_text() for t in ax.texts)
+
+
+def test_error_window_chart_follows_a_what_if_threshold():
+    policy = DIALPAD.replace(error_threshold=3)
+    sim = simulate(log(), policy=policy)
+    ax = error_window_chart(sim, policy=policy).axes[0]
+    assert 3 in hlines(ax) and DIALPAD.error_threshold not in hlines(ax)
+
+
+def test_error_window_chart_needs_simulated_columns():
+    with pytest.raises(ValueError, match="simulate"):
+        error_window_chart(log())
+
+
+def test_latency_chart_deadline_line_and_points_per_outcome():
+    ax = latency_chart(log()).axes[0]
+    assert DIALPAD.deadline_s in hlines(ax)
+    points = {line.get_label(): len(line.get_xdata()) for line in ax.get_lines() if line.get_marker() == "."}
+    assert points == {"ok": 35, "timeout": 12}
+    ax = latency_chart(log(), policy=DIALPAD.replace(deadline_s=3)).axes[0]
+    assert 3 in hlines(ax)
+
+
+def test_latency_distribution_reports_the_share_over_the_deadline():
+    fig = latency_distribution_chart(log())
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    assert labels == [f"deadline {DIALPAD.deadline_s:g} s ({12 / 47:.1%} over)"]
+    cdf = fig.axes[1].get_lines()[0]
+    assert cdf.get_ydata()[-1] == 1.0
+
+
+def test_outcomes_per_hour_bars_sum_to_the_calls_in_each_hour():
+    ax = outcomes_per_hour_chart(log()).axes[0]
+    heights = {}
+    for patch in ax.patches:
+        heights[patch.get_x()] = heights.get(patch.get_x(), 0) + patch.get_height()
+    assert sorted(heights.values()) == [5, 42]  # 08:00 hour: 30 ok + 12 timeouts; 09:00: 5 ok
+    assert set(ax.get_legend_handles_labels()[1]) == {"ok", "timeout"}
+
+
+def test_charts_draw_an_empty_log():
+    for chart in (latency_chart, latency_distribution_chart, outcomes_per_hour_chart):
+        assert isinstance(chart(empty_attempts()), Figure)
