@@ -1,0 +1,197 @@
+"""Rule sets: first match wins, defaults, Python rules, enrichment, the endpoint entry points."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from dialpad_nb.endpoint import coerce_decision
+from dialpad_nb.enrich import Enrichment
+from dialpad_nb.errors import ValidationError
+from dialpad_nb.models import RoutingDecision, RoutingRequest
+from dialpad_nb.rules import PythonRule, RuleDecision, RuleSet
+from tests.helpers_rules import (
+    AFTER_HOURS,
+    CAMPAIGN_LINE,
+    INBOUND_SALES,
+    MAIN_LINE,
+    SPANISH,
+    SPANISH_LINE,
+    TIER1,
+    VIP,
+    make_calls,
+)
+
+MATRIX = f"""rule,internal_number,external_number,crm.segment,hours,days,target_id,target_type
+vip,,,enterprise,,,{VIP[0]},callcenter
+spanish_after_hours,{SPANISH_LINE},,,18:00-08:00,,{AFTER_HOURS[0]},callcenter
+spanish,{SPANISH_LINE},,,,,{SPANISH[0]},callcenter
+campaign,{CAMPAIGN_LINE},,,,mon-fri,{INBOUND_SALES[0]},callcenter
+uk,,re:^\\+44,,,,{TIER1[0]},callcenter
+default,,,,,,{TIER1[0]},callcenter
+"""
+CRM = "phone,segment\n(415) 555-0199,enterprise\n(415) 555-0100,smb\n"
+
+# 2026-01-14 is a Wednesday; 17:00Z = 09:00 in San Francisco, 03:00Z = 19:00 the evening before
+DAY, EVENING, SATURDAY = "2026-01-14T17:00:00Z", "2026-01-14T03:00:00Z", "2026-01-17T17:00:00Z"
+
+
+@pytest.fixture
+def rules() -> RuleSet:
+    crm = Enrichment.from_csv(io.StringIO(CRM))
+    return RuleSet.from_text(MATRIX, timezone="America/Los_Angeles", name="candidate").with_enrichment(crm)
+
+
+def request(
+    when: str, internal: str = MAIN_LINE, external: str = "+14155551234", call_id: int = 1
+) -> RoutingRequest:
+    return RoutingRequest(int(pd.Timestamp(when).value // 1_000_000), call_id, external, internal)
+
+
+@pytest.mark.parametrize(
+    ("when", "internal", "external", "rule"),
+    [
+        (DAY, SPANISH_LINE, "+14155550199", "vip"),  # enterprise beats the Spanish line: first match wins
+        (EVENING, SPANISH_LINE, "+14155551234", "spanish_after_hours"),
+        (DAY, SPANISH_LINE, "+14155551234", "spanish"),
+        (DAY, CAMPAIGN_LINE, "+14155551234", "campaign"),
+        (SATURDAY, CAMPAIGN_LINE, "+14155551234", "default"),
+        (DAY, MAIN_LINE, "+442071234567", "uk"),
+        (DAY, MAIN_LINE, "+14155550100", "default"),
+    ],
+)
+def test_first_matching_rule_decides(rules, when, internal, external, rule):
+    decision = rules.decide(request(when, internal, external))
+    assert decision.rule == rule
+    assert decision.is_default == (rule == "default")
+    frame = make_calls([{"date_started": when, "external_number": external, "internal_number": internal}])
+    assert rules.evaluate(frame)["rule"].tolist() == [rule]
+
+
+def test_decide_is_a_routing_decision_the_endpoint_understands(rules):
+    decision = rules.decide(request(EVENING, SPANISH_LINE))
+    assert isinstance(decision, RoutingDecision)
+    assert decision.to_json() == {"target_id": AFTER_HOURS[0], "target_type": "callcenter"}
+    answered, rule = coerce_decision(decision)  # what the endpoint kit does with decide()'s answer
+    assert (answered.to_json(), rule) == (decision.to_json(), "spanish_after_hours")
+    plain, name = rules.decide_with_rule(request(EVENING, SPANISH_LINE))
+    assert (plain, name) == (RoutingDecision(*AFTER_HOURS), "spanish_after_hours")
+    assert type(plain) is RoutingDecision
+
+
+def test_evaluate_columns_and_alignment(rules):
+    calls = make_calls(
+        [
+            {"date_started": DAY, "external_number": "+14155550199", "internal_number": MAIN_LINE},
+            {"date_started": DAY, "external_number": "+14155551234", "internal_number": MAIN_LINE},
+        ]
+    ).set_axis([10, 20])
+    out = rules.evaluate(calls)
+    assert list(out.index) == [10, 20]
+    assert list(out.columns) == ["target_id", "target_type", "rule", "is_default"]
+    assert out["target_id"].tolist() == [VIP[0], TIER1[0]]
+    assert out["is_default"].tolist() == [False, True]
+    assert str(out["target_id"].dtype) == "Int64"
+
+
+def test_enrichment_is_joined_only_when_needed(rules):
+    calls = make_calls(
+        [{"date_started": DAY, "external_number": "+14155550199", "internal_number": MAIN_LINE}]
+    )
+    pre = calls.assign(**{"crm.segment": pd.array(["smb"], dtype="string")})
+    # columns already on the frame win over the enrichment (the caller enriched on purpose)
+    assert rules.evaluate(pre)["rule"].tolist() == ["default"]
+    assert rules.evaluate(calls)["rule"].tolist() == ["vip"]
+
+
+def test_missing_enrichment_field_is_a_clear_error():
+    rs = RuleSet.from_text(MATRIX, warn=False)
+    calls = make_calls([{"date_started": DAY, "external_number": "+1", "internal_number": MAIN_LINE}])
+    with pytest.raises(ValidationError, match=r"rule 'vip' tests 'crm.segment' .*with_enrichment"):
+        rs.evaluate(calls)
+
+
+def test_python_rule_runs_only_on_calls_still_undecided():
+    seen = []
+
+    def odd_calls_to_vip(call):
+        seen.append(call["call_id"])
+        return VIP if call["call_id"] % 2 else None
+
+    rs = RuleSet.from_text(MATRIX, timezone="America/Los_Angeles", warn=False).with_rule(
+        odd_calls_to_vip, before="uk"
+    )
+    calls = make_calls(
+        [
+            {"call_id": 1, "date_started": DAY, "external_number": "+1415", "internal_number": SPANISH_LINE},
+            {
+                "call_id": 3,
+                "date_started": DAY,
+                "external_number": "+442071234567",
+                "internal_number": MAIN_LINE,
+            },
+            {
+                "call_id": 4,
+                "date_started": DAY,
+                "external_number": "+442071234567",
+                "internal_number": MAIN_LINE,
+            },
+            {
+                "call_id": 5,
+                "date_started": DAY,
+                "external_number": "+14155551234",
+                "internal_number": MAIN_LINE,
+            },
+        ]
+    ).assign(**{"crm.segment": pd.array([None] * 4, dtype="string")})
+    out = rs.evaluate(calls)
+    assert seen == [3, 4, 5]  # call 1 was decided by 'spanish' before the python rule's turn
+    assert out["rule"].tolist() == ["spanish", "odd_calls_to_vip", "uk", "odd_calls_to_vip"]
+    assert out["target_id"].tolist() == [SPANISH[0], VIP[0], TIER1[0], VIP[0]]
+
+
+@pytest.mark.parametrize(
+    "answer", [VIP, RoutingDecision(*VIP), {"target_id": str(VIP[0]), "target_type": "callcenter"}]
+)
+def test_python_rule_answers_in_any_shape(answer):
+    rs = RuleSet([PythonRule("py", lambda call: answer)], TIER1)
+    assert rs.decide(request(DAY)) == RuleDecision(VIP[0], "callcenter", "py", False)
+
+
+def test_python_rule_with_a_bad_answer_names_rule_and_call():
+    rs = RuleSet([lambda call: (VIP[0], "team")], TIER1)
+    with pytest.raises(ValidationError, match=r"python rule '<lambda>' returned .* for call 7"):
+        rs.decide(request(DAY, call_id=7))
+
+
+def test_rule_names_must_be_unique():
+    with pytest.raises(ValidationError, match="repeated: default"):
+        RuleSet([PythonRule("default", lambda c: None)], TIER1)
+
+
+def test_with_rule_unknown_anchor_is_an_error(rules):
+    with pytest.raises(ValidationError, match="no rule named 'nope'"):
+        rules.with_rule(lambda c: None, before="nope")
+
+
+def test_empty_calls_frame_evaluates_to_empty():
+    rs = RuleSet.from_text(MATRIX, warn=False)
+    calls = make_calls([{"date_started": DAY, "external_number": "+1", "internal_number": MAIN_LINE}]).iloc[
+        :0
+    ]
+    calls = calls.assign(**{"crm.segment": pd.array([], dtype="string")})
+    assert len(rs.evaluate(calls)) == 0
+
+
+def test_repr_and_table(rules):
+    assert repr(rules) == (
+        f"RuleSet('candidate': 5 rules + default callcenter:{TIER1[0]}, tz=America/Los_Angeles, enriched)"
+    )
+    table = rules.to_frame()
+    assert table["rule"].tolist() == ["vip", "spanish_after_hours", "spanish", "campaign", "uk", "default"]
+    assert table.loc[1, "conditions"] == (
+        f"internal_number {SPANISH_LINE} & hours 18:00-08:00 [America/Los_Angeles]"
+    )
+    assert table.loc[5, "conditions"] == "(any call)"
