@@ -240,7 +240,7 @@ def test_condition_mask_equals_test(cond, calls, data):
 def boundary_calls(draw) -> pd.DataFrame:
     """Calls exactly on, or 1 ms either side of, half-hour instants near DST changes."""
     rows = []
-    for i in range(draw(st.integers(5, 40))):
+    for _ in range(draw(st.integers(5, 40))):
         anchor = draw(st.sampled_from(ANCHORS))
         ms = (
             int(anchor.timestamp() * 1000)
