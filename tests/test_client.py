@@ -8,6 +8,8 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dialpad_nb.client import DialpadClient, Directory
 from dialpad_nb.clock import SimulatedClock, ms_to_datetime
@@ -640,3 +642,37 @@ def test_close_and_context_manager():
         client.list_offices()
     with pytest.raises(TransportError):
         client.list_offices()
+
+
+# --------------------------------------------------------------------------- paging property
+
+
+class Pager:
+    """Serves ``items`` as a cursor-paginated router list, ``page_size`` per page."""
+
+    def __init__(self, items: list[dict], page_size: int) -> None:
+        self.items, self.page_size = items, page_size
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        start = int(request.url.params.get("cursor") or 0)
+        end = start + self.page_size
+        body = {"items": self.items[start:end]}
+        if end < len(self.items):
+            body["cursor"] = str(end)
+        return httpx.Response(200, json=body)
+
+
+@settings(max_examples=40, deadline=None)
+@given(count=st.integers(0, 25), page_size=st.integers(1, 7))
+def test_paging_returns_the_same_routers_as_one_page(count, page_size):
+    items = [{**ROUTERS["7001"], "id": str(i + 1), "name": f"R{i}"} for i in range(count)]
+    paged, _ = make_client(Pager(items, page_size))
+    whole, _ = make_client(Pager(items, max(count, 1)))
+    assert paged.list_routers() == whole.list_routers()
+    assert [r.id for r in paged.list_routers()] == list(range(1, count + 1))
+
+
+def test_a_repeated_cursor_stops_instead_of_looping():
+    client, _ = make_client(Script(*[httpx.Response(200, json={"items": [], "cursor": "same"})] * 3))
+    with pytest.raises(APIError, match="same page cursor twice"):
+        client.list_routers()
