@@ -166,7 +166,11 @@ def test_url_change_leaving_the_router_disabled_says_so(console):
 def test_second_update_meets_the_patch_guard_as_a_message(console, rec, clock):
     assert console.edit(7002, {"routing_url": "https://ops.example/fixed"}).ok
     result = console.enable(7002)
-    assert not result.ok and result.message.startswith("router 7002 was last updated") and "Nothing was sent" in result.message
+    assert (
+        not result.ok
+        and result.message.startswith("router 7002 was last updated")
+        and "Nothing was sent" in result.message
+    )
     assert "combine the URL change and the re-enable in one update" in result.message
     assert len(bodies(rec, "PATCH")) == 1
     clock.advance(300)

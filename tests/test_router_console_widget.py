@@ -110,7 +110,11 @@ def test_edit_warns_about_the_lockout_then_sends_one_update(widget, client, sand
     assert "next update is allowed at 2026-01-05 09:05:00 UTC" in status(widget)
     assert "2026-01-05 09:05:00 UTC" in widget.table.value
     widget.disable_button.click()
-    assert "✗ router" in status(widget) and "Nothing was sent" in status(widget) and "Traceback" not in status(widget)
+    assert (
+        "✗ router" in status(widget)
+        and "Nothing was sent" in status(widget)
+        and "Traceback" not in status(widget)
+    )
     assert client.get_router(widget.selected_id).enabled
     sandbox.clock.advance(300)
     widget.disable_button.click()
