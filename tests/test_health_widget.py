@@ -1,0 +1,70 @@
+"""The health widget: plain-Python explorer and the ipywidgets view over it, no browser."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+
+from dialpad_nb.health import SAMPLE_ROUTERS, health_summary, sample_attempts
+from dialpad_nb.policy import DIALPAD
+from dialpad_nb.widgets.health import HealthExplorer, health_widget
+
+SUPPORT, SALES = SAMPLE_ROUTERS["support"], SAMPLE_ROUTERS["sales"]
+
+
+@pytest.fixture(scope="module")
+def sample():
+    return sample_attempts()
+
+
+def test_explorer_starts_at_dialpads_numbers_and_compares_what_if(sample):
+    attempts, patches = sample
+    ex = HealthExplorer(attempts, patches=patches)
+    assert ex.router_id == min(SUPPORT, SALES)
+    assert ex.policy() == DIALPAD
+    ex.deadline_s = 3.0
+    ex.threshold = 5
+    table = ex.compare()
+    want = health_summary(
+        attempts,
+        router_id=ex.router_id,
+        patches=patches,
+        policy=DIALPAD.replace(deadline_s=3.0, error_threshold=5),
+    )
+    assert table.iloc[:, 1].tolist() == want.tolist()
+    assert table.columns[1] == "what-if (> 5 / 60 min, 3 s)"
+
+
+def test_explorer_refuses_a_router_not_in_the_log(sample):
+    with pytest.raises(ValueError, match="router_id"):
+        HealthExplorer(sample[0], router_id=1)
+
+
+def test_sliders_drive_the_explorer_and_rerender(sample):
+    attempts, patches = sample
+    w = health_widget(attempts, patches=patches)
+    before_png = bytes(w.images["errors"].value)
+    before_html = w.summary.value
+    assert before_png.startswith(b"\x89PNG")
+    w.threshold.value = 2
+    assert w.explorer.threshold == 2 and w.explorer.policy().error_threshold == 2
+    assert bytes(w.images["errors"].value) != before_png
+    assert w.summary.value != before_html and "&gt; 2 / 60 min" in w.summary.value
+    w.deadline.value = 3.0
+    w.window.value = 30
+    assert w.explorer.policy() == DIALPAD.replace(error_threshold=2, deadline_s=3.0, window_s=1800)
+    assert repr(w) == f"HealthWidget(router_id={SUPPORT}, threshold=2, deadline_s=3, window_min=30)"
+
+
+def test_router_picker_switches_the_summary(sample):
+    attempts, patches = sample
+    w = health_widget(attempts, patches=patches)
+    calls_support = w.explorer.compare().loc["calls"].iloc[0]
+    w.router.value = SALES
+    assert w.explorer.router_id == SALES
+    calls_sales = w.explorer.compare().loc["calls"].iloc[0]
+    assert calls_sales == int((attempts["router_id"] == SALES).sum()) != calls_support
+    assert f">{calls_sales:,.0f}<" in w.summary.value
