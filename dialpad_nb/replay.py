@@ -176,6 +176,15 @@ class ReplaySummary:
             return []
         return list(self.peaks.index[self.peaks["over_after"].fillna(False).astype(bool)])
 
+    def per_target(self) -> pd.DataFrame:
+        """Volume and peak hour per target, before and after, with capacity flags; busiest first."""
+        table = self.volume.join(self.peaks.drop(columns=["target_type"]), how="outer")
+        table = table.loc[self.volume.index.append(table.index.difference(self.volume.index))]
+        if "capacity" in table.columns:
+            for side in ("before", "after"):
+                table[f"over_{side}"] = table[f"over_{side}"].map({True: "over", False: ""}).fillna("")
+        return table
+
     def headline(self) -> dict[str, str]:
         before = "n/a" if self.default_share_before is None else f"{self.default_share_before:.1%}"
         return {
