@@ -37,6 +37,7 @@ import asyncio
 import importlib
 import inspect
 import json
+import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -112,6 +113,38 @@ def _is_async(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
 
 
+class _DaemonPool:
+    """Reusable daemon worker threads for sync ``decide`` calls.
+
+    Daemon threads, so a decide that never returns cannot block the server's
+    shutdown or the interpreter's exit (``concurrent.futures`` joins its workers at
+    exit). A new worker starts whenever no idle one is free; idle ones are reused."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._idle = 0
+        self._pending = 0
+
+    def submit(self, job: Callable[[], None]) -> None:
+        with self._lock:
+            self._pending += 1
+            spawn = self._pending > self._idle
+        if spawn:
+            threading.Thread(target=self._work, name="routing-decide", daemon=True).start()
+        self._jobs.put(job)
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                self._idle += 1
+            job = self._jobs.get()
+            with self._lock:
+                self._idle -= 1
+                self._pending -= 1
+            job()
+
+
 class _Rejected(Exception):
     def __init__(self, status: int, outcome: str, message: str) -> None:
         self.status, self.outcome, self.message = status, outcome, message
@@ -151,6 +184,7 @@ class Endpoint:
     log: EndpointLog
     clock: Clock
     secret: str | None = field(default=None, repr=False)
+    _pool: _DaemonPool = field(default_factory=lambda: _DaemonPool(), repr=False)
 
     @property
     def signed(self) -> bool:
@@ -188,9 +222,7 @@ class Endpoint:
             except RuntimeError:  # the server stopped while decide was still running
                 pass
 
-        # A daemon thread per call: a decide that never returns cannot block the
-        # server's shutdown or the interpreter's exit.
-        threading.Thread(target=run, name="routing-decide", daemon=True).start()
+        self._pool.submit(run)
         try:
             answer = await asyncio.wait_for(asyncio.shield(fut), timeout)
         except TimeoutError:
