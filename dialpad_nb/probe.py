@@ -19,7 +19,9 @@ Safety: the probe is bounded in count (``max_requests``) and in time
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -38,7 +40,7 @@ from .models import RoutingRequest
 from .policy import DIALPAD, Policy
 from .sandbox.dispatch import request_route
 
-__all__ = ["ProbeResult", "is_loopback_url", "probe", "routing_requests"]
+__all__ = ["FaultSwitch", "ProbeResult", "is_loopback_url", "probe", "routing_requests"]
 
 
 @dataclass(frozen=True)
@@ -232,3 +234,59 @@ def probe(
         elapsed_s=elapsed,
         stopped=stopped,
     )
+
+
+class FaultSwitch:
+    """An ASGI wrapper that degrades an endpoint on demand, to rehearse outages.
+
+    ``switch = FaultSwitch(app)``; serve ``switch`` instead of ``app``. Then
+    ``switch.slow(0.8)`` delays every request by 0.8 s before the app answers,
+    ``switch.fail(503)`` answers every request with that status (the app is not
+    called), ``switch.restore()`` passes requests straight through again.
+    Deterministic: the mode changes only when told to."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.delay_s = 0.0
+        self.status: int | None = None
+
+    @property
+    def mode(self) -> str:
+        if self.status is not None:
+            return f"fail {self.status}"
+        return f"slow {self.delay_s:g} s" if self.delay_s else "healthy"
+
+    def slow(self, delay_s: float) -> FaultSwitch:
+        if delay_s < 0:
+            raise ValueError(f"delay_s must be >= 0, got {delay_s!r}")
+        self.delay_s, self.status = float(delay_s), None
+        return self
+
+    def fail(self, status: int = 503) -> FaultSwitch:
+        if not 100 <= status <= 599:
+            raise ValueError(f"status must be an HTTP status, got {status!r}")
+        self.delay_s, self.status = 0.0, int(status)
+        return self
+
+    def restore(self) -> FaultSwitch:
+        self.delay_s, self.status = 0.0, None
+        return self
+
+    def __repr__(self) -> str:
+        return f"FaultSwitch({self.mode})"
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] == "http":
+            status, delay = self.status, self.delay_s
+            if status is not None:
+                body = json.dumps({"error": {"code": status, "message": "fault injected"}}).encode()
+                headers = [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ]
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+            if delay:
+                await asyncio.sleep(delay)
+        await self.app(scope, receive, send)

@@ -216,3 +216,41 @@ def test_connection_refused_on_loopback_is_a_connect_error():
         port = s.getsockname()[1]
     res = probe(f"http://127.0.0.1:{port}/", payloads(1), progress=False)
     assert res.attempts["outcome"].tolist() == ["connect_error"]
+
+
+def test_fault_switch_fails_and_restores_deterministically():
+    from starlette.testclient import TestClient
+
+    from dialpad_nb.probe import FaultSwitch
+
+    app = routing_endpoint(lambda req: (TARGET, "callcenter"), fallback=(TARGET, "callcenter"))
+    switch = FaultSwitch(app)
+    with TestClient(switch) as tc:
+        assert tc.post("/", json=payloads(1)[0]).status_code == 200
+        switch.fail(503)
+        assert repr(switch) == "FaultSwitch(fail 503)"
+        resp = tc.post("/", json=payloads(1)[0])
+        assert resp.status_code == 503 and resp.json()["error"]["code"] == 503
+        switch.restore()
+        assert tc.post("/", json=payloads(1)[0]).json() == {"target_id": TARGET, "target_type": "callcenter"}
+    assert switch.slow(0.25).mode == "slow 0.25 s"
+    with pytest.raises(ValueError, match="status"):
+        switch.fail(42)
+
+
+@pytest.mark.http
+def test_fault_switch_slow_mode_makes_dialpad_time_out_on_loopback():
+    from dialpad_nb.probe import FaultSwitch
+    from dialpad_nb.serving import serve_app
+
+    switch = FaultSwitch(
+        routing_endpoint(lambda req: (TARGET, "callcenter"), fallback=(TARGET, "callcenter"))
+    )
+    short = DIALPAD.replace(deadline_s=0.4)  # short deadline keeps the test fast; the delay is 2.5x it
+    with serve_app(switch) as served:
+        switch.slow(1.0)
+        slow = probe(served.url, payloads(2), policy=short, progress=False)
+        switch.restore()
+        fine = probe(served.url, payloads(2), policy=short, progress=False)
+    assert slow.outcome_counts() == {"timeout": 2}
+    assert fine.outcome_counts() == {"ok": 2}
