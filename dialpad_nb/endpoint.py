@@ -38,12 +38,14 @@ import importlib
 import inspect
 import json
 import queue
+import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -65,6 +67,7 @@ __all__ = [
     "load_rules",
     "routing_endpoint",
     "serve_endpoint",
+    "serve_endpoint_foreground",
 ]
 
 ServedEndpoint = ServedApp
@@ -360,6 +363,51 @@ def routing_endpoint(
 def serve_endpoint(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> ServedApp:
     """Serve ``app`` with uvicorn in a background thread; ``.url``, ``.stop()``."""
     return serve_app(app, host=host, port=port, name="routing-endpoint")
+
+
+def serve_endpoint_foreground(
+    app: Starlette, *, host: str = "127.0.0.1", port: int = 8000, out: TextIO | None = None
+) -> int:
+    """Serve ``app`` in this thread until Ctrl-C/SIGTERM (the CLI); the exit status.
+
+    Prints the URL first (the socket is already listening then); never the secret."""
+    import uvicorn
+
+    from .sandbox.runner import bind_socket, uvicorn_config
+
+    out = out or sys.stdout
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        print(f"dialpad-nb endpoint: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    kit: Endpoint = app.state.endpoint
+    bound = sock.getsockname()[1]
+    print(f"Routing endpoint listening on http://{host}:{bound}/", file=out)
+    print(f"Signed requests: {'required (HS256)' if kit.signed else 'no (plain JSON)'}", file=out)
+    print(
+        f"Fallback: {kit.fallback.target_type} {kit.fallback.target_id}; budget {kit.budget_s:g} s", file=out
+    )
+    print(f"Log: {kit.log.path or '(memory only)'}", file=out)
+    print("Press Ctrl-C to stop.", file=out, flush=True)
+    server = uvicorn.Server(uvicorn_config(app, own_logging=True))
+    stops: list[int] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn handles the signal and re-raises it afterwards; absorb that so a stop exits 0.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: stops.append(signum))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    if not server.started:
+        print("dialpad-nb endpoint: the server did not start", file=sys.stderr)
+        return 1
+    print("Endpoint stopped.", file=out, flush=True)
+    return 0
 
 
 def load_rules(spec: str) -> Any:

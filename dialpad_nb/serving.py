@@ -1,7 +1,8 @@
-"""Serve an ASGI app with uvicorn in a background thread (for notebooks and tests).
+"""Serve any ASGI app with uvicorn in a background thread (for notebooks and tests).
 
-The socket is bound and listening before the thread starts, so ``.url`` works
-at once; ``stop()`` asks uvicorn to exit and joins the thread.
+The socket is bound and listening before the thread starts (``sandbox.runner.bind_socket``,
+the same one the sandbox uses), so ``.url`` works at once; ``stop()`` asks uvicorn
+to exit and joins the thread.
 """
 
 from __future__ import annotations
@@ -55,18 +56,11 @@ def serve_app(app: Any, *, host: str = "127.0.0.1", port: int = 0, name: str = "
     """Start serving ``app`` on ``host:port`` (0 = a free port) in a daemon thread.
 
     Raises ``RuntimeError`` if uvicorn fails to start (the reason is in its log)."""
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted sockets only when the
-    # listening socket says TCP; without it each response waits ~40 ms for a delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-        sock.listen(128)
-    except OSError:
-        sock.close()
-        raise
+    from .sandbox.runner import bind_socket, uvicorn_config  # one bind (TCP_NODELAY) and one config
+
+    sock = bind_socket(host, port)
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="auto", access_log=False)
+    config = uvicorn_config(app)
     server = uvicorn.Server(config)
     started = threading.Event()
 
@@ -76,8 +70,7 @@ def serve_app(app: Any, *, host: str = "127.0.0.1", port: int = 0, name: str = "
         finally:
             started.set()
 
-    # uvicorn.Server.startup sets ``started`` once it is accepting; we wait on our
-    # own Event set from its lifespan-independent callback below.
+    # Our Event is set once uvicorn's startup is done (or, if it fails, when run() ends).
     original_startup = server.startup
 
     async def startup(sockets=None) -> None:

@@ -395,3 +395,77 @@ def test_served_endpoint_logs_every_concurrent_request(tmp_path):
     assert sorted(r["call_id"] for r in logged) == [c["call_id"] for c in calls]
     assert {r["outcome"] for r in logged} == {"ok"}
     assert not served.running
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cli_args(*extra: str):
+    from dialpad_nb.cli import build_parser
+
+    return build_parser().parse_args(["endpoint", "--rules", "tests.test_endpoint:VipRules", *extra])
+
+
+def test_cli_builds_the_endpoint_with_the_secret_from_the_environment():
+    from dialpad_nb.cli import endpoint_app
+
+    args = _cli_args("--fallback", f"department:{SUPPORT}", "--secret-env", "ROUTER_SECRET", "--budget", "2")
+    app = endpoint_app(args, {"ROUTER_SECRET": SECRET})
+    kit = app.state.endpoint
+    assert kit.fallback == RoutingDecision(SUPPORT, "department") and kit.budget_s == 2.0 and kit.signed
+    client = ASGIClient(app)
+    assert client.post("/", content=sign(REQ, SECRET)).json()["target_id"] == VIP
+    assert client.post("/", content=sign(REQ, WRONG)).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "extra, environ, field",
+    [
+        (("--secret-env", "NOPE"), {}, "secret-env"),
+        (("--secret-env", "SHORT"), {"SHORT": "too-short"}, "$SHORT"),
+        ((), {}, "fallback"),
+    ],
+)
+def test_cli_refuses_missing_or_short_secret_and_missing_fallback(extra, environ, field):
+    from dialpad_nb.cli import endpoint_app
+
+    fb = () if field == "fallback" else ("--fallback", f"department:{SUPPORT}")
+    with pytest.raises(ValidationError) as err:
+        endpoint_app(_cli_args(*fb, *extra), environ)
+    assert err.value.field == field
+
+
+def test_cli_fallback_flag_must_be_type_colon_id(capsys):
+    with pytest.raises(SystemExit):
+        _cli_args("--fallback", "department")
+    assert "TYPE:ID" in capsys.readouterr().err
+
+
+@pytest.mark.http
+def test_cli_serves_in_the_foreground_and_stops_on_sigterm(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    log = tmp_path / "cli.jsonl"
+    env = {**os.environ, "ROUTER_SECRET": SECRET}
+    cmd = [sys.executable, "-m", "dialpad_nb.cli", "endpoint", "--rules", "tests.test_endpoint:VipRules"]
+    cmd += ["--fallback", f"department:{SUPPORT}", "--secret-env", "ROUTER_SECRET", "--port", "0"]
+    cmd += ["--log", str(log)]
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("Routing endpoint listening on http://127.0.0.1:"), first
+        url = first.rsplit(" ", 1)[-1].strip()
+        r = httpx.post(url, content=sign(REQ, SECRET), headers={"Content-Type": "application/jwt"})
+        assert r.json()["target_id"] == VIP
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert SECRET not in first + out + err
+    (rec,) = read_endpoint_log(log)
+    assert rec["outcome"] == "ok" and rec["signed"] is True
