@@ -165,10 +165,36 @@ def test_a_second_client_learns_the_window_from_the_429(server):
         second.update_router(router.id, name="again")
 
 
-def test_wrong_key_is_unauthorized(server):
-    client = DialpadClient(base_url=server.url, api_key="not-the-key", sleep=lambda s: None)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.list_routers(),
+        lambda c: c.get_router(1),
+        lambda c: c.create_router(
+            name="x",
+            routing_url="https://ops.example/r",
+            office_id=SF,
+            default_target_id=1,
+            default_target_type="user",
+        ),
+        lambda c: c.update_router(1, name="x"),
+        lambda c: c.delete_router(1),
+        lambda c: c.assign_number(1, area_code="415"),
+        lambda c: c.list_numbers(),
+        lambda c: c.get_number("+14155550100"),
+        lambda c: c.unassign_number("+14155550100"),
+        lambda c: c.list_offices(),
+        lambda c: c.get_office(SF),
+        lambda c: c.list_users(),
+        lambda c: c.list_departments(),
+        lambda c: c.list_callcenters(),
+        lambda c: c.targets(),
+    ],
+)
+def test_wrong_key_is_unauthorized_everywhere(sandbox, call):
+    client = DialpadClient(base_url=sandbox.url, api_key="not-the-key", sleep=lambda s: None)
     with pytest.raises(Unauthorized) as info:
-        client.list_routers()
+        call(client)
     assert info.value.status == 401 and "not-the-key" not in str(info.value)
 
 
