@@ -4,6 +4,8 @@ results instead of tracebacks, inline field errors, one-update edits, confirmati
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -238,3 +240,9 @@ def test_target_name_falls_back_before_refresh(rec, clock):
     console = RouterConsole(client)
     router = client.get_router(7001)
     assert console.target_name(router) == f"callcenter {TIER1['id']}"
+
+
+def test_the_console_imports_no_widgets():
+    code = "import sys, dialpad_nb.console, dialpad_nb.connect; print('ipywidgets' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
