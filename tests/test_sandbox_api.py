@@ -659,3 +659,14 @@ def test_cursor_is_opaque_but_decodes_to_a_position(app_client_factory):
     create(client)
     cursor = client.get("/api/v2/callrouters").json()["cursor"]
     assert decode_cursor("callrouters", cursor) == 1
+
+
+def test_oversized_body_is_413_in_dialpads_shape(app_client_factory):
+    client = app_client_factory(max_body_bytes=1000)
+    r = client.post("/api/v2/callrouters", json=body(name="x" * 2000))
+    assert "1000 bytes" in error_of(r, 413)
+    chunks = iter([b'{"name": "', b"x" * 2000, b'"}'])  # streamed: no Content-Length
+    r = client.post("/api/v2/callrouters", content=chunks)
+    assert "content-length" not in r.request.headers
+    assert "1000 bytes" in error_of(r, 413)
+    assert client.get("/api/v2/callrouters").json() == {"items": []}

@@ -60,6 +60,7 @@ __all__ = [
     "number_json",
     "page_response",
     "parse_json_body",
+    "read_body",
     "read_json",
     "read_object",
     "router_json",
@@ -116,11 +117,26 @@ def sandbox_state(request: Request) -> SandboxState:
     return request.app.state.sandbox
 
 
+def too_large_message(limit: int) -> str:
+    return f"request body too large (more than {limit} bytes)"
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw request body; 413 beyond the sandbox's ``max_body_bytes``."""
+    limit = sandbox_state(request).max_body_bytes
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:
+            raise ApiError(413, too_large_message(limit))
+    return raw
+
+
 async def read_json(request: Request, *, required: bool = True) -> Any:
     """The request's JSON body. An empty body is ``None`` (400 when ``required``).
 
     Malformed JSON is a 400 whose message gives the position, never the body."""
-    raw = await request.body()
+    raw = await read_body(request)
     if not raw.strip() and required:
         raise ApiError(400, "request body is required: a JSON object")
     return parse_json_body(raw)
@@ -389,7 +405,7 @@ async def update_router(request: Request) -> JSONResponse:
     """PATCH: 404 → 429 → 400, and only a success counts toward the limit (see module docstring)."""
     state = sandbox_state(request)
     router_id = _path_id(request, "call router")
-    raw = await request.body()
+    raw = await read_body(request)
     store = state.store
     with store.transaction():
         current = _router_or_404(state, router_id)
@@ -431,7 +447,7 @@ def _area_code(value: Any) -> str:
 async def assign_number(request: Request) -> JSONResponse:
     state = sandbox_state(request)
     router_id = _path_id(request, "call router")
-    raw = await request.body()
+    raw = await read_body(request)
     _router_or_404(state, router_id)
     data = read_object(parse_json_body(raw), ASSIGN_FIELDS)
     number = None

@@ -43,6 +43,9 @@ log = logging.getLogger("dialpad_nb.sandbox")
 RESERVED_POOL: tuple[str, ...] = ("+14155551001", "+14155551002", "+14155551003", "+14155551004")
 """The company's reserved (unassigned) numbers in a new sandbox database."""
 
+MAX_BODY_BYTES = 16 * 1024 * 1024
+"""Largest request body accepted (Dialpad documents 413 for larger ones)."""
+
 
 @dataclass(eq=False)
 class SandboxState:
@@ -64,6 +67,7 @@ class SandboxState:
     id_format: Literal["int", "string"] = "int"
     routing_deadline_s: float = DIALPAD.deadline_s
     transport: Any = None
+    max_body_bytes: int = MAX_BODY_BYTES
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -101,7 +105,8 @@ class SandboxState:
 
 
 class ApiKeyAuth:
-    """Pure ASGI middleware: 401 in Dialpad's shape unless the request carries the key."""
+    """Pure ASGI middleware: 401 in Dialpad's shape unless the request carries the key
+    (and 413 for a declared ``Content-Length`` over ``max_body_bytes``)."""
 
     def __init__(self, app: ASGIApp, *, state: SandboxState) -> None:
         self.app = app
@@ -121,6 +126,11 @@ class ApiKeyAuth:
         if presented is None:
             query = scope.get("query_string", b"").decode("latin-1")
             presented = dict(parse_qsl(query)).get("apikey")
+        length = dict(scope.get("headers", ())).get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.state.max_body_bytes:
+            response = api.error_response(413, api.too_large_message(self.state.max_body_bytes))
+            await response(scope, receive, send)
+            return
         if not self.state.check_api_key(presented):
             message = (
                 "invalid API key"
@@ -169,6 +179,7 @@ def create_app(
     routing_deadline_s: float | None = None,
     transport: Any = None,
     directory: Directory | None = None,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
     """The sandbox app.
 
@@ -180,7 +191,8 @@ def create_app(
     ``page_size``: items per page of every list. ``id_format``: ``"int"`` emits ids as
     JSON integers (the schema's int64), ``"string"`` as decimal strings (as Dialpad's
     own examples do). ``routing_deadline_s`` (default ``policy.deadline_s``) and
-    ``transport`` are for the call dispatch.
+    ``transport`` are for the call dispatch. ``directory``: the company (default: the
+    seeded one). A request body over ``max_body_bytes`` is answered 413.
     """
     if not isinstance(api_key, str) or not api_key:
         raise ValueError("create_app needs a non-empty api_key")
@@ -224,6 +236,7 @@ def create_app(
         id_format=id_format,
         routing_deadline_s=policy.deadline_s if routing_deadline_s is None else routing_deadline_s,
         transport=transport,
+        max_body_bytes=max_body_bytes,
     )
 
     @asynccontextmanager
