@@ -34,7 +34,7 @@ from .health_window import (
     what_if,
     window_summary,
 )
-from .latency import latency_by_hour, latency_by_outcome, latency_summary
+from .latency import latency_band, latency_by_hour, latency_by_outcome, latency_summary
 from .policy import DIALPAD, Policy
 from .sandbox.directory import CALLCENTERS, DEPARTMENTS
 
@@ -48,6 +48,7 @@ __all__ = [
     "forecast",
     "health_summary",
     "infer_patches",
+    "latency_band",
     "latency_by_hour",
     "latency_by_outcome",
     "latency_summary",

@@ -14,7 +14,14 @@ import pandas as pd
 
 from .policy import DIALPAD, Policy
 
-__all__ = ["AT_RISK_FRACTION", "LATENCY_COLUMNS", "latency_by_hour", "latency_by_outcome", "latency_summary"]
+__all__ = [
+    "AT_RISK_FRACTION",
+    "LATENCY_COLUMNS",
+    "latency_band",
+    "latency_by_hour",
+    "latency_by_outcome",
+    "latency_summary",
+]
 
 AT_RISK_FRACTION = 0.8
 """Default at-risk floor as a fraction of the deadline."""
@@ -107,3 +114,22 @@ def latency_summary(
     if out.empty:
         return pd.Series({c: (0 if c == "requests" else np.nan) for c in LATENCY_COLUMNS}, name="all")
     return out.iloc[0].rename("all")
+
+
+def latency_band(
+    attempts: pd.DataFrame, *, policy: Policy = DIALPAD, at_risk_s: float | None = None, fast_s: float = 1.0
+) -> pd.Series:
+    """Each attempt's latency as an ordered band: ``≤ fast_s``, up to the at-risk
+    floor, ``at risk`` (up to the deadline), ``over deadline``; missing when no
+    request was made. Stable to show where raw timings vary run to run."""
+    deadline, floor = _floor_ms(policy, at_risk_s)
+    fast = min(fast_s * 1000, floor)
+    labels = [
+        f"≤ {fast / 1000:g} s",
+        f"{fast / 1000:g}–{floor / 1000:g} s",
+        f"at risk {floor / 1000:g}–{deadline / 1000:g} s",
+        f"over {deadline / 1000:g} s",
+    ]
+    bins = [-np.inf, fast, floor, deadline, np.inf]
+    band = pd.cut(attempts["latency_ms"].astype(float), bins=bins, labels=labels, right=True)
+    return band.rename("latency_band")

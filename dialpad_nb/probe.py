@@ -288,5 +288,17 @@ class FaultSwitch:
                 await send({"type": "http.response.body", "body": body})
                 return
             if delay:
+                # read the request first, as a slow proxy would: the app then sees the whole
+                # body even if the caller has given up (its answer is dropped quietly)
+                messages = [await receive()]
+                while messages[-1].get("type") == "http.request" and messages[-1].get("more_body"):
+                    messages.append(await receive())
                 await asyncio.sleep(delay)
+                replay = iter(messages)
+
+                async def buffered() -> dict:
+                    return next(replay, None) or await receive()
+
+                await self.app(scope, buffered, send)
+                return
         await self.app(scope, receive, send)

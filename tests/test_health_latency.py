@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dialpad_nb.attempts import attempts_from_records, empty_attempts
-from dialpad_nb.latency import latency_by_hour, latency_by_outcome, latency_summary
+from dialpad_nb.latency import latency_band, latency_by_hour, latency_by_outcome, latency_summary
 from dialpad_nb.policy import DIALPAD
 
 T0 = 1_767_600_000_000  # 08:00 UTC
@@ -75,3 +75,17 @@ def test_at_risk_floor_must_lie_within_the_deadline():
 def test_no_requests_gives_zero_requests_and_empty_tables():
     assert latency_summary(empty_attempts())["requests"] == 0
     assert latency_by_hour(empty_attempts()).empty
+
+
+def test_latency_band_edges_agree_with_the_shares():
+    deadline = DIALPAD.deadline_ms
+    floor = deadline * 0.8
+    frame = log(
+        [(T0, "ok", v) for v in (1000.0, 1000.1, floor, floor + 0.1, float(deadline), deadline + 0.1)]
+    )
+    frame = pd.concat([frame, log([(T0, "skipped_disabled", np.nan)])], ignore_index=True)
+    bands = latency_band(frame).astype(object).tolist()
+    assert bands[:6] == ["≤ 1 s", "1–4 s", "1–4 s", "at risk 4–5 s", "at risk 4–5 s", "over 5 s"]
+    assert pd.isna(bands[6])
+    s = latency_summary(frame)
+    assert s["at_risk"] == pytest.approx(bands.count("at risk 4–5 s") / 6)
