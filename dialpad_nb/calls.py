@@ -50,7 +50,6 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +61,7 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pj
 import pyarrow.parquet as pq
 
-from .jwt_batch import TokenBatch, check_secret, verify_tokens
+from .jwt_batch import CLAIMS, TokenBatch, check_secret, verify_tokens
 from .models import ENDPOINT_LOG_VERSION, normalize_e164
 
 __all__ = [
@@ -123,6 +122,7 @@ _SMALL = 32  # blocks at most this long are parsed line by line
 _LINE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jwt", ".log", ".txt")
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 _B64URL_FIRST = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_TOKEN_CHARS = bytes(sorted(_B64URL_FIRST)) + b"."
 
 
 def empty_calls() -> pd.DataFrame:
@@ -366,7 +366,7 @@ class _Reader:
                 tok = obj.get("token", obj.get("jwt"))
                 if not isinstance(tok, str):
                     return self.reject(part, line, src_raw, "bad JWT", f"token {tok!r} is not text")
-                return self.jwt_lines(part, [line], [src_raw], [tok.strip().encode("utf-8", "replace")])
+                return self.jwt_lines(part, [line], [src_raw], [tok.encode("utf-8", "surrogateescape")])
         row = self.validate_payload(obj)
         if row[0] == "!":
             return self.reject(part, line, src_raw, row[1], row[2])
@@ -388,9 +388,30 @@ class _Reader:
 
     # ----------------------------------------------------------------- line files
 
-    def lines_chunk(self, lines: list[bytes], first_line: int) -> _Part:
+    def lines_chunk(self, buf: bytes, n_lines: int, first_line: int) -> tuple[_Part, int]:
+        """Read one chunk of ``n_lines`` lines; returns the part and its record count."""
         part = _Part()
+        if _all_plain_json(buf, n_lines):
+            # every line starts with '{' and none is a log record or a wrapped token:
+            # one pyarrow parse; each line yields at least one row, so equal counts mean one each
+            table = _arrow_buf(buf)
+            if table is not None and self.table_block(
+                part, table, np.arange(first_line, first_line + n_lines), _LazyLines(buf, first_line),
+                in_jwt=False,
+            ):  # fmt: skip
+                return part, n_lines
+            part = _Part()
+        lines = buf.split(b"\n")
+        if buf.endswith(b"\n"):
+            lines.pop()
         stripped = [ln.strip() for ln in lines]
+        if b"{" not in buf and not b"".join(stripped).translate(None, _TOKEN_CHARS):
+            # only JWT-shaped lines (base64url and dots): no per-line classification needed
+            tok_idx = [i for i, s in enumerate(stripped) if s]
+            toks = [stripped[i] for i in tok_idx]
+            self.jwt_lines(part, [first_line + i for i in tok_idx], toks, toks)
+            return part, len(tok_idx)
+        records = 0
         json_groups: dict[str, list[int]] = {"log": [], "wrapped": [], "plain": []}
         tok_idx: list[int] = []
         for i, s in enumerate(stripped):
@@ -408,17 +429,14 @@ class _Reader:
                 tok_idx.append(i)
             else:
                 self.reject(part, first_line + i, s, "bad JSON", _not_json(s))
+            records += 1
         for idx in json_groups.values():
             if idx:
                 self.json_block(part, [first_line + i for i in idx], [stripped[i] for i in idx], in_jwt=False)
         if tok_idx:
-            self.jwt_lines(
-                part,
-                [first_line + i for i in tok_idx],
-                [stripped[i] for i in tok_idx],
-                [stripped[i] for i in tok_idx],
-            )
-        return part
+            toks = [stripped[i] for i in tok_idx]
+            self.jwt_lines(part, [first_line + i for i in tok_idx], toks, toks)
+        return part, records
 
     def json_block(
         self,
@@ -435,8 +453,13 @@ class _Reader:
         raws = texts if raws is None else raws
         if len(texts) > _SMALL:
             table = _arrow_lines(texts)
-            if table is not None and self.table_block(part, table, lines, raws, in_jwt=in_jwt):
+            claims = in_jwt and table is not None and not CLAIMS.isdisjoint(table.column_names)
+            if table is not None and not claims and self.table_block(part, table, lines, raws, in_jwt=in_jwt):
                 return
+            if claims:  # registered claims are PyJWT's to judge: line by line
+                return self.json_lines(
+                    part, lines, texts, raws, in_jwt=in_jwt, batch=batch, batch_idx=batch_idx
+                )
             mid = len(texts) // 2
             for sl in (slice(0, mid), slice(mid, None)):
                 self.json_block(
@@ -444,12 +467,31 @@ class _Reader:
                     batch_idx=None if batch_idx is None else batch_idx[sl],
                 )  # fmt: skip
             return
-        for k, (line, text, raw) in enumerate(zip(lines, texts, raws, strict=True)):
+        self.json_lines(part, lines, texts, raws, in_jwt=in_jwt, batch=batch, batch_idx=batch_idx)
+
+    def json_lines(
+        self,
+        part: _Part,
+        lines: Any,
+        texts: list[bytes],
+        raws: Any,
+        *,
+        in_jwt: bool,
+        batch: TokenBatch | None,
+        batch_idx: list[int] | None,
+    ) -> None:
+        """The reference path: one ``json.loads`` per line."""
+        for k, (line, text) in enumerate(zip(lines, texts, strict=True)):
+            raw = raws[k]
             try:
                 obj = json.loads(text)
             except (ValueError, RecursionError) as exc:
                 obj = exc
-            if in_jwt and batch is not None and (isinstance(obj, Exception) or not isinstance(obj, dict)):
+            if (
+                in_jwt
+                and batch is not None
+                and (isinstance(obj, Exception) or not isinstance(obj, dict) or not CLAIMS.isdisjoint(obj))
+            ):
                 verdict = batch.resolve(batch_idx[k])
                 if isinstance(verdict, dict):
                     obj = verdict
@@ -477,7 +519,7 @@ class _Reader:
             col = table.column(0)
             if col.type != pa.string() or col.null_count:
                 return False
-            toks = [t.strip().encode("utf-8") for t in col.to_pylist()]
+            toks = [t.encode("utf-8") for t in col.to_pylist()]
             self.jwt_lines(part, lines, raws, toks)
             return True
         if "v" in names and not names & {"token", "jwt"}:
@@ -785,13 +827,69 @@ def _columns(table: pa.Table) -> dict[str, Any]:
 
 
 def _arrow_lines(texts: list[bytes]) -> pa.Table | None:
+    return _arrow_buf(b"\n".join(texts))
+
+
+def _arrow_buf(buf: bytes) -> pa.Table | None:
     try:
         return pj.read_json(
-            io.BytesIO(b"\n".join(texts)),
-            read_options=pj.ReadOptions(use_threads=True, block_size=1 << 24),
+            io.BytesIO(buf), read_options=pj.ReadOptions(use_threads=True, block_size=1 << 24)
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError, ValueError):
         return None
+
+
+def _all_plain_json(buf: bytes, n_lines: int) -> bool:
+    """Every line starts with ``{`` (so each yields at least one row or a parse error).
+
+    Which kind of record the lines are (payload, log record, wrapped token) is
+    decided from the parsed table's columns."""
+    return buf.startswith(b"{") and buf.count(b"\n{") == n_lines - 1
+
+
+class _LazyLines:
+    """``raws[i]`` for a chunk buffer: the text of line ``i`` (split only if a reject needs it)."""
+
+    def __init__(self, buf: bytes, first_line: int) -> None:
+        self._buf = buf
+        self._lines: list[bytes] | None = None
+
+    def __getitem__(self, i: int) -> bytes:
+        if self._lines is None:
+            self._lines = self._buf.split(b"\n")
+        return self._lines[i].strip()
+
+
+_BLOCK = 1 << 23
+
+
+def _line_chunks(f: io.BufferedIOBase, chunksize: int) -> Iterator[tuple[bytes, int]]:
+    """``(buffer, number of lines)`` chunks of at most ``chunksize`` whole lines."""
+    parts: list[bytes] = []
+    count = 0
+    while True:
+        block = f.read(_BLOCK)
+        if not block:
+            break
+        while True:
+            c = block.count(b"\n")
+            if count + c < chunksize:
+                parts.append(block)
+                count += c
+                break
+            pos = -1
+            for _ in range(chunksize - count):
+                pos = block.index(b"\n", pos + 1)
+            parts.append(block[: pos + 1])
+            yield b"".join(parts), chunksize
+            parts, count = [], 0
+            block = block[pos + 1 :]
+            if not block:
+                break
+    if parts:
+        buf = b"".join(parts)
+        if buf:
+            yield buf, count + (0 if buf.endswith(b"\n") else 1)
 
 
 def _to_ms(v: Any) -> int | None:
@@ -872,7 +970,22 @@ def _to_pandas_str(parts: list) -> pd.Series:
         else:
             chunks.append(a.cast(pa.string()) if not pa.types.is_string(a.type) else a)
     arr = pa.chunked_array(chunks, type=pa.string()) if chunks else pa.chunked_array([], type=pa.string())
-    return pd.Series(pd.array(arr.to_pandas(types_mapper=pd.ArrowDtype).array, dtype="string"))
+    return pd.Series(pd.arrays.ArrowStringArray(arr))
+
+
+def _repeat_str(value: str, n: int) -> pd.Series:
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([pa.repeat(pa.scalar(value), n)])))
+
+
+def _to_pandas_int(parts: list) -> pd.Series:
+    arrays = [p if isinstance(p, (pa.Array, pa.ChunkedArray)) else pa.array(p, pa.int64()) for p in parts]
+    chunks: list[pa.Array] = []
+    for a in arrays:
+        chunks += a.chunks if isinstance(a, pa.ChunkedArray) else [a]
+    arr = pa.chunked_array([c.cast(pa.int64()) for c in chunks], type=pa.int64()).combine_chunks()
+    values = pc.fill_null(arr, 0).to_numpy(zero_copy_only=False).astype(np.int64, copy=False)
+    mask = np.asarray(arr.is_null(), dtype=bool)
+    return pd.Series(pd.arrays.IntegerArray(values, mask))
 
 
 def _concat_np(parts: list, dtype: Any) -> np.ndarray:
@@ -911,22 +1024,11 @@ def _calls_frame(cols: dict[str, list], source: str) -> pd.DataFrame:
         "internal_number": _to_pandas_str(groups("internal_number")),
         "contact_id": _to_pandas_str(groups("contact_id")),
         "contact_type": _to_pandas_str(groups("contact_type")),
-        "logged_target_id": pd.Series(
-            pd.array(
-                pa.chunked_array(
-                    [
-                        g if isinstance(g, (pa.Array, pa.ChunkedArray)) else pa.array(g, pa.int64())
-                        for g in groups("logged_target_id")
-                    ],
-                    type=pa.int64(),
-                ).to_pylist(),
-                dtype="Int64",
-            )
-        ),  # fmt: skip
+        "logged_target_id": _to_pandas_int(groups("logged_target_id")),
         "logged_target_type": _to_pandas_str(groups("logged_target_type")),
         "logged_rule": _to_pandas_str(groups("logged_rule")),
         "signed": pd.Series(_concat_np(groups("signed"), bool), dtype="boolean"),
-        "source": pd.Series([source] * n, dtype="string"),
+        "source": _repeat_str(source, n),
         "line": pd.Series(lines),
     }
     frame = pd.DataFrame(data)
@@ -957,7 +1059,7 @@ def iter_calls(
     source: str | os.PathLike | Iterable[str | os.PathLike],
     secret: str | bytes | None = None,
     *,
-    chunksize: int = 500_000,
+    chunksize: int = 1_000_000,
     default_country_code: str = "1",
     duplicates: str = "reject",
     leeway_s: float = 0,
@@ -977,13 +1079,9 @@ def iter_calls(
         if fmt == "lines":
             with _open_binary(path) as f:
                 first = 1
-                while True:
-                    lines = list(islice(f, chunksize))
-                    if not lines:
-                        break
-                    part = reader.lines_chunk(lines, first)
-                    records = sum(1 for ln in lines if ln.strip())
-                    first += len(lines)
+                for buf, n_lines in _line_chunks(f, chunksize):
+                    part, records = reader.lines_chunk(buf, n_lines, first)
+                    first += n_lines
                     yield _result(reader, part, path, records)
         elif fmt == "csv":
             yield from _csv_chunks(reader, path, chunksize)
@@ -1028,7 +1126,7 @@ def read_calls(
     source: str | os.PathLike | Iterable[str | os.PathLike],
     secret: str | bytes | None = None,
     *,
-    chunksize: int = 500_000,
+    chunksize: int = 1_000_000,
     default_country_code: str = "1",
     duplicates: str = "reject",
     leeway_s: float = 0,

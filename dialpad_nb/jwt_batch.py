@@ -2,18 +2,20 @@
 
 Reading a month of signed routing requests token by token with
 ``jwt.decode`` costs tens of microseconds each. Tokens from one signer share
-their header segment, so this module checks each distinct header once, signs
-each token's ``header.payload`` with :func:`hmac.digest` and compares the
+their header segment, so this module checks each distinct header once, computes each token's
+HMAC-SHA256 from SHA-256 states primed once with the key's pads (RFC 2104;
+what :func:`hmac.digest` computes, without re-keying per token) and compares the
 canonical base64url signature in constant time.
 
 Strictness contract: a token is accepted here **only if**
 ``jwt.decode(token, secret, algorithms=["HS256"], leeway=leeway_s)`` accepts
 it. The fast path accepts only the plain case (canonical base64url segments,
 a cached header that is exactly a JSON object with ``alg == "HS256"`` and no
-``crit``/``b64``/non-string ``kid``, an ASCII payload object without escapes
-and without registered claims); every other token -- every rejection, every
-token with ``exp``/``nbf``/``iat``/``aud``/``sub``/``jti`` -- is handed to PyJWT
-itself, so its verdict and its error are PyJWT's. ``tests/test_jwt_batch.py``
+``crit``/``b64``/non-string ``kid``, a signature that matches, a one-line payload
+starting with ``{``); every other token -- every rejection -- is handed to PyJWT
+itself, so its verdict and its error are PyJWT's. The caller that parses the
+fast payloads hands back to PyJWT (:meth:`TokenBatch.resolve`) any payload that is
+not a JSON object or has a registered claim (``exp``/``nbf``/``iat``/``aud``/``sub``/``jti``). ``tests/test_jwt_batch.py``
 property-tests the equivalence.
 """
 
@@ -21,8 +23,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
+from binascii import a2b_base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,9 +39,20 @@ from .errors import TokenError
 __all__ = ["TokenBatch", "check_secret", "decode_one", "token_error_reason", "verify_tokens"]
 
 _ALG = "HS256"
-_B64URL = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-# A payload mentioning one of these (as a quoted key or value) goes to PyJWT, which validates claims.
-_CLAIM_MARKERS = (b'"exp"', b'"nbf"', b'"iat"', b'"aud"', b'"sub"', b'"jti"')
+_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_B64URL = frozenset(_ALPHABET)
+_TOKEN_CHARS = _ALPHABET + b"."
+_TO_STD = bytes.maketrans(b"-_", b"+/")
+_TO_URL = bytes.maketrans(b"+/", b"-_")
+_PAD = (b"", b"", b"==", b"=")
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+_LAST2 = frozenset(b"AQgw")  # last char of a 2-char group: its low 4 bits must be zero (canonical)
+_LAST3 = frozenset(b"AEIMQUYcgkosw048")  # last char of a 3-char group: low 2 bits zero
+# A payload with an escape, a line break or a registered claim name (as a quoted string) goes to
+# PyJWT, which validates claims; without escapes a key "exp" can only be spelled '"exp"'.
+CLAIMS = frozenset({"exp", "nbf", "iat", "aud", "sub", "jti"})
+"""Registered claims PyJWT validates by default: a payload with any of these keys is PyJWT's to judge."""
 
 
 def check_secret(secret: str | bytes) -> bytes:
@@ -116,11 +131,13 @@ class TokenBatch:
     """The outcome of verifying ``n`` tokens.
 
     ``fast_index``/``fast_json``: tokens whose header and signature passed on the
-    fast path, and the raw text of their payloads (ASCII, ``{...}``, no escapes,
-    no registered claims, one line). Their JSON is not parsed yet: whoever parses
-    it must call :meth:`resolve` for any that fail to parse, so the verdict is PyJWT's.
+    fast path, and the raw text of their payloads (each starts with ``{`` and is one
+    line). Their JSON is not parsed yet: whoever parses it must hand to
+    :meth:`resolve` every payload that is not a JSON object or that has a key in
+    :data:`CLAIMS`, so that the verdict on those is PyJWT's.
     ``decoded``: index -> payload for tokens PyJWT accepted on the slow path.
-    ``errors``: index -> ``(kind, reason)`` for tokens refused."""
+    ``errors``: index -> ``(kind, reason)`` for tokens refused.
+    """
 
     tokens: Sequence[bytes | str] = field(repr=False)
     key: bytes = field(repr=False)
@@ -146,7 +163,7 @@ class TokenBatch:
                 obj = json.loads(raw)
             except ValueError:
                 obj = None
-            out[i] = obj if isinstance(obj, dict) else self.resolve(i)
+            out[i] = obj if isinstance(obj, dict) and not CLAIMS.intersection(obj) else self.resolve(i)
         for i, payload in self.decoded.items():
             out[i] = payload
         for i, err in self.errors.items():
@@ -154,54 +171,95 @@ class TokenBatch:
         return out
 
 
+def _payload_ok(raw: bytes) -> bool:
+    return raw[:1] == b"{" and b"\n" not in raw and b"\r" not in raw
+
+
+def _hmac_pads(key: bytes) -> tuple[Any, Any]:
+    """``copy`` methods of SHA-256 objects primed with the HMAC inner and outer pads of ``key``."""
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    inner = hashlib.sha256(key.translate(_IPAD))
+    outer = hashlib.sha256(key.translate(_OPAD))
+    return inner.copy, outer.copy
+
+
 def verify_tokens(tokens: Sequence[bytes | str], secret: str | bytes, *, leeway_s: float = 0) -> TokenBatch:
     """Verify compact HS256 JWTs with ``secret``; see the module docstring for the strictness contract."""
     key = check_secret(secret)
     secret_text = secret if isinstance(secret, str) else secret.decode("utf-8", "replace")
-    headers: dict[bytes, bool] = {}
     batch = TokenBatch(tokens=tokens, key=key, leeway_s=leeway_s)
-    digest = hmac.digest
+    toks = [t.encode("utf-8", "surrogateescape") if isinstance(t, str) else t for t in tokens]
+    # one C-level pass: are all tokens made of base64url characters and dots only?
+    clean_all = not b"".join(toks).translate(None, _TOKEN_CHARS)
+    headers: dict[bytes, bool] = {}
+    inner_copy, outer_copy = _hmac_pads(key)
     compare = hmac.compare_digest
-    b64enc = base64.urlsafe_b64encode
     fast_index, fast_json = batch.fast_index, batch.fast_json
+    a2b, to_std, pad, last2, last3 = a2b_base64, _TO_STD, _PAD, _LAST2, _LAST3
     slow: list[int] = []
-    for i, tok in enumerate(tokens):
-        if isinstance(tok, str):
-            try:
-                tok = tok.encode("ascii")
-            except UnicodeEncodeError:
-                slow.append(i)
-                continue
+    cand: list[int] = []  # header fine, signature to check
+    cand_p: list[bytes] = []
+    cand_sig: list[bytes] = []
+    cand_mac: list[bytes] = []
+    for i, tok in enumerate(toks):
+        if not clean_all and tok.translate(None, _TOKEN_CHARS):
+            slow.append(i)
+            continue
         parts = tok.split(b".")
         if len(parts) != 3:
             slow.append(i)
             continue
-        h, p, s = parts
+        h, p, sig = parts
         ok = headers.get(h)
         if ok is None:
             ok = headers[h] = _header_ok(h)
-        if not ok or len(s) != 43:
+        if not ok or len(sig) != 43:
             slow.append(i)
             continue
-        signing_input = tok[: len(h) + 1 + len(p)]
-        if not compare(b64enc(digest(key, signing_input, "sha256"))[:43], s):
-            slow.append(i)
-            continue
-        raw = _b64url_canonical(p)
-        if (
-            raw is None
-            or raw[:1] != b"{"
-            or raw[-1:] != b"}"
-            or not raw.isascii()
-            or b"\\" in raw
-            or b"\n" in raw
-            or b"\r" in raw
-            or any(m in raw for m in _CLAIM_MARKERS)
-        ):
+        # HMAC-SHA256 (RFC 2104) from precomputed pads: what hmac.digest computes, without re-keying
+        inner = inner_copy()
+        inner.update(tok[: len(tok) - 44])
+        outer = outer_copy()
+        outer.update(inner.digest())
+        cand.append(i)
+        cand_p.append(p)
+        cand_sig.append(sig)
+        cand_mac.append(outer.digest())
+    # Signatures, all at once: a 43-char segment + "A" decodes to 33 bytes whose last byte is 0 exactly
+    # when the segment is canonical (its last 2 bits are 0), and whose first 32 are the signature.
+    good = [True] * len(cand)
+    if cand:
+        got = a2b((b"A".join(cand_sig) + b"A").translate(to_std))
+        if not compare(got, b"\0".join(cand_mac) + b"\0"):
+            good = [
+                compare(a2b(sig.translate(to_std) + b"A"), mac + b"\0")
+                for sig, mac in zip(cand_sig, cand_mac, strict=True)
+            ]
+    for i, p, ok in zip(cand, cand_p, good, strict=True):
+        r = len(p) & 3  # canonical unpadded base64url payload (as PyJWT 2.15 requires)
+        if not ok or r == 1 or (r == 2 and p[-1] not in last2) or (r == 3 and p[-1] not in last3):
             slow.append(i)
             continue
         fast_index.append(i)
-        fast_json.append(raw)
+        fast_json.append(a2b(p.translate(to_std) + pad[r]))
+    slow.sort()
+    # payload shapes the fast path takes: checked once over all payloads, per payload only if that fails
+    joined = b"\n".join(fast_json)
+    n = len(fast_json)
+    if n and not (
+        joined[:1] == b"{"
+        and b"\r" not in joined
+        and joined.count(b"\n") == n - 1
+        and joined.count(b"\n{") == n - 1
+    ):
+        keep = [k for k, raw in enumerate(fast_json) if _payload_ok(raw)]
+        if len(keep) != n:
+            dropped = sorted(set(range(n)) - set(keep))
+            slow += [fast_index[k] for k in dropped]
+            batch.fast_index = [fast_index[k] for k in keep]
+            batch.fast_json = [fast_json[k] for k in keep]
     for i in slow:
         verdict = batch.resolve(i)
         if isinstance(verdict, dict):
