@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,7 @@ __all__ = [
     "EndpointLog",
     "endpoint_log_frame",
     "read_endpoint_log",
+    "side_by_side",
 ]
 
 LOG_FIELDS: tuple[str, ...] = (
@@ -193,3 +194,58 @@ def endpoint_log_frame(source: str | Path | Iterable[Mapping[str, Any]] | Endpoi
     df["status"] = df["status"].astype("Int64")
     df["latency_ms"] = df["latency_ms"].astype("float64")
     return df
+
+
+SIDE_BY_SIDE_COLUMNS: tuple[str, ...] = (
+    "call_id",
+    "time",
+    "caller",
+    "dialled",
+    "sandbox_outcome",
+    "target",
+    "is_default",
+    "error_count",
+    "disabled_after",
+    "endpoint_outcome",
+    "rule",
+    "fallback",
+    "endpoint_status",
+)
+
+
+def side_by_side(
+    attempts: pd.DataFrame,
+    log: str | Path | Iterable[Mapping[str, Any]] | EndpointLog | pd.DataFrame,
+    *,
+    name_of: Callable[[int, str], str] | None = None,
+) -> pd.DataFrame:
+    """What the sandbox did with each call beside what the endpoint logged for it.
+
+    ``attempts`` is ``SandboxControl.attempts()``; ``log`` the endpoint's log (or
+    :func:`endpoint_log_frame` of it). Joined on ``call_id``: a call that made no
+    request (router disabled) or whose request never reached the endpoint has
+    empty endpoint columns. ``name_of(id, type)`` names targets (e.g.
+    ``client.targets().name_of``). Timing columns are left out so the table is
+    stable from run to run. Columns: :data:`SIDE_BY_SIDE_COLUMNS`."""
+    logged = log if isinstance(log, pd.DataFrame) else endpoint_log_frame(log)
+    logged = logged.dropna(subset=["call_id"]).drop_duplicates("call_id", keep="first")
+    right = logged[["call_id", "outcome", "rule", "fallback", "status"]].rename(
+        columns={"outcome": "endpoint_outcome", "status": "endpoint_status"}
+    )
+    left = attempts[
+        ["call_id", "time", "external_number", "internal_number", "outcome", "target_id", "target_type"]
+        + ["is_default", "error_count", "disabled_after"]
+    ].rename(
+        columns={"external_number": "caller", "internal_number": "dialled", "outcome": "sandbox_outcome"}
+    )
+    out = left.merge(right, on="call_id", how="left")
+
+    def target(row: Any) -> str:
+        if pd.isna(row["target_id"]):
+            return ""
+        tid, ttype = int(row["target_id"]), str(row["target_type"])
+        return name_of(tid, ttype) if name_of else f"{ttype} {tid}"
+
+    out["target"] = out.apply(target, axis=1) if len(out) else pd.Series(dtype="string")
+    out["fallback"] = out["fallback"].astype("boolean")
+    return out[list(SIDE_BY_SIDE_COLUMNS)].reset_index(drop=True)
