@@ -103,19 +103,18 @@ def validate_url(value: Any, *, field: str = "routing_url") -> str:
     return value
 
 
-def validate_secret(value: Any, *, field: str = "secret") -> str:
-    """A router secret: text of at least ``DIALPAD.min_secret_length`` characters, one line.
+def validate_secret(value: Any, *, field: str = "secret", min_length: int | None = None) -> str:
+    """A router secret: text of at least ``min_length`` (default ``DIALPAD.min_secret_length``)
+    characters, one line.
 
     The message never repeats the secret."""
+    need = DIALPAD.min_secret_length if min_length is None else min_length
     if not isinstance(value, str):
         raise ValidationError("must be text", field=field)
     if "\n" in value or "\r" in value:
         raise ValidationError("must be a single line", field=field)
-    if len(value) < DIALPAD.min_secret_length:
-        raise ValidationError(
-            f"must be at least {DIALPAD.min_secret_length} characters (got {len(value)})",
-            field=field,
-        )
+    if len(value) < need:
+        raise ValidationError(f"must be at least {need} characters (got {len(value)})", field=field)
     return value
 
 

@@ -670,3 +670,10 @@ def test_oversized_body_is_413_in_dialpads_shape(app_client_factory):
     assert "content-length" not in r.request.headers
     assert "1000 bytes" in error_of(r, 413)
     assert client.get("/api/v2/callrouters").json() == {"items": []}
+
+
+def test_secret_length_comes_from_the_policy(app_client_factory):
+    client = app_client_factory(policy=DIALPAD.replace(min_secret_length=40))
+    message = error_of(client.post("/api/v2/callrouters", json=body(secret="s" * 39)), 400)
+    assert "at least 40" in message
+    assert create(client, secret="s" * 40)["signature"]["secret"] == "s" * 40

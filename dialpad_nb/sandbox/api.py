@@ -304,9 +304,9 @@ def _default_target(state: SandboxState, target_type: Any, target_id: Any) -> tu
     return ttype, tid
 
 
-def _secret(value: Any) -> str:
+def _secret(state: SandboxState, value: Any) -> str:
     try:
-        return validate_secret(value, field="secret")
+        return validate_secret(value, field="secret", min_length=state.policy.min_secret_length)
     except ValidationError as exc:
         raise _validation(exc) from None
 
@@ -333,7 +333,7 @@ def validate_create(state: SandboxState, body: Any) -> dict[str, Any]:
         "office_id": _office(state, data["office_id"]),
         "default_target_type": ttype,
         "default_target_id": tid,
-        "secret": _secret(data["secret"]) if "secret" in data else None,
+        "secret": _secret(state, data["secret"]) if "secret" in data else None,
         "enabled": _bool(data["enabled"], "enabled") if "enabled" in data else True,
     }
 
@@ -358,7 +358,7 @@ def validate_update(
         )
         changes["default_target_type"], changes["default_target_id"] = ttype, tid
     if "secret" in data:
-        changes["secret"] = None if data["secret"] == "" else _secret(data["secret"])
+        changes["secret"] = None if data["secret"] == "" else _secret(state, data["secret"])
     if "enabled" in data:
         changes["enabled"] = _bool(data["enabled"], "enabled")
     reset = _bool(data["reset_error_count"], "reset_error_count") if "reset_error_count" in data else False
