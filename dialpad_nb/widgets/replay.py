@@ -190,7 +190,7 @@ class ReplayWidget(widgets.VBox):
         self.result: Comparison | None = None
         self.checked: CheckResult | None = None
         wide = widgets.Layout(width="560px")
-        self.log = widgets.Dropdown(description="Call log", options=list(session.logs), layout=wide)
+        self.log_picker = widgets.Dropdown(description="Call log", options=list(session.logs), layout=wide)
         labels = [lb for lb, key in BASELINES.items() if key == "logged" or session.current is not None]
         start = next((lb for lb in labels if BASELINES[lb] == baseline), labels[0])
         self.baseline = widgets.Dropdown(description="Baseline", options=labels, value=start, layout=wide)
@@ -198,7 +198,7 @@ class ReplayWidget(widgets.VBox):
             value=candidate,
             description="Candidate",
             continuous_update=False,
-            layout=widgets.Layout(width="100%", height="220px", font_family="monospace"),
+            layout=widgets.Layout(width="100%", height="220px"),
         )
         self.problems = widgets.HTML()
         self.run_button = widgets.Button(description="Run replay", button_style="primary", icon="play")
@@ -209,7 +209,7 @@ class ReplayWidget(widgets.VBox):
         self.run_button.on_click(self._on_run)
         super().__init__(
             [
-                self.log,
+                self.log_picker,
                 self.baseline,
                 self.candidate,
                 self.problems,
@@ -224,9 +224,7 @@ class ReplayWidget(widgets.VBox):
 
     def __repr__(self) -> str:
         rules = len(self.checked.rules.rule_names) if self.checked and self.checked.ok else "invalid"
-        return (
-            f"ReplayWidget(log={self.log.value!r}, baseline={self.baseline.value!r}, candidate rules={rules})"
-        )
+        return f"ReplayWidget(log={self.log_picker.value!r}, baseline={self.baseline.value!r}, candidate rules={rules})"
 
     # ------------------------------------------------------------------ handlers
 
@@ -245,11 +243,11 @@ class ReplayWidget(widgets.VBox):
         if not checked.ok:
             self.status = "The candidate matrix has problems; fix them above."
             return None
-        if self.log.value is None:
+        if self.log_picker.value is None:
             self.status = "No call log to replay."
             return None
         try:
-            result = self.session.run(self.log.value, BASELINES[self.baseline.value], checked.rules)
+            result = self.session.run(self.log_picker.value, BASELINES[self.baseline.value], checked.rules)
         except (DialpadError, OSError) as exc:
             self.status = f"Could not run: {exc}"
             self.result = None

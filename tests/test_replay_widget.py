@@ -1,0 +1,173 @@
+"""The replay widget and its session, driven without a browser (``.value``, ``.click()``)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dialpad_nb.endpoint_log import make_record
+from dialpad_nb.errors import DialpadError
+from dialpad_nb.matrix import MatrixError
+from dialpad_nb.widgets.replay import ReplaySession, ReplayWidget, replay_widget
+from tests.helpers_rules import AFTER_HOURS, SPANISH, SPANISH_LINE, TIER1
+
+SECRET = "widget-test-secret-0123456789abcdefghij"
+CANDIDATE = f"""rule,internal_number,hours,target_id,target_type
+spanish_night,{SPANISH_LINE},18:00-08:00,{AFTER_HOURS[0]},callcenter
+spanish,{SPANISH_LINE},,{SPANISH[0]},callcenter
+default,,,{TIER1[0]},callcenter
+"""
+CURRENT = f"""rule,internal_number,target_id,target_type
+spanish,{SPANISH_LINE},{SPANISH[0]},callcenter
+default,,{TIER1[0]},callcenter
+"""
+NIGHT_MS = 1_768_359_600_000  # 2026-01-14T03:00Z = 19:00 in San Francisco
+DAY_MS = NIGHT_MS + 14 * 3_600_000
+
+
+def _payload(call_id: int, ms: int, internal: str) -> dict:
+    return {
+        "date_started": ms,
+        "call_id": call_id,
+        "external_number": "+14155551234",
+        "internal_number": internal,
+        "contact_id": None,
+        "contact_type": None,
+    }
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A plain payload log, and an endpoint log whose records carry the decisions made."""
+    plain = [
+        _payload(1, NIGHT_MS, SPANISH_LINE),
+        _payload(2, DAY_MS, SPANISH_LINE),
+        _payload(3, DAY_MS, "+14155550100"),
+    ]
+    (tmp_path / "calls_plain.jsonl").write_text("".join(json.dumps(p) + "\n" for p in plain))
+    records = [
+        make_record(
+            ts=p["date_started"],
+            call_id=p["call_id"],
+            payload=p,
+            signed=False,
+            decision={"target_id": target[0], "target_type": target[1]},
+            rule=rule,
+            fallback=False,
+            status=200,
+            latency_ms=1.0,
+            outcome="ok",
+            error=None,
+        )
+        for p, target, rule in zip(
+            plain, [SPANISH, SPANISH, TIER1], ["spanish", "spanish", "default"], strict=True
+        )
+    ]
+    (tmp_path / "calls_endpoint.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (tmp_path / "current.csv").write_text(CURRENT)
+    (tmp_path / "candidate.csv").write_text(CANDIDATE)
+    (tmp_path / "notes.txt").write_text("not a log")
+    return tmp_path
+
+
+@pytest.fixture
+def widget(data_dir) -> ReplayWidget:
+    return replay_widget(
+        data_dir,
+        secret=SECRET,
+        current=data_dir / "current.csv",
+        candidate=data_dir / "candidate.csv",
+        timezone="America/Los_Angeles",
+    )
+
+
+def test_logs_found_in_the_folder(widget):
+    assert list(widget.log_picker.options) == ["calls_endpoint.jsonl", "calls_plain.jsonl"]
+    assert list(widget.baseline.options) == ["logged decisions", "current matrix"]
+    assert widget.baseline.value == "current matrix"
+
+
+def test_run_shows_summary_and_charts(widget):
+    widget.log_picker.value = "calls_plain.jsonl"
+    widget.run_button.click()
+    result = widget.result
+    assert result is not None
+    assert (result.summary.calls, result.summary.changed) == (3, 1)
+    assert widget.status == str(result.summary)
+    assert "calls whose target changes" in widget.summary.value
+    for image in widget.charts.values():
+        assert bytes(image.value).startswith(b"\x89PNG")
+
+
+def test_logged_baseline_uses_the_decisions_in_the_log(widget):
+    widget.log_picker.value = "calls_endpoint.jsonl"
+    widget.baseline.value = "logged decisions"
+    widget.run_button.click()
+    assert widget.result.summary.baseline == "logged decisions"
+    assert (widget.result.summary.with_baseline, widget.result.summary.changed) == (3, 1)
+
+
+def test_logged_baseline_on_plain_payloads_counts_calls_without_baseline(widget):
+    widget.log_picker.value = "calls_plain.jsonl"
+    widget.baseline.value = "logged decisions"
+    widget.run_button.click()
+    assert (widget.result.summary.no_baseline, widget.result.summary.changed) == (3, 0)
+
+
+def test_editing_the_candidate_validates_inline(widget):
+    widget.candidate.value = CANDIDATE.replace("18:00-08:00", "6pm-8am")
+    assert not widget.valid
+    assert widget.run_button.disabled
+    assert "row 1 (rule &#x27;spanish_night&#x27;), column &#x27;hours&#x27;" in widget.problems.value
+    widget.run_button.click()  # disabled buttons still fire in tests; the handler re-checks
+    assert widget.result is None
+    assert widget.status == "The candidate matrix has problems; fix them above."
+    widget.candidate.value = CANDIDATE
+    assert widget.valid and not widget.run_button.disabled and widget.problems.value == ""
+
+
+def test_shadow_warnings_are_shown_but_do_not_block(widget):
+    widget.candidate.value = CANDIDATE.replace("18:00-08:00", "")
+    assert widget.valid
+    assert "warning: row 2 (rule &#x27;spanish&#x27;) is shadowed" in widget.problems.value
+    assert [w.rule for w in widget.matrix_warnings()] == ["spanish"]
+
+
+def test_a_changed_candidate_is_used_on_the_next_run(widget):
+    widget.log_picker.value = "calls_plain.jsonl"
+    widget.run_button.click()
+    assert widget.result.summary.changed == 1
+    widget.candidate.value = CANDIDATE.replace(f"default,,,{TIER1[0]}", f"default,,,{AFTER_HOURS[0]}")
+    widget.run_button.click()
+    assert widget.result.summary.changed == 2
+
+
+def test_unreadable_log_is_reported_not_raised(data_dir):
+    session = ReplaySession({"gone": str(data_dir / "missing.jsonl")}, current=data_dir / "current.csv")
+    w = ReplayWidget(session, candidate=CANDIDATE)
+    w.run_button.click()
+    assert w.result is None
+    assert w.status.startswith("Could not run:")
+
+
+def test_secret_is_never_shown(widget):
+    assert SECRET not in repr(widget.session)
+    assert "secret=***" in repr(widget.session)
+    assert SECRET not in repr(widget)
+
+
+def test_session_without_current_matrix_offers_only_the_log(data_dir):
+    session = ReplaySession(data_dir)
+    w = ReplayWidget(session, candidate=CANDIDATE)
+    assert list(w.baseline.options) == ["logged decisions"]
+    with pytest.raises(DialpadError, match="no current matrix"):
+        session.run("calls_plain.jsonl", "current", CANDIDATE)
+    with pytest.raises(MatrixError):
+        session.run("calls_plain.jsonl", "logged", "rule,target_id\n")
+
+
+def test_repr_is_stable(widget):
+    assert repr(widget) == (
+        "ReplayWidget(log='calls_endpoint.jsonl', baseline='current matrix', candidate rules=3)"
+    )
