@@ -233,7 +233,7 @@ class Directory(Sequence[DirectoryEntry]):
         import pandas as pd
 
         rows = [
-            {"type": e.type, "name": e.name, "id": e.id, "office_id": e.office_id, "email": e.email}
+            {"type": e.type, "name": e.name, "id": e.id, "office_id": e.office_id, "email": e.email or ""}
             for e in self.entries
         ]
         return pd.DataFrame(rows, columns=["type", "name", "id", "office_id", "email"]).astype(
