@@ -13,7 +13,8 @@
 An answer is a :class:`~dialpad_nb.models.RoutingDecision`, a tuple
 ``(target_id, target_type[, rule])``, a mapping with ``target_id``/``target_type``
 (and optionally ``rule``), any object with ``target_id``/``target_type``
-attributes (and optionally ``rule``), or ``None`` for "no rule matched" (the
+attributes (and optionally ``rule``), a directory entry (``client.targets().resolve(...)``),
+or ``None`` for "no rule matched" (the
 fallback is answered).
 
 What the endpoint does with each POST (any path):
@@ -55,7 +56,7 @@ from starlette.routing import Route
 from .clock import Clock, SystemClock
 from .endpoint_log import EndpointLog, make_record
 from .errors import TokenError, ValidationError
-from .models import RoutingDecision, RoutingRequest, parse_id, validate_target_type
+from .models import DirectoryEntry, RoutingDecision, RoutingRequest, parse_id, validate_target_type
 from .policy import DIALPAD, Policy
 from .serving import ServedApp, serve_app
 from .signing import verify
@@ -95,6 +96,8 @@ def coerce_decision(answer: Any, *, field: str = "decision") -> tuple[RoutingDec
         rule = answer[2] if len(answer) == 3 else None
     elif hasattr(answer, "target_id") and hasattr(answer, "target_type"):
         tid, ttype, rule = answer.target_id, answer.target_type, getattr(answer, "rule", None)
+    elif isinstance(answer, DirectoryEntry):
+        tid, ttype = answer.id, answer.type
     else:
         raise ValidationError(f"{type(answer).__name__} is not a routing decision", field=field)
     decision = RoutingDecision(

@@ -99,7 +99,7 @@ class EndpointLog:
     def __init__(self, path: str | Path | None = None, *, keep: int = 10_000) -> None:
         self.path = Path(path) if path is not None else None
         self._recent: deque[dict[str, Any]] = deque(maxlen=keep)
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -110,11 +110,26 @@ class EndpointLog:
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(line)
             self._recent.append(dict(record))
+            self._lock.notify_all()
 
     def records(self) -> list[dict[str, Any]]:
         """The most recent records held in memory (oldest first)."""
         with self._lock:
             return list(self._recent)
+
+    def wait_for_call(self, call_id: int, timeout_s: float = 10.0) -> dict[str, Any]:
+        """The record of ``call_id``, waiting (up to ``timeout_s``) until it is logged.
+
+        A request whose caller gave up (Dialpad's deadline) is logged only when the
+        endpoint answers; this waits for that. ``TimeoutError`` if it never comes."""
+
+        def find() -> dict[str, Any] | None:
+            return next((r for r in reversed(self._recent) if r.get("call_id") == call_id), None)
+
+        with self._lock:
+            if not self._lock.wait_for(lambda: find() is not None, timeout_s):
+                raise TimeoutError(f"no log record for call {call_id} within {timeout_s:g} s")
+            return dict(find())  # type: ignore[arg-type]
 
     def __len__(self) -> int:
         with self._lock:

@@ -469,3 +469,12 @@ def test_cli_serves_in_the_foreground_and_stops_on_sigterm(tmp_path):
     assert SECRET not in first + out + err
     (rec,) = read_endpoint_log(log)
     assert rec["outcome"] == "ok" and rec["signed"] is True
+
+
+def test_directory_entry_is_accepted_as_fallback_and_answer():
+    from dialpad_nb.models import DirectoryEntry
+
+    desk = DirectoryEntry(VIP, "callcenter", "VIP Desk")
+    app, client = make(lambda req: desk, fallback=DirectoryEntry(SUPPORT, "department", "Support"))
+    assert client.post("/", json=REQ).json() == {"target_id": VIP, "target_type": "callcenter"}
+    assert app.state.endpoint.fallback == RoutingDecision(SUPPORT, "department")

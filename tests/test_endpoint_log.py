@@ -73,3 +73,29 @@ def test_side_by_side_joins_on_call_id_and_leaves_unrequested_calls_empty():
 def test_side_by_side_of_nothing_has_the_columns():
     df = side_by_side(attempts_frame([]), [])
     assert tuple(df.columns) == SIDE_BY_SIDE_COLUMNS and df.empty
+
+
+def test_wait_for_call_returns_once_the_record_is_appended_from_another_thread():
+    import threading
+
+    from dialpad_nb.endpoint_log import EndpointLog
+
+    log = EndpointLog()
+    got: list[dict] = []
+    waiter = threading.Thread(target=lambda: got.append(log.wait_for_call(555, timeout_s=30)))
+    waiter.start()
+    log.append(logged(554, "ok"))
+    log.append(logged(555, "fallback", fallback=True))
+    waiter.join(30)
+    assert got and got[0]["call_id"] == 555 and got[0]["outcome"] == "fallback"
+
+
+def test_wait_for_call_gives_up_with_timeout_error():
+    import pytest
+
+    from dialpad_nb.endpoint_log import EndpointLog
+
+    log = EndpointLog()
+    log.append(logged(1, "ok"))
+    with pytest.raises(TimeoutError, match="call 2"):
+        log.wait_for_call(2, timeout_s=0.01)
