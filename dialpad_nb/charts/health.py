@@ -132,11 +132,13 @@ def latency_chart(
             )
     if len(req):
         hourly = latency_by_hour(req, policy=policy, at_risk_s=at_risk_s, freq=freq)
-        x = hourly.index.tz_convert("UTC").tz_localize(None) + pd.Timedelta(freq) / 2
-        ax.plot(x, hourly["p50_ms"] / 1000, color="black", linewidth=1, label=f"p50 per {freq}")
-        ax.plot(
-            x, hourly["p90_ms"] / 1000, color="black", linewidth=1, linestyle="--", label=f"p90 per {freq}"
-        )
+        starts = hourly.index.tz_convert("UTC").tz_localize(None).to_numpy()
+        ends = starts + pd.Timedelta(freq).to_timedelta64()
+        x = np.column_stack([starts, ends, ends]).ravel()  # one flat segment per bucket, gaps between
+        for q, style in (("p50", "-"), ("p90", "--")):
+            v = hourly[f"{q}_ms"].to_numpy(dtype=float) / 1000
+            y = np.column_stack([v, v, np.full_like(v, np.nan)]).ravel()
+            ax.plot(x, y, color="black", linewidth=1.2, linestyle=style, label=f"{q} per {freq}")
     ax.axhline(deadline_s, color="#d62728", linewidth=1.2, label=f"deadline {deadline_s:g} s")
     ax.axhspan(floor_s, deadline_s, color="#ff7f0e", alpha=0.12, label=f"at risk > {floor_s:g} s")
     top = max(deadline_s * 1.2, float(req["latency_ms"].max() / 1000) * 1.05 if len(req) else 0)
