@@ -236,3 +236,12 @@ def test_store_opens_itself_and_repr_has_no_secrets():
     rid = store.create_router({**ROUTER, "secret": "x" * 40}, now_ms=T0)["id"]
     assert store.get_router(rid)["secret"] == "x" * 40
     assert "x" * 40 not in repr(store)
+
+
+def test_a_closed_store_refuses_use_until_reopened(tmp_path):
+    store = make(tmp_path / "closed.sqlite3")
+    rid = store.create_router(ROUTER, now_ms=T0)["id"]
+    store.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        store.get_router(rid)
+    assert store.open().get_router(rid)["id"] == rid

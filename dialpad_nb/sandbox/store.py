@@ -187,6 +187,7 @@ class SandboxStore:
     ``pool_office_id`` is the office that numbers in the reserved pool are shown under.
 
     The store opens itself on first use; :meth:`open`/:meth:`close` are idempotent.
+    After :meth:`close`, using the store raises RuntimeError until :meth:`open` is called.
     """
 
     def __init__(
@@ -205,6 +206,7 @@ class SandboxStore:
         self.pool_office_id = pool_office_id
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
+        self._closed = False
         self._depth = 0
 
     def __repr__(self) -> str:
@@ -221,6 +223,7 @@ class SandboxStore:
         with self._lock:
             if self._conn is not None:
                 return self
+            self._closed = False
             if not self.is_memory:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
@@ -253,6 +256,7 @@ class SandboxStore:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            self._closed = True
 
     def __enter__(self) -> SandboxStore:
         return self.open()
@@ -268,6 +272,10 @@ class SandboxStore:
 
     def _c(self) -> sqlite3.Connection:
         if self._conn is None:
+            if self._closed:
+                # Reopening silently would hand an empty database to late callers of a
+                # closed in-memory store; only an explicit open() starts again.
+                raise RuntimeError(f"the sandbox store {self.path!r} is closed")
             self.open()
         assert self._conn is not None
         return self._conn
