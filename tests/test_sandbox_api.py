@@ -604,6 +604,9 @@ def test_unassign_with_release_takes_the_number_out_of_the_company(app_client):
 
 def test_unassign_errors(app_client):
     error_of(app_client.delete("/api/v2/numbers/+19995550000"), 404)
+    main_line = OFFICES[0]["phone_numbers"][0]
+    assert "main line" in error_of(app_client.delete(f"/api/v2/numbers/{main_line}"), 400)
+    assert app_client.get(f"/api/v2/numbers/{main_line}").json()["status"] == "office"
     assert "release" in error_of(app_client.delete(f"/api/v2/numbers/{RESERVED_POOL[0]}?release=maybe"), 400)
 
 

@@ -19,6 +19,7 @@ Choices where Dialpad is silent (assumptions, kept here in one place):
 * ``DELETE /numbers/{n}?release=true`` takes the number out of the company (it does not
   go back to the pool); the answer carries ``"deleted": true``.
 * A path id that is not an integer is answered 404 (no such object), not 400.
+* An office's main line (seeded from the read-only directory) cannot be unassigned (400).
 * Lists are in creation order; the last page has no ``cursor`` key.
 """
 
@@ -507,6 +508,13 @@ async def unassign_number(request: Request) -> JSONResponse:
     state = sandbox_state(request)
     number = _number_param(request)
     release = bool(_query_bool(request, "release"))
+    current = state.store.get_number(number)
+    if current is not None and current["status"] == "office":
+        raise ApiError(
+            400,
+            f"number {number} is the main line of office {current['target_id']}; "
+            "the sandbox's directory is read-only, so it cannot be unassigned",
+        )
     try:
         row = state.store.unassign_number(number, release=release)
     except NotFoundError:
