@@ -199,6 +199,12 @@ class ReplaySummary:
 
     def __str__(self) -> str:
         before = "n/a" if self.default_share_before is None else f"{self.default_share_before:.1%}"
+        if not self.with_baseline:
+            return (
+                f"{self.candidate} vs {self.baseline}: none of the {self.calls:,} calls has a baseline decision, "
+                f"so nothing can be compared; to default under the candidate: {self.default_share_after:.1%}; "
+                f"{len(self.never_hit)} rules never hit"
+            )
         return (
             f"{self.candidate} vs {self.baseline}: {self.changed:,} of {self.with_baseline:,} calls change target "
             f"({self.changed_share:.1%}); to default {before} → {self.default_share_after:.1%}; "

@@ -197,7 +197,8 @@ class RuleSet:
         before: str | None = None,
         name: str | None = None,
     ) -> RuleSet:
-        """A copy with ``rule`` inserted before the rule named ``before`` (default: just before the default)."""
+        """A copy with ``rule`` inserted before the rule named ``before`` (default: just before the default),
+        named ``<name>+<rule name>``."""
         if not isinstance(rule, (MatrixRule, PythonRule)):
             rule = PythonRule(name or getattr(rule, "__name__", "python rule"), rule)
         rules = list(self.rules)
@@ -209,7 +210,11 @@ class RuleSet:
                 raise ValidationError(f"no rule named {before!r}", field="before")
             rules.insert(names.index(before), rule)
         return RuleSet(
-            rules, self.default, timezone=self.timezone, enrichment=self.enrichment, name=self.name
+            rules,
+            self.default,
+            timezone=self.timezone,
+            enrichment=self.enrichment,
+            name=f"{self.name}+{rule.name}",
         )
 
     # ------------------------------------------------------------------ introspection

@@ -196,3 +196,11 @@ def test_sample_capacity_table_loads():
     assert (int(INBOUND_SALES[0]), "callcenter") in set(
         zip(table["target_id"], table["target_type"], strict=True)
     )
+
+
+def test_no_baseline_at_all_is_said_plainly(calls, candidate):
+    unlogged = calls.assign(logged_target_id=pd.array([None] * len(calls), dtype="Int64"))
+    summary = compare(unlogged, candidate).summary
+    assert (summary.with_baseline, summary.no_baseline, summary.changed) == (0, 5, 0)
+    assert summary.default_share_before is None
+    assert str(summary).startswith("candidate vs logged decisions: none of the 5 calls has a baseline decision")

@@ -147,6 +147,7 @@ def test_python_rule_runs_only_on_calls_still_undecided():
         ]
     ).assign(**{"crm.segment": pd.array([None] * 4, dtype="string")})
     out = rs.evaluate(calls)
+    assert rs.name == "matrix+odd_calls_to_vip"
     assert seen == [3, 4, 5]  # call 1 was decided by 'spanish' before the python rule's turn
     assert out["rule"].tolist() == ["spanish", "odd_calls_to_vip", "uk", "odd_calls_to_vip"]
     assert out["target_id"].tolist() == [SPANISH[0], VIP[0], TIER1[0], VIP[0]]
