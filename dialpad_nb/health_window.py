@@ -178,15 +178,19 @@ def simulate_router(
                 enabled = False
         start = end
 
-    positions = np.arange(n)
     cpos = np.concatenate(counted) if counted else _EMPTY_I64
-    upper = np.searchsorted(cpos, positions, side="right")
-    lower = np.searchsorted(t[cpos], t - w, side="right")
+    counted_mask = np.zeros(n, dtype=bool)
+    counted_mask[cpos] = True
+    before = np.zeros(n + 1, dtype=np.int64)  # before[i]: counted errors at positions < i
+    np.cumsum(counted_mask, out=before[1:])
+    upper = before[1:]  # counted errors at positions <= i
+    lower = np.searchsorted(t[cpos], t - w, side="right")  # ... that are a window old or more
     if reset_starts:
-        rs = np.asarray(reset_starts, dtype=np.int64)
-        which = np.searchsorted(rs, positions, side="right") - 1
-        first_pos = np.where(which >= 0, rs[np.maximum(which, 0)], 0)
-        lower = np.maximum(lower, np.searchsorted(cpos, first_pos, side="left"))
+        marks = np.zeros(n, dtype=np.int64)
+        starts = np.asarray([r for r in reset_starts if r < n], dtype=np.int64)
+        marks[starts] = starts
+        first_pos = np.maximum.accumulate(marks)  # the last reset's first position at or before i
+        lower = np.maximum(lower, before[first_pos])
     error_count = np.maximum(upper - lower, 0).astype(np.int64)
     return RouterWindow(requested, error_count, disabled_now, enabled_after)
 
@@ -261,7 +265,11 @@ def simulate(attempts: pd.DataFrame, *, policy: Policy = DIALPAD, patches: Any =
     errors = would_be.isin(list(ERROR_OUTCOMES)).to_numpy(dtype=bool) & ~recorded_skip
     times = _time_ms_array(attempts["time"])
     codes, routers = _router_codes(attempts)
-    order = np.lexsort((times, codes))
+    if n > 1 and bool(np.all(times[1:] >= times[:-1])):
+        small = codes.astype(np.int16) if len(routers) < 2**15 else codes
+        order = np.argsort(small, kind="stable")  # already in time order: a stable split by router
+    else:
+        order = np.lexsort((times, codes))
     sorted_codes = codes[order]
     splits = np.flatnonzero(np.diff(sorted_codes)) + 1
     requested = np.empty(n, bool)
