@@ -203,4 +203,33 @@ def test_no_baseline_at_all_is_said_plainly(calls, candidate):
     summary = compare(unlogged, candidate).summary
     assert (summary.with_baseline, summary.no_baseline, summary.changed) == (0, 5, 0)
     assert summary.default_share_before is None
-    assert str(summary).startswith("candidate vs logged decisions: none of the 5 calls has a baseline decision")
+    assert str(summary).startswith(
+        "candidate vs logged decisions: none of the 5 calls has a baseline decision"
+    )
+
+
+def test_sample_matrices_against_the_sample_month():
+    """What data/ROUTING_MATRIX.md says the sample candidate does to the sample month."""
+    from dialpad_nb import datagen
+    from dialpad_nb.calls import read_calls
+    from dialpad_nb.enrich import Enrichment
+    from dialpad_nb.matrix import ShadowedRuleWarning
+    from dialpad_nb.rules import load_matrix
+    from dialpad_nb.sandbox.directory import all_targets
+
+    data = Path(__file__).parents[1] / "data"
+    calls, _ = read_calls(data / "calls_2026-10.jsonl.gz", secret=datagen.SAMPLE_SECRET)
+    crm = Enrichment.from_csv(data / "crm_contacts.csv")
+    kw = {"timezone": "America/Los_Angeles", "directory": all_targets()}
+    with pytest.warns(ShadowedRuleWarning, match="'support_priority' is shadowed by rule 'support_known'"):
+        current = load_matrix(data / "routing_current.csv", **kw).with_enrichment(crm)
+    candidate = load_matrix(data / "routing_candidate.csv", **kw).with_enrichment(crm)
+    assert candidate.warnings == ()
+    result = compare(calls, candidate, baseline=current, capacity=data / "capacity.csv")
+    assert (result.summary.calls, result.summary.changed) == (24_000, 3_115)
+    assert result.summary.over_capacity == ["Inbound Sales", "VIP Desk"]
+    assert result.peaks.loc[["Inbound Sales", "VIP Desk"], "peak_after"].tolist() == [85, 9]
+    assert result.never_hit == []
+    hits = result.baseline_rule_hits
+    assert hits.loc[hits["calls"] == 0, "rule"].tolist() == ["old_promo", "support_priority"]
+    assert {"VIP Desk", "After Hours", "Inbound Sales", "Sales"} <= set(result.flows["to"])
