@@ -9,7 +9,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from dialpad_nb.errors import BadRequest, NotFound, Unauthorized
+from dialpad_nb.errors import BadRequest, NotFound, TransportError, Unauthorized
 from dialpad_nb.sandbox.control_client import ATTEMPT_FRAME_COLUMNS, SandboxControl, sandbox_control
 from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, OFFICES
 from dialpad_nb.sandbox.dispatch import ATTEMPT_KEYS
@@ -210,3 +210,13 @@ def test_wrapper_errors_never_show_the_key(sandbox):
         control.clock()
     assert "wrong-key-xyz" not in str(err.value) and "wrong-key-xyz" not in repr(control)
     assert sandbox.api_key not in repr(sandbox_control(sandbox))
+
+
+@pytest.mark.http
+def test_sandbox_server_offers_its_control_client(sandbox_factory):
+    server = sandbox_factory()
+    control = server.control
+    assert control is server.control and control.clock() == T0
+    server.stop()
+    with pytest.raises(TransportError, match="closed|cannot reach"):
+        control.clock()

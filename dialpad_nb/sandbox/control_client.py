@@ -112,6 +112,12 @@ class SandboxControl:
         url = PREFIX + path
         where = f"{self.base_url}{url}"
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        if self._http.is_closed:
+            raise TransportError(
+                "this control client is closed (its sandbox was stopped?); make a new one",
+                method=method,
+                url=where,
+            )
         try:
             response = self._http.request(method, url, json=json, params=params or None)
         except httpx.TimeoutException:

@@ -99,6 +99,7 @@ class SandboxServer:
         self._server = uvicorn.Server(uvicorn_config(app))
         self._thread = threading.Thread(target=self._run, name=f"dialpad-nb-sandbox {self.url}", daemon=True)
         self._error: BaseException | None = None
+        self._control: Any = None
 
     def _run(self) -> None:
         try:
@@ -117,6 +118,16 @@ class SandboxServer:
     @property
     def clock(self) -> Clock:
         return self.state.clock
+
+    @property
+    def control(self) -> Any:
+        """A :class:`~dialpad_nb.sandbox.control_client.SandboxControl` for this sandbox
+        (place calls, attempts as a DataFrame, outbox, clock); closed by :meth:`stop`."""
+        if self._control is None:
+            from .control_client import sandbox_control
+
+            self._control = sandbox_control(self)
+        return self._control
 
     @property
     def running(self) -> bool:
@@ -146,6 +157,8 @@ class SandboxServer:
                 self._server.force_exit = True
                 self._thread.join(timeout_s)
         self._sock.close()
+        if self._control is not None:
+            self._control.close()
 
     def __enter__(self) -> SandboxServer:
         return self
