@@ -221,7 +221,7 @@ def test_sample_matrices_against_the_sample_month():
     calls, _ = read_calls(data / "calls_2026-10.jsonl.gz", secret=datagen.SAMPLE_SECRET)
     crm = Enrichment.from_csv(data / "crm_contacts.csv")
     kw = {"timezone": "America/Los_Angeles", "directory": all_targets()}
-    with pytest.warns(ShadowedRuleWarning, match="'support_priority' is shadowed by rule 'support_known'"):
+    with pytest.warns(ShadowedRuleWarning, match=r"\(rule 'support_priority'\) is shadowed by rule 'support_known'"):
         current = load_matrix(data / "routing_current.csv", **kw).with_enrichment(crm)
     candidate = load_matrix(data / "routing_candidate.csv", **kw).with_enrichment(crm)
     assert candidate.warnings == ()
