@@ -1,8 +1,21 @@
 """The sandbox's own control API, mounted at ``/sandbox/v1`` beside Dialpad's ``/api/v2``.
 
-Same bearer key, never mixed with Dialpad's routes. Sandbox-only insights and
-levers live here: the simulated clock now; calls, attempts, the outbox and
-router error counts are added by the call dispatch.
+Same bearer key, never mixed with Dialpad's routes. Sandbox-only insights and levers:
+
+* ``GET/POST /clock`` — the simulated clock (``{"now"}`` or ``{"advance_seconds"}``);
+* ``POST /calls`` ``{"to", "from", "at"?, "call_id"?}`` → one attempt record
+  (:data:`~dialpad_nb.sandbox.dispatch.ATTEMPT_KEYS`); ``{"calls": [...], "concurrency"?}``,
+  a bare list, or ``POST /calls:batch`` → the records in order (validated first: one bad
+  call places none). 400 names the field (``calls[3].to``), 404 when ``to`` is not a
+  router's number. ``at`` (ms or ISO) moves the simulated clock forward; an ``at``
+  earlier than the clock's now is a 400 (the clock is monotonic; no clamping);
+* ``GET /attempts?router_id=&cursor=&limit=`` → ``{"items", "cursor"?}`` (oldest first);
+* ``GET /outbox?router_id=`` → ``{"items": [{"id", "at", "router_id", "to", "subject", "body"}]}``;
+* ``GET /routers/{id}/errors`` → ``{"router_id", "error_count", "window_s", "threshold",
+  "enabled", "error_times"}`` (errors inside the window now).
+
+Ids in these sandbox-only bodies are always JSON integers (``id_format`` applies to
+Dialpad's ``/api/v2`` only).
 
 ``routes`` is the list mounted by :func:`~dialpad_nb.sandbox.app.create_app`
 (paths here are relative to ``/sandbox/v1``). Use the helpers of

@@ -18,6 +18,11 @@ Exactly ``shared/dialpad/BEHAVIOUR.md`` ("What happens on an inbound call",
 4. the error that makes the count in the window exceed ``policy.error_threshold``
    disables the router and puts an email to the office admin in the outbox.
 
+The deadline is enforced per connect/write/read step by httpx and checked on
+the total afterwards: an answer that arrives complete but after ``deadline_s``
+is still a ``timeout`` (with its ``http_status``); a trickling endpoint can hold
+the sandbox's worker up to a few deadlines, never the outcome.
+
 Times (the attempt's ``at``, the window) are the sandbox clock's; a call's ``at``
 moves a simulated clock forward and may not be earlier than its "now"
 (``ValidationError`` on field ``at`` → HTTP 400). Calls to one router are
