@@ -365,3 +365,22 @@ def test_stored_window_agrees_with_one_live_state(events):
     finally:
         d.close()
         store.close()
+
+
+def test_a_valid_answer_after_the_deadline_is_a_timeout():
+    from dialpad_nb.models import RoutingRequest
+    from dialpad_nb.sandbox.dispatch import request_route
+
+    ticks = iter([100.0, 100.0 + 5.2])  # the answer took 5.2 s by this timer
+    with httpx.Client(transport=httpx.MockTransport(Endpoint("ok"))) as http:
+        result = request_route(
+            http,
+            routing_url="http://endpoint.test/route",
+            secret=None,
+            request=RoutingRequest(T0, 1, CALLER, "+14155551001"),
+            deadline_s=5.0,
+            known_target=lambda tid, ttype: None,
+            timer=lambda: next(ticks),
+        )
+    assert (result.outcome, result.http_status, result.decision) == ("timeout", 200, None)
+    assert round(result.latency_ms) == 5200 and "after the 5 s deadline" in result.detail

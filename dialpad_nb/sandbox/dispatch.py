@@ -157,11 +157,12 @@ def request_route(
     request: RoutingRequest,
     deadline_s: float,
     known_target: Callable[[int, str], str | None],
+    timer: Callable[[], float] = time.perf_counter,
 ) -> RouteResult:
     """POST ``request`` to ``routing_url`` as Dialpad does and classify the outcome.
 
-    ``deadline_s`` is real time; an answer arriving after it is a ``timeout``
-    even if it was valid. Never raises for anything the endpoint does."""
+    ``deadline_s`` is real time (``timer``, seconds); an answer arriving after it is
+    a ``timeout`` even if it was valid. Never raises for anything the endpoint does."""
     if secret:
         content = sign(request.to_json(), secret).encode("ascii")
         headers = {"Content-Type": "application/jwt"}
@@ -169,18 +170,18 @@ def request_route(
         content = json.dumps(request.to_json(), separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"}
     where = _strip_url(routing_url)
-    started = time.perf_counter()
+    started = timer()
     try:
         resp = http.post(routing_url, content=content, headers=headers, timeout=httpx.Timeout(deadline_s))
         body = resp.content
     except httpx.TimeoutException:
-        latency = (time.perf_counter() - started) * 1000
+        latency = (timer() - started) * 1000
         return RouteResult("timeout", latency, detail=f"no answer from {where} within {deadline_s:g} s")
     except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        latency = (time.perf_counter() - started) * 1000
+        latency = (timer() - started) * 1000
         reason = str(exc) or type(exc).__name__
         return RouteResult("connect_error", latency, detail=f"could not reach {where}: {reason}")
-    latency = (time.perf_counter() - started) * 1000
+    latency = (timer() - started) * 1000
     status = resp.status_code
     if latency > deadline_s * 1000:
         return RouteResult(
