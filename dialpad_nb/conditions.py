@@ -133,6 +133,11 @@ class Condition:
             else:
                 if self.op in ("eq", "in"):
                     per_unique = np.asarray(pd.Index(uniques).isin(self.values), dtype=bool)
+                elif self.op == "prefix":
+                    text = ctx.unicode(self.field)
+                    per_unique = np.zeros(len(uniques), dtype=bool)
+                    for prefix in self.values:
+                        per_unique |= np.char.startswith(text, prefix)
                 else:
                     per_unique = np.fromiter(
                         (self.test_value(u) for u in uniques), dtype=bool, count=len(uniques)
@@ -229,6 +234,7 @@ class FrameContext:
         self._codes: dict[str, tuple[np.ndarray, Any]] = {}
         self._local: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._utc_ms: np.ndarray | None = None
+        self._unicode: dict[str, np.ndarray] = {}
 
     def codes(self, name: str) -> tuple[np.ndarray, Any]:
         """``(codes, uniques)`` of a column; code -1 = missing."""
@@ -247,6 +253,14 @@ class FrameContext:
                 uniques = [str(u) for u in uniques]  # conditions compare text, as Condition.test does
             uniques = np.asarray(uniques, dtype=object)
             hit = self._codes[name] = (codes, uniques)
+        return hit
+
+    def unicode(self, name: str) -> np.ndarray:
+        """The distinct values of a column as a numpy unicode array (for ``np.char`` tests)."""
+        hit = self._unicode.get(name)
+        if hit is None:
+            uniques = self.codes(name)[1]
+            hit = self._unicode[name] = uniques.astype(str) if len(uniques) else np.array([], dtype=str)
         return hit
 
     def utc_ms(self) -> np.ndarray:

@@ -140,7 +140,7 @@ class Enrichment:
         keys = pd.Index([normalize_e164(u) for u in uniques], dtype=object)
         per_unique = np.append(self.table.index.get_indexer(keys), -1)
         contact_row = per_unique[np.asarray(codes, dtype=np.int64)]
-        out = calls.copy()
+        out = calls.copy(deep=False)  # copy-on-write: the caller's frame is never changed
         for name in self.fields:
             column = self.table[name]
             fcodes, funiques = pd.factorize(column, use_na_sentinel=True)
