@@ -386,36 +386,56 @@ def what_if(
 
 
 def infer_patches(attempts: pd.DataFrame, *, policy: Policy = DIALPAD) -> pd.DataFrame:
-    """PATCH events implied by a recorded log (one that has ``error_count``).
+    """PATCH events implied by a recorded log.
 
-    A re-enable is inferred wherever a run of ``skipped_disabled`` calls ends
-    with a requested call (timed at the last skipped call, so the next call sees
-    it); it is a reset when that call's recorded ``error_count`` is below what
-    the window would still hold. The exact PATCH time is not in the log: only
-    that it happened between those two calls."""
-    rows = []
+    * **re-enable**: the router was disabled after a call (a ``skipped_disabled``
+      call, or — when the log has ``error_count`` — an error whose recorded count
+      exceeds ``policy.error_threshold``) and the next call was requested;
+    * **reset**: a call's recorded ``error_count`` is below what the window
+      would still hold (errors expire, they do not vanish), so the count was
+      reset before it — with or without a re-enable.
+
+    Each inferred PATCH is timed at the call before the change (it applies after
+    that call). The log only says that the PATCH happened between the two calls;
+    and a reset while the window was empty leaves no trace."""
+    rows: list[dict[str, Any]] = []
     for router, group in attempts.groupby("router_id", dropna=False, sort=True):
         group = group.sort_values("time", kind="stable")
-        skipped = (group["outcome"] == "skipped_disabled").to_numpy(dtype=bool)
-        ends = np.flatnonzero(skipped[:-1] & ~skipped[1:])
-        if ends.size == 0:
-            continue
+        n = len(group)
         times = _time_ms_array(group["time"])
-        recorded = group["error_count"].astype("Int64") if "error_count" in group else None
+        skipped = (group["outcome"] == "skipped_disabled").to_numpy(dtype=bool)
         errs = group["outcome"].isin(list(ERROR_OUTCOMES)).to_numpy(dtype=bool)
-        last_reset = -1
+        has_count = "error_count" in group and bool(group["error_count"].notna().any())
+        disabled_after = skipped.copy()
+        resets = np.zeros(n, dtype=bool)
+        if has_count:
+            recorded = group["error_count"].astype("Int64")
+            known = recorded.notna().to_numpy(dtype=bool)
+            rec = recorded.fillna(0).to_numpy(dtype=np.int64)
+            disabled_after |= errs & known & (rec > policy.error_threshold)
+            before = np.zeros(n + 1, dtype=np.int64)
+            np.cumsum(errs, out=before[1:])
+            upper = before[1:]
+            lower_t = np.searchsorted(times[errs], times - policy.window_ms, side="right")
+            from_pos = 0
+            while True:
+                expected = upper - np.maximum(lower_t, before[from_pos])
+                bad = np.flatnonzero(known & (rec < expected))
+                bad = bad[bad >= max(from_pos, 1)]
+                if bad.size == 0:
+                    break
+                from_pos = int(bad[0])
+                resets[from_pos] = True
+        reenable = np.zeros(n, dtype=bool)
+        reenable[1:] = disabled_after[:-1] & ~skipped[1:]
         rid = None if pd.isna(router) else int(router)
-        for end in ends:
-            nxt = end + 1
-            reset = False
-            if recorded is not None and not pd.isna(recorded.iloc[nxt]):
-                held = np.flatnonzero(errs[: nxt + 1])
-                held = held[held > last_reset]
-                expected = int(np.sum(times[held] > times[nxt] - policy.window_ms))
-                reset = int(recorded.iloc[nxt]) < expected
-            if reset:
-                last_reset = end
+        for i in np.flatnonzero(reenable | resets):
             rows.append(
-                {"time": int(times[end]), "router_id": rid, "enabled": True, "reset_error_count": reset}
+                {
+                    "time": int(times[i - 1]),
+                    "router_id": rid,
+                    "enabled": True if reenable[i] else None,
+                    "reset_error_count": bool(resets[i]),
+                }
             )
     return make_patches(rows)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from dialpad_nb.attempts import read_attempts_csv
 from dialpad_nb.health import (
@@ -66,3 +67,61 @@ def test_health_summary_counts_and_a_stricter_deadline_costs_more_errors():
     )
     assert strict["over_deadline"] > base["over_deadline"]
     assert pd.Series([strict["errors"], base["errors"]]).is_monotonic_decreasing
+
+
+@pytest.mark.http
+def test_sandbox_attempts_over_http_agree_with_the_vectorised_rule(sandbox_factory):
+    """Live sandbox (its RouterHealthState) → attempts → simulate(infer_patches) reproduces every record."""
+    from dialpad_nb.attempts import from_sandbox
+    from dialpad_nb.client import DialpadClient
+    from dialpad_nb.endpoint import routing_endpoint
+    from dialpad_nb.probe import FaultSwitch
+    from dialpad_nb.sandbox.control_client import sandbox_control
+    from dialpad_nb.sandbox.directory import CALLCENTERS
+    from dialpad_nb.serving import serve_app
+
+    server = sandbox_factory(routing_deadline_s=DIALPAD.deadline_s)
+    target = CALLCENTERS[0]["id"]
+    switch = FaultSwitch(
+        routing_endpoint(lambda req: (target, "callcenter"), fallback=(target, "callcenter"))
+    )
+    with (
+        serve_app(switch) as served,
+        DialpadClient(base_url=server.url, api_key=server.api_key, clock=server.clock) as client,
+    ):
+        control = sandbox_control(server)
+        router = client.create_router(name="r", routing_url=served.url, default_target="Reception")
+        number = client.assign_number(router.id, area_code="415").number
+        now = control.clock()
+
+        def calls(k):
+            nonlocal now
+            specs = [{"to": number, "from": "+14155550123", "at": now + (i + 1) * 60_000} for i in range(k)]
+            now += k * 60_000
+            return control.place_calls(specs)
+
+        calls(3)
+        switch.fail(500)
+        calls(DIALPAD.error_threshold + 3)  # the (threshold+1)th error disables; 2 skipped
+        client.enable_router(router.id)  # keeps the count: the next error disables again
+        calls(1)
+        now += DIALPAD.patch_interval_ms
+        control.set_clock(now)
+        client.enable_router(router.id, reset_error_count=True)
+        switch.restore()
+        calls(2)
+        attempts, rejects = from_sandbox(control.attempts(router.id))
+    assert rejects.empty
+    assert attempts["outcome"].astype(str).tolist() == (
+        ["ok"] * 3
+        + ["http_status"] * (DIALPAD.error_threshold + 1)
+        + ["skipped_disabled"] * 2
+        + ["http_status"]
+        + ["ok"] * 2
+    )
+    patches = infer_patches(attempts)
+    assert patches["enabled"].tolist() == [True, True]
+    assert patches["reset_error_count"].tolist() == [False, True]
+    sim = simulate(attempts, patches=patches)
+    assert sim["error_count"].tolist() == attempts["error_count"].tolist()
+    assert sim["disabled_now"].sum() == 2

@@ -216,3 +216,36 @@ def test_infer_patches_finds_reenables_and_resets_from_recorded_counts():
 def test_make_patches_names_the_bad_field():
     with pytest.raises(ValueError, match="unknown field"):
         make_patches([{"time": T0, "enable": True}])
+
+
+@st.composite
+def recorded_logs(draw):
+    """A log recorded by the live class, with re-enables / resets at random, times strictly increasing."""
+    threshold = draw(st.integers(0, 3))
+    window_ms = draw(st.sampled_from([10, 1000]))
+    policy = DIALPAD.replace(error_threshold=threshold, window_s=window_ms / 1000)
+    gap = st.one_of(
+        st.sampled_from([1, window_ms - 1, window_ms, window_ms + 1]), st.integers(1, 2 * window_ms)
+    )
+    state = RouterHealthState(policy)
+    records = []
+    now = T0
+    for _ in range(draw(st.integers(0, 50))):
+        now += draw(gap)
+        if records and draw(st.integers(0, 5)) == 0:
+            state.patch(enabled=draw(st.sampled_from([True, None])), reset_error_count=draw(st.booleans()))
+            continue
+        error = draw(st.booleans() | st.just(True))
+        v = state.record(now, error=error)
+        outcome = "skipped_disabled" if not v.requested else ("timeout" if error else "ok")
+        records.append({"router_id": 1, "time": now, "outcome": outcome, "error_count": v.error_count})
+    return policy, attempts_from_records(records, source="test")
+
+
+@settings(max_examples=120, deadline=None)
+@given(recorded_logs())
+def test_inferred_patches_reproduce_a_recorded_log(case):
+    policy, log = case
+    sim = simulate(log, policy=policy, patches=infer_patches(log, policy=policy))
+    assert sim["error_count"].tolist() == log["error_count"].tolist()
+    assert (sim["outcome"].astype(str) == log["outcome"].astype(str)).all()
