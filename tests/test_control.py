@@ -6,6 +6,8 @@ sandbox itself is in-process (TestClient) or a real loopback server (wrapper tes
 
 from __future__ import annotations
 
+import threading
+
 import httpx
 import pytest
 
@@ -25,9 +27,11 @@ class Endpoint:
     def __init__(self) -> None:
         self.fail = False
         self.count = 0
+        self.lock = threading.Lock()
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.count += 1
+        with self.lock:
+            self.count += 1
         if self.fail:
             return httpx.Response(503, text="down")
         return httpx.Response(200, json={"target_id": SALES, "target_type": "callcenter"})
@@ -220,3 +224,23 @@ def test_sandbox_server_offers_its_control_client(sandbox_factory):
     server.stop()
     with pytest.raises(TransportError, match="closed|cannot reach"):
         control.clock()
+
+
+@pytest.mark.http
+def test_concurrent_http_calls_lose_no_record(sandbox_factory, endpoint):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from dialpad_nb.client import DialpadClient
+
+    server = sandbox_factory(transport=httpx.MockTransport(endpoint))
+    with DialpadClient(base_url=server.url, api_key=server.api_key) as client:
+        numbers = []
+        for _ in range(3):
+            router = client.create_router(**ROUTER)
+            numbers.append(client.assign_number(router.id).number)
+    control = server.control
+    with ThreadPoolExecutor(12) as pool:
+        recs = list(pool.map(lambda i: control.place_call(numbers[i % 3], CALLER), range(60)))
+    assert sorted(r["attempt_id"] for r in recs) == list(range(1, 61))
+    assert len({r["call_id"] for r in recs}) == 60 and endpoint.count == 60
+    assert len(control.attempts()) == 60
