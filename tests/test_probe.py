@@ -254,3 +254,21 @@ def test_fault_switch_slow_mode_makes_dialpad_time_out_on_loopback():
         fine = probe(served.url, payloads(2), policy=short, progress=False)
     assert slow.outcome_counts() == {"timeout": 2}
     assert fine.outcome_counts() == {"ok": 2}
+
+
+def test_probe_sends_a_calls_dataframe_from_read_calls(tmp_path):
+    from dialpad_nb.calls import read_calls
+
+    path = tmp_path / "calls.jsonl"
+    path.write_text("\n".join(json.dumps(p) for p in payloads(3)) + "\n")
+    calls, rejects = read_calls(path)
+    assert rejects.empty
+    seen = []
+
+    def handler(request):
+        seen.append(json.loads(request.content))
+        return httpx.Response(200, json={"target_id": TARGET, "target_type": "callcenter"})
+
+    res = probe(URL, calls, transport=httpx.MockTransport(handler), progress=False, concurrency=1)
+    assert res.outcome_counts() == {"ok": 3}
+    assert sorted(seen, key=lambda p: p["call_id"]) == payloads(3)
