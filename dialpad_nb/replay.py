@@ -17,8 +17,9 @@ Calls with no baseline decision (not logged, e.g. a plain Dialpad payload) are
 counted in ``no_baseline`` and kept in the per-call table with
 ``has_baseline=False``; they never count as "changed".
 
-"Default" for a logged decision means its target equals the default target
-(``default=`` argument, else the candidate's default). Peak calls per hour are
+"Default" for a logged decision: the logged rule is the candidate's default
+rule when the log names a rule (the endpoint kit's log does), else its target
+equals the default target (``default=`` argument, else the candidate's default). Peak calls per hour are
 counted in clock hours of UTC, which are the same hours as local time in any
 whole-hour timezone.
 """
@@ -72,11 +73,15 @@ def replay(calls: pd.DataFrame, rules: RuleSet) -> pd.DataFrame:
     return out
 
 
-def logged_decisions(calls: pd.DataFrame, *, default: Any = None) -> pd.DataFrame:
+def logged_decisions(
+    calls: pd.DataFrame, *, default: Any = None, default_rule: str | None = None
+) -> pd.DataFrame:
     """The decisions recorded in the log, in :func:`replay`'s shape.
 
-    ``target_id`` is missing where nothing was logged. ``is_default`` compares
-    with ``default`` (``(target_id, target_type)``); without it, it is missing."""
+    ``target_id`` is missing where nothing was logged. ``is_default``: where the
+    log names the rule, whether it is ``default_rule``; elsewhere whether the
+    target equals ``default`` (``(target_id, target_type)``); unknown (missing)
+    without them."""
     for col in ("logged_target_id", "logged_target_type"):
         if col not in calls.columns:
             raise ValidationError(
@@ -90,13 +95,16 @@ def logged_decisions(calls: pd.DataFrame, *, default: Any = None) -> pd.DataFram
     )
     rule = calls["logged_rule"] if "logged_rule" in calls.columns else pd.Series(pd.NA, index=calls.index)
     out["rule"] = pd.Categorical(rule.astype(object))
-    if default is None:
-        out["is_default"] = pd.array([pd.NA] * len(out), dtype="boolean")
-    else:
+    is_default = pd.Series(pd.array([pd.NA] * len(out), dtype="boolean"), index=out.index)
+    if default is not None:
         d = _explicit_default(default)
         same = (out["target_id"] == d.target_id) & (out["target_type"].astype(object) == d.target_type)
-        out["is_default"] = same.astype("boolean")
-        out.loc[out["target_id"].isna(), "is_default"] = pd.NA
+        is_default = same.astype("boolean")
+    if default_rule is not None:
+        named = rule.notna().to_numpy()
+        is_default[named] = (rule[named].astype(object) == default_rule).to_numpy()
+    is_default[out["target_id"].isna().to_numpy()] = pd.NA
+    out["is_default"] = is_default
     return out
 
 
@@ -322,14 +330,17 @@ def compare(
     names = target_names(directory)
     after = replay(calls, candidate) if isinstance(candidate, RuleSet) else candidate
     cand_name = candidate.name if isinstance(candidate, RuleSet) else "candidate"
-    if default is None and isinstance(candidate, RuleSet):
-        default = (candidate.default.target_id, candidate.default.target_type)
+    default_rule = None
+    if isinstance(candidate, RuleSet):
+        default_rule = candidate.default.name
+        if default is None:
+            default = (candidate.default.target_id, candidate.default.target_type)
     if isinstance(baseline, str):
         if baseline != "logged":
             raise ValidationError(
                 f"{baseline!r}: use 'logged', a RuleSet or a decisions DataFrame", field="baseline"
             )
-        before = logged_decisions(calls, default=default)
+        before = logged_decisions(calls, default=default, default_rule=default_rule)
         base_name = "logged decisions"
     elif isinstance(baseline, RuleSet):
         before = replay(calls, baseline)

@@ -78,6 +78,15 @@ def test_logged_decisions_mark_missing_and_default(calls):
     logged = logged_decisions(calls, default=TIER1)
     assert logged["target_id"].isna().tolist() == [False, False, False, False, True]
     assert logged["is_default"].tolist() == [False, False, True, False, pd.NA]
+    # where the log names the rule, that decides; elsewhere the target does
+    named = calls.assign(logged_rule=pd.array(["default", None, "fallback", None, None], dtype="string"))
+    assert logged_decisions(named, default=TIER1, default_rule="fallback")["is_default"].tolist() == [
+        False,
+        False,
+        True,
+        False,
+        pd.NA,
+    ]
     with pytest.raises(ValidationError, match="no logged decisions"):
         logged_decisions(calls.drop(columns=["logged_target_id"]))
 
@@ -221,7 +230,9 @@ def test_sample_matrices_against_the_sample_month():
     calls, _ = read_calls(data / "calls_2026-10.jsonl.gz", secret=datagen.SAMPLE_SECRET)
     crm = Enrichment.from_csv(data / "crm_contacts.csv")
     kw = {"timezone": "America/Los_Angeles", "directory": all_targets()}
-    with pytest.warns(ShadowedRuleWarning, match=r"\(rule 'support_priority'\) is shadowed by rule 'support_known'"):
+    with pytest.warns(
+        ShadowedRuleWarning, match=r"\(rule 'support_priority'\) is shadowed by rule 'support_known'"
+    ):
         current = load_matrix(data / "routing_current.csv", **kw).with_enrichment(crm)
     candidate = load_matrix(data / "routing_candidate.csv", **kw).with_enrichment(crm)
     assert candidate.warnings == ()

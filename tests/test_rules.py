@@ -196,3 +196,34 @@ def test_repr_and_table(rules):
         f"internal_number {SPANISH_LINE} & hours 18:00-08:00 [America/Los_Angeles]"
     )
     assert table.loc[5, "conditions"] == "(any call)"
+
+
+def test_rule_set_serves_as_an_endpoint_and_its_log_replays_unchanged(rules, tmp_path):
+    """The loop: an endpoint built from a rule set logs decisions with rule names; reading that log
+    and replaying it through the same rules changes nothing."""
+    from starlette.testclient import TestClient
+
+    from dialpad_nb.calls import read_calls
+    from dialpad_nb.clock import SimulatedClock
+    from dialpad_nb.endpoint import routing_endpoint
+    from dialpad_nb.replay import compare
+
+    log = tmp_path / "endpoint.jsonl"
+    app = routing_endpoint(rules, fallback=TIER1, log_path=log, clock=SimulatedClock())
+    cases = [
+        (DAY, SPANISH_LINE, "+14155550199"),
+        (EVENING, SPANISH_LINE, "+14155551234"),
+        (DAY, CAMPAIGN_LINE, "+14155551234"),
+        (DAY, MAIN_LINE, "+442071234567"),
+        (SATURDAY, MAIN_LINE, "+14155550100"),
+    ]
+    with TestClient(app) as client:
+        for i, (when, internal, external) in enumerate(cases):
+            response = client.post("/", json=request(when, internal, external, call_id=100 + i).to_json())
+            assert response.status_code == 200
+    calls, rejects = read_calls(log)
+    assert len(rejects) == 0
+    assert calls["logged_rule"].tolist() == ["vip", "spanish_after_hours", "campaign", "uk", "default"]
+    result = compare(calls, rules)
+    assert (result.summary.with_baseline, result.summary.changed) == (5, 0)
+    assert result.summary.default_share_before == pytest.approx(1 / 5)
