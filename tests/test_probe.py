@@ -219,13 +219,12 @@ def test_connection_refused_on_loopback_is_a_connect_error():
 
 
 def test_fault_switch_fails_and_restores_deterministically():
-    from starlette.testclient import TestClient
-
     from dialpad_nb.probe import FaultSwitch
+    from dialpad_nb.serving import serve_app
 
     app = routing_endpoint(lambda req: (TARGET, "callcenter"), fallback=(TARGET, "callcenter"))
     switch = FaultSwitch(app)
-    with TestClient(switch) as tc:
+    with serve_app(switch) as served, httpx.Client(base_url=served.url, trust_env=False) as tc:
         assert tc.post("/", json=payloads(1)[0]).status_code == 200
         switch.fail(503)
         assert repr(switch) == "FaultSwitch(fail 503)"
