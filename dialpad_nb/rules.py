@@ -268,8 +268,11 @@ class RuleSet:
         )
 
     def _repr_html_(self) -> str:
-        caption = html.escape(repr(self))
-        return self.to_frame().to_html(index=False).replace("<table", f"<table title='{caption}'", 1)
+        table = self.to_frame().to_html(index=False)
+        head, sep, rest = table.partition(">")
+        warned = "".join(f"<li>{html.escape(w.message)}</li>" for w in self.warnings)
+        notes = f"<ul style='color:#8a5a00'>{warned}</ul>" if warned else ""
+        return f"{head}{sep}<caption>{html.escape(repr(self))}</caption>{rest}{notes}"
 
     # ------------------------------------------------------------------ per call
 

@@ -227,3 +227,10 @@ def test_rule_set_serves_as_an_endpoint_and_its_log_replays_unchanged(rules, tmp
     result = compare(calls, rules)
     assert (result.summary.with_baseline, result.summary.changed) == (5, 0)
     assert result.summary.default_share_before == pytest.approx(1 / 5)
+
+
+def test_html_shows_the_rules_and_the_shadow_warnings():
+    rs = RuleSet.from_text(MATRIX + f"late,,,,,,{VIP[0]},callcenter\n", warn=False, fields=())
+    page = rs._repr_html_()
+    assert page.index("<caption>RuleSet(") < page.index("<td>vip</td>")
+    assert "is shadowed by rule &#x27;default&#x27;" in page

@@ -25,7 +25,6 @@ import glob
 import html
 import io
 import os
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,9 +81,7 @@ class ReplaySession:
         self.timezone = timezone
         self.directory = directory
         if crm is not None and not isinstance(crm, Enrichment):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                crm = Enrichment.from_csv(crm)
+            crm = Enrichment.from_csv(crm)
         self.crm: Enrichment | None = crm
         if current is not None and not isinstance(current, RuleSet):
             current = load_matrix(current, timezone=timezone, directory=directory, warn=False)
