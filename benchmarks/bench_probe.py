@@ -59,7 +59,13 @@ def main(n: int = 2000) -> None:
         print(f"baseline: sequential httpx POSTs        {base:8.1f} req/s")
         for concurrency in (1, 4, 8):
             res = probe(
-                served.url, items, secret=SECRET, concurrency=concurrency, progress=False, max_seconds=600
+                served.url,
+                items,
+                secret=SECRET,
+                concurrency=concurrency,
+                progress=False,
+                max_requests=n,
+                max_seconds=600,
             )
             assert res.outcome_counts() == {"ok": n}, res
             rate = res.requests_per_s
