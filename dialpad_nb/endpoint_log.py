@@ -36,7 +36,8 @@ __all__ = [
     "LOG_OUTCOMES",
     "EndpointLog",
     "endpoint_log_frame",
-    "read_endpoint_log",
+    "make_record",
+    "read_log_records",
     "side_by_side",
 ]
 
@@ -139,7 +140,7 @@ class EndpointLog:
         return f"EndpointLog(path={str(self.path) if self.path else None!r}, records={len(self)})"
 
 
-def read_endpoint_log(path: str | Path) -> list[dict[str, Any]]:
+def read_log_records(path: str | Path) -> list[dict[str, Any]]:
     """Every record of a JSONL log file. A line that is not a JSON object raises
     ``ValueError`` naming the file and line number (nothing is skipped silently)."""
     out = []
@@ -180,7 +181,7 @@ def endpoint_log_frame(source: str | Path | Iterable[Mapping[str, Any]] | Endpoi
     if isinstance(source, EndpointLog):
         records = source.records()
     elif isinstance(source, (str, Path)):
-        records = read_endpoint_log(source)
+        records = read_log_records(source)
     else:
         records = list(source)
     rows = []

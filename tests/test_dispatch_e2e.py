@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from dialpad_nb.endpoint import routing_endpoint, serve_endpoint
-from dialpad_nb.endpoint_log import read_endpoint_log
+from dialpad_nb.endpoint_log import read_log_records
 from dialpad_nb.models import RoutingRequest
 from dialpad_nb.sandbox.control_client import sandbox_control
 from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, OFFICES
@@ -125,7 +125,7 @@ def add_router(w, url: str, *, secret: str | None = SECRET) -> tuple[int, str]:
 
 
 def log_of(path) -> list[dict]:
-    return read_endpoint_log(path) if path.exists() else []
+    return read_log_records(path) if path.exists() else []
 
 
 def test_ok_signed_call_routes_to_the_endpoints_answer(world):

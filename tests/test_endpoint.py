@@ -13,7 +13,7 @@ import pytest
 
 from dialpad_nb.clock import SimulatedClock
 from dialpad_nb.endpoint import coerce_decision, load_rules, routing_endpoint, serve_endpoint
-from dialpad_nb.endpoint_log import LOG_FIELDS, endpoint_log_frame, read_endpoint_log
+from dialpad_nb.endpoint_log import LOG_FIELDS, endpoint_log_frame, read_log_records
 from dialpad_nb.errors import ValidationError
 from dialpad_nb.models import RoutingDecision, RoutingRequest
 from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS
@@ -95,7 +95,7 @@ def test_plain_json_request_is_answered_and_logged(tmp_path):
         "error": None,
     }
     assert isinstance(rec["latency_ms"], float) and rec["latency_ms"] >= 0
-    assert read_endpoint_log(tmp_path / "endpoint.jsonl") == [rec]
+    assert read_log_records(tmp_path / "endpoint.jsonl") == [rec]
 
 
 def test_any_path_is_served():
@@ -363,11 +363,11 @@ def test_endpoint_log_frame_flattens_the_decision():
     assert str(df["time"].iloc[0]) == "2026-01-05 09:00:00+00:00"
 
 
-def test_read_endpoint_log_names_the_bad_line(tmp_path):
+def test_read_log_records_names_the_bad_line(tmp_path):
     p = tmp_path / "log.jsonl"
     p.write_text(json.dumps({"v": 1}) + "\n{oops\n")
     with pytest.raises(ValueError, match=r"log\.jsonl:2"):
-        read_endpoint_log(p)
+        read_log_records(p)
 
 
 # --------------------------------------------------------------------------- real HTTP
@@ -391,7 +391,7 @@ def test_served_endpoint_logs_every_concurrent_request(tmp_path):
     finally:
         served.stop()
     assert [a.status_code for a in answers] == [200] * 60
-    logged = read_endpoint_log(tmp_path / "e.jsonl")
+    logged = read_log_records(tmp_path / "e.jsonl")
     assert sorted(r["call_id"] for r in logged) == [c["call_id"] for c in calls]
     assert {r["outcome"] for r in logged} == {"ok"}
     assert not served.running
@@ -467,7 +467,7 @@ def test_cli_serves_in_the_foreground_and_stops_on_sigterm(tmp_path):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert SECRET not in first + out + err
-    (rec,) = read_endpoint_log(log)
+    (rec,) = read_log_records(log)
     assert rec["outcome"] == "ok" and rec["signed"] is True
 
 
