@@ -45,7 +45,6 @@ import io
 import json
 import math
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -405,8 +404,12 @@ class _Reader:
         if buf.endswith(b"\n"):
             lines.pop()
         stripped = [ln.strip() for ln in lines]
-        if b"{" not in buf and not b"".join(stripped).translate(None, _TOKEN_CHARS):
-            # only JWT-shaped lines (base64url and dots): no per-line classification needed
+        if (
+            b"{" not in buf
+            and not b"".join(stripped).translate(None, _TOKEN_CHARS)
+            and not any(s and (s.count(b".") != 2 or s[0] == 46) for s in stripped)
+        ):
+            # only JWT-shaped lines (what the loop below would classify as tokens): skip the loop
             tok_idx = [i for i, s in enumerate(stripped) if s]
             toks = [stripped[i] for i in tok_idx]
             self.jwt_lines(part, [first_line + i for i in tok_idx], toks, toks)
@@ -546,7 +549,6 @@ class _Reader:
             fields = {f.name: f.type for f in decision.type}
             if not set(fields) <= {"target_id", "target_type"}:
                 return False
-            dec = pc.struct_field  # noqa: F841 - documented below
             flat = pa.concat_arrays(decision.chunks) if decision.num_chunks != 1 else decision.chunk(0)
             if "target_id" not in fields or "target_type" not in fields:
                 return False
@@ -633,7 +635,6 @@ class _Reader:
         bad = (ds_np < 0) | (ds_np > _MAX_MS) | (cid_np <= 0)
         ext_s = _str_col(ext)
         inn_s = _str_col(inn)
-        e164 = re.compile(_E164_PATTERN)
         nums = []
         for arr in (ext_s, inn_s):
             if pa.types.is_null(arr.type):
@@ -648,7 +649,6 @@ class _Reader:
                 ]
                 arr = pa.array(fixed, pa.string())
             nums.append(arr)
-        del e164
         bad |= np.asarray(pc.is_null(nums[0]), dtype=bool) | np.asarray(pc.is_null(nums[1]), dtype=bool)
         if contact_id is None:
             cid_s = pa.nulls(n, pa.string())
@@ -743,8 +743,7 @@ class _Reader:
                     part.rejects[by_line[line]] = (line, self.scrub(_row_text(row)[:RAW_LIMIT]), reason, kind)
             return part
         for k, row in enumerate(table.to_pylist()):
-            obj = {name: _table_value(name, v) for name, v in row.items()}
-            res = self.validate_payload(obj)
+            res = self.validate_payload(row)
             if res[0] == "!":
                 self.reject(part, first_row + k, _row_text(row), res[1], res[2])
             else:
@@ -781,6 +780,7 @@ class _Reader:
         first_line_in_chunk = pd.Series(lines[first_in_chunk], index=ids[first_in_chunk])
         rows = []
         raws = calls.loc[dup]
+        dup_ms = raws["date_started"].array.as_unit("ms").asi8
         for k, (cid, line, prior) in enumerate(
             zip(ids[dup].tolist(), lines[dup].tolist(), seen_before[dup].tolist(), strict=True)
         ):
@@ -789,7 +789,7 @@ class _Reader:
                 where = f"{self.sources[self.seen_src[j]]}:{self.seen_line[j]}"
             else:
                 where = f"{source}:{first_line_in_chunk[cid]}"
-            raw = _calls_row_text(raws.iloc[k])
+            raw = _calls_row_text(raws.iloc[k], int(dup_ms[k]))
             rows.append((line, raw, f"line {line}: duplicate call_id {cid} (first at {where})", "duplicate"))
         keep = ~dup
         self._remember(ids[keep], np.full(int(keep.sum()), src_i), lines[keep])
@@ -946,17 +946,14 @@ def _logged_error(rec: dict) -> str:
     return text + (f": {error}" if error else ": no payload")
 
 
-def _table_value(name: str, v: Any) -> Any:
-    return v
-
-
 def _row_text(row: dict) -> str:
     return json.dumps(row, default=str)
 
 
-def _calls_row_text(row: pd.Series) -> str:
+def _calls_row_text(row: pd.Series, ms: int) -> str:
+    """The accepted (normalised) payload of a row, as JSON: the raw text of a duplicate."""
     d = {k: row[k] for k in PAYLOAD_FIELDS}
-    d["date_started"] = int(row["date_started"].value // 10**6) if not pd.isna(row["date_started"]) else None
+    d["date_started"] = ms
     d["call_id"] = int(d["call_id"])
     return json.dumps({k: (None if pd.isna(v) else v) for k, v in d.items()}, default=str)
 

@@ -39,6 +39,7 @@ __all__ = [
     "CAMPAIGN_START",
     "INTERNAL_NUMBERS",
     "SAMPLE_SECRET",
+    "TIMEZONE",
     "generate_calls",
     "generate_crm",
     "write_call_log",
@@ -189,7 +190,7 @@ def generate_calls(
     # when: weighted (day, hour) slots in local time, uniform inside the hour
     day0 = pd.Timestamp(start, tz=TIMEZONE).normalize()
     slot_starts = pd.date_range(day0, periods=days * 24, freq="h")  # DST-aware wall-clock hours
-    weights = _WEEKDAY[slot_starts.weekday] * _HOUR[slot_starts.hour]
+    weights = _WEEKDAY[slot_starts.day_of_week] * _HOUR[slot_starts.hour]
     slot = call_rng.choice(len(slot_starts), size=n, p=weights / weights.sum())
     slot_ms = slot_starts.as_unit("ms").asi8
     when = slot_ms[slot] + call_rng.integers(0, 3_600_000, size=n)

@@ -156,14 +156,21 @@ class TokenBatch:
         return decode_one(self.tokens[i], self.key, leeway_s=self.leeway_s)
 
     def payloads(self) -> list[dict[str, Any] | tuple[str, str]]:
-        """Every token's payload dict, or ``(kind, reason)`` where refused, in input order."""
+        """Every token's payload dict, or ``(kind, reason)`` where refused, in input order.
+
+        Parses the fast payloads (so ``errors`` then also holds fast-path tokens PyJWT
+        refuses for their payload or claims)."""
         out: list[Any] = [None] * self.n
         for i, raw in zip(self.fast_index, self.fast_json, strict=True):
             try:
                 obj = json.loads(raw)
             except ValueError:
                 obj = None
-            out[i] = obj if isinstance(obj, dict) and not CLAIMS.intersection(obj) else self.resolve(i)
+            if not isinstance(obj, dict) or not CLAIMS.isdisjoint(obj):
+                obj = self.resolve(i)
+                if not isinstance(obj, dict):
+                    self.errors[i] = obj
+            out[i] = obj
         for i, payload in self.decoded.items():
             out[i] = payload
         for i, err in self.errors.items():
