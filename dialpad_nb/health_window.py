@@ -38,6 +38,7 @@ __all__ = [
     "RouterWindow",
     "apply_deadline",
     "compare_policies",
+    "error_count_curve",
     "infer_patches",
     "make_patches",
     "simulate",
@@ -439,3 +440,41 @@ def infer_patches(attempts: pd.DataFrame, *, policy: Policy = DIALPAD) -> pd.Dat
                 }
             )
     return make_patches(rows)
+
+
+def error_count_curve(
+    sim: pd.DataFrame, *, router_id: Any = None, policy: Policy = DIALPAD, patches: Any = None
+) -> pd.DataFrame:
+    """The window count of one router as a step function of time.
+
+    ``sim`` is :func:`simulate`'s output (its ``is_error`` rows are the counted
+    errors) and ``patches`` the same PATCHes given to it. Returns ``time`` and
+    ``error_count`` at every change: each attempt, each error turning a window
+    old, and 1 ms after each reset. Between two rows the count is constant (plot
+    it as a ``post`` step). At an attempt's time it equals that attempt's
+    ``error_count`` (the last one, when several share the millisecond)."""
+    rid = sim["router_id"]
+    if router_id is None:
+        mine = sim[rid.isna().to_numpy(dtype=bool)] if rid.isna().any() else sim
+    else:
+        mine = sim[(rid == router_id).fillna(False).to_numpy(dtype=bool)]
+    times = np.sort(_time_ms_array(mine["time"]))
+    errors = np.sort(_time_ms_array(mine["time"][mine["is_error"].to_numpy(dtype=bool)]))
+    mine_patches = _patches_for(None if patches is None else _as_patch_frame(patches), router_id)
+    ev_t, _, ev_reset = _patch_arrays(mine_patches)
+    resets = ev_t[ev_reset]
+    w = policy.window_ms
+    points = np.unique(np.concatenate((times, errors + w, resets + 1)))
+    upper = np.searchsorted(errors, points, side="right")
+    lower = np.searchsorted(errors, points - w, side="right")
+    if resets.size:
+        which = np.searchsorted(resets, points - 1, side="right") - 1  # last reset at or before point - 1
+        reset_at = np.where(which >= 0, resets[np.maximum(which, 0)], np.iinfo(np.int64).min)
+        lower = np.maximum(lower, np.searchsorted(errors, reset_at, side="right"))
+    count = np.maximum(upper - lower, 0)
+    return pd.DataFrame(
+        {
+            "time": pd.Series(points, dtype="int64").astype("datetime64[ms, UTC]"),
+            "error_count": count.astype("int64"),
+        }
+    )

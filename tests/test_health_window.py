@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from dialpad_nb.attempts import attempts_from_records
 from dialpad_nb.health_window import (
     apply_deadline,
+    error_count_curve,
     infer_patches,
     make_patches,
     simulate,
@@ -249,3 +250,36 @@ def test_inferred_patches_reproduce_a_recorded_log(case):
     sim = simulate(log, policy=policy, patches=infer_patches(log, policy=policy))
     assert sim["error_count"].tolist() == log["error_count"].tolist()
     assert (sim["outcome"].astype(str) == log["outcome"].astype(str)).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(sequences())
+def test_error_count_curve_matches_the_count_at_every_attempt_and_counts_in_between(case):
+    policy, times, errors, patches = case
+    log = frame([(1, t, "timeout" if e else "ok", 1.0) for t, e in zip(times, errors, strict=True)])
+    table = make_patches([(t, 1, en, reset) for t, en, reset in patches])
+    sim = simulate(log, policy=policy, patches=table)
+    curve = error_count_curve(sim, router_id=1, policy=policy, patches=table)
+    ct = curve["time"].astype("int64").to_numpy()
+    value_at = lambda t: int(curve["error_count"].to_numpy()[np.searchsorted(ct, t, side="right") - 1])  # noqa: E731
+    last = sim.groupby(sim["time"].astype("int64"))["error_count"].last()
+    for t, count in last.items():
+        assert value_at(t) == count
+    # between points, the live class agrees too: replay up to a time and ask the window
+    state = RouterHealthState(policy)
+    items = sorted(
+        [(t, 0, e) for t, e in zip(times, errors, strict=True)] + [(p[0], 1, p) for p in patches],
+        key=lambda x: (x[0], x[1]),
+    )
+    probe_times = sorted(set(ct.tolist()) | {t + 1 for t in ct.tolist()})
+    k = 0
+    for q in probe_times:
+        while k < len(items) and items[k][0] <= q - (1 if items[k][1] == 1 else 0) and items[k][0] <= q:
+            t, kind, x = items[k]
+            if kind == 0:
+                state.record(t, error=x)
+            else:
+                state.patch(enabled=x[1], reset_error_count=x[2])
+            k += 1
+        if k == len(items) or items[k][0] > q:
+            assert value_at(q) == state.error_count(q), q

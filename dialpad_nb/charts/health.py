@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from ..health_window import _as_patch_frame
+from ..health_window import _as_patch_frame, error_count_curve
 from ..latency import AT_RISK_FRACTION, latency_by_hour
 from ..policy import DIALPAD, OUTCOMES, Policy
 
@@ -57,21 +57,30 @@ def _new(title: str) -> tuple[Figure, Any]:
 def error_window_chart(
     sim: pd.DataFrame, *, policy: Policy = DIALPAD, patches: Any = None, title: str | None = None
 ) -> Figure:
-    """Errors in the rolling window at each attempt (a step line per router),
-    the threshold, the attempts that disabled a router (✕) and the re-enables
-    (dashed verticals; dotted when they reset the count).
+    """Errors in the rolling window over time (a step line per router, falling
+    as errors expire), the threshold, the attempts that disabled a router (✕)
+    and the re-enables (dashed verticals; dotted when they reset the count).
 
-    ``sim`` is :func:`~dialpad_nb.health_window.simulate`'s output (it needs
-    ``error_count`` and ``disabled_now``)."""
-    missing = [c for c in ("error_count", "disabled_now") if c not in sim]
+    ``sim`` is :func:`~dialpad_nb.health_window.simulate`'s output and
+    ``patches`` the PATCHes given to it (they also draw the resets)."""
+    missing = [c for c in ("error_count", "disabled_now", "is_error") if c not in sim]
     if missing:
         raise ValueError(f"sim: missing {missing}; pass the output of health_window.simulate(...)")
     window_min = policy.window_s / 60
     fig, ax = _new(title or f"Errors in the last {window_min:g} min")
     for router, group in sim.sort_values("time", kind="stable").groupby("router_id", dropna=False, sort=True):
+        curve = error_count_curve(
+            group, router_id=None if pd.isna(router) else router, policy=policy, patches=patches
+        )
+        ax.step(
+            _naive_utc(curve["time"]),
+            curve["error_count"].to_numpy(dtype=float),
+            where="post",
+            linewidth=1.2,
+            label=_router_label(router),
+        )
         x = _naive_utc(group["time"])
         y = group["error_count"].astype(float).to_numpy()
-        (line,) = ax.step(x, y, where="post", linewidth=1.2, label=_router_label(router))
         hit = group["disabled_now"].to_numpy(dtype=bool)
         if hit.any():
             ax.plot(x[hit], y[hit], "x", color="#d62728", markersize=9, markeredgewidth=2)
