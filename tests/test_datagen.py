@@ -146,3 +146,42 @@ def test_data_folder_stays_small() -> None:
 def test_sample_secret_is_long_enough_and_obviously_fake() -> None:
     assert len(datagen.SAMPLE_SECRET) == 40
     assert "not-a-secret" in datagen.SAMPLE_SECRET
+
+
+def test_generate_calls_cli_writes_a_readable_log(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from dialpad_nb.cli import main
+
+    out, crm = tmp_path / "log.jsonl.gz", tmp_path / "crm.csv"
+    assert (
+        main(
+            [
+                "generate-calls",
+                str(out),
+                "--calls",
+                "300",
+                "--seed",
+                "3",
+                "--bad-lines",
+                "7",
+                "--crm",
+                str(crm),
+            ]
+        )
+        == 0
+    )
+    printed = capsys.readouterr().out
+    assert printed.startswith(f"wrote {out}: 300 calls (")
+    assert datagen.SAMPLE_SECRET not in printed
+    res = read_calls(out, secret=datagen.SAMPLE_SECRET)
+    assert (len(res.calls), len(res.rejects)) == (300, 7)
+    assert pd.read_csv(crm).columns.tolist() == ["contact_id", "name", "phone", "owner", "status", "segment"]
+
+
+def test_generate_calls_cli_needs_the_named_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from dialpad_nb.cli import main
+
+    status = main(["generate-calls", str(tmp_path / "x.jsonl"), "--secret-env", "DIALPAD_NB_TEST_UNSET_VAR"])
+    assert status == 2
+    assert "DIALPAD_NB_TEST_UNSET_VAR is not set" in capsys.readouterr().err
