@@ -281,10 +281,8 @@ class FrameContext:
         hit = self._local.get(tz)
         if hit is None:
             utc = pd.DatetimeIndex(self.utc_ms().astype("datetime64[ms]"), tz="UTC")
-            local_ms = np.asarray(utc.tz_convert(tz).tz_localize(None).asi8, dtype=np.int64)
-            unit = utc.unit
-            if unit != "ms":
-                local_ms = local_ms // {"s": 1, "us": 1_000, "ns": 1_000_000}.get(unit, 1)
+            # local wall-clock time as ms since 1970-01-01 00:00 (naive), then plain integer arithmetic
+            local_ms = np.asarray(utc.tz_convert(tz).tz_localize(None).as_unit("ms").asi8, dtype=np.int64)
             minute = (local_ms // _MS_PER_MIN) % 1440
             weekday = (local_ms // _MS_PER_DAY + 3) % 7  # 1970-01-01 was a Thursday
             hit = self._local[tz] = (minute, weekday)
