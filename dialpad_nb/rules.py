@@ -38,6 +38,8 @@ from .conditions import CALL_FIELDS, TIME_FIELDS, FrameContext
 from .enrich import Enrichment
 from .errors import ValidationError
 from .matrix import (
+    MatrixError,
+    MatrixProblem,
     MatrixRule,
     MatrixWarning,
     ShadowedRuleWarning,
@@ -168,19 +170,33 @@ class RuleSet:
     def from_text(cls, text: str, **kw: Any) -> RuleSet:
         """Load a matrix from CSV text (e.g. edited in a widget)."""
         if not text.strip():
-            from .matrix import MatrixError, MatrixProblem
-
             raise MatrixError([MatrixProblem(None, None, "the matrix is empty")])
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            from .matrix import MatrixError, MatrixProblem
-
             raise MatrixError([MatrixProblem(None, None, f"not valid CSV: {exc}")]) from None
         return cls.from_frame(frame, **kw)
 
     def with_enrichment(self, enrichment: Enrichment | None) -> RuleSet:
-        """The same rules, looking up contact fields in ``enrichment``."""
+        """The same rules, looking up contact fields in ``enrichment``.
+
+        Raises :class:`~dialpad_nb.matrix.MatrixError` naming the row and column of
+        every condition on an enrichment field the contact table does not have."""
+        if enrichment is not None:
+            problems = [
+                MatrixProblem(
+                    rule.row,
+                    cond.field,
+                    f"the contact table has no field {cond.field!r} (it has {', '.join(enrichment.fields)})",
+                    rule.name,
+                )
+                for rule in self.rules
+                if isinstance(rule, MatrixRule)
+                for cond in rule.conditions
+                if cond.field.startswith(enrichment.prefix) and cond.field not in enrichment.fields
+            ]
+            if problems:
+                raise MatrixError(problems)
         return RuleSet(
             self.rules,
             self.default,

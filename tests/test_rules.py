@@ -10,6 +10,7 @@ import pytest
 from dialpad_nb.endpoint import coerce_decision
 from dialpad_nb.enrich import Enrichment
 from dialpad_nb.errors import ValidationError
+from dialpad_nb.matrix import MatrixError
 from dialpad_nb.models import RoutingDecision, RoutingRequest
 from dialpad_nb.rules import PythonRule, RuleDecision, RuleSet
 from tests.helpers_rules import (
@@ -234,3 +235,11 @@ def test_html_shows_the_rules_and_the_shadow_warnings():
     page = rs._repr_html_()
     assert page.index("<caption>RuleSet(") < page.index("<td>vip</td>")
     assert "is shadowed by rule &#x27;default&#x27;" in page
+
+
+def test_enrichment_must_have_the_fields_the_matrix_tests():
+    crm = Enrichment.from_csv(io.StringIO("phone,segmnt\n(415) 555-0199,enterprise\n"))
+    with pytest.raises(MatrixError) as info:
+        RuleSet.from_text(MATRIX, warn=False).with_enrichment(crm)
+    assert (info.value.row, info.value.column) == (1, "crm.segment")
+    assert "the contact table has no field 'crm.segment' (it has crm.segmnt)" in str(info.value)
