@@ -171,3 +171,19 @@ def test_repr_is_stable(widget):
     assert repr(widget) == (
         "ReplayWidget(log='calls_endpoint.jsonl', baseline='current matrix', candidate rules=3)"
     )
+
+
+def test_candidate_testing_a_crm_field_the_export_lacks(data_dir):
+    (data_dir / "crm.csv").write_text("phone,segment\n(415) 555-1234,enterprise\n")
+    w = replay_widget(data_dir, crm=data_dir / "crm.csv", candidate=data_dir / "candidate.csv")
+    w.candidate.value = CANDIDATE.replace("rule,internal_number,", "rule,crm.tier,").replace(
+        f"spanish,{SPANISH_LINE},", "spanish,gold,"
+    )
+    assert not w.valid
+    assert "row 2 (rule &#x27;spanish&#x27;), column &#x27;crm.tier&#x27;" in w.problems.value
+    w.candidate.value = CANDIDATE.replace("rule,internal_number,", "rule,crm.segment,").replace(
+        f"spanish,{SPANISH_LINE},", "spanish,enterprise,"
+    )
+    assert w.valid
+    w.run_button.click()
+    assert w.result.rule_hits.set_index("rule")["calls"].to_dict()["spanish"] == 3

@@ -114,10 +114,10 @@ class ReplaySession:
             rules = RuleSet.from_text(
                 text, timezone=self.timezone, directory=self.directory, name=name, warn=False
             )
+            if self.crm is not None:
+                rules = rules.with_enrichment(self.crm)
         except MatrixError as exc:
             return CheckResult(None, [str(p) for p in exc.problems], error=exc)
-        if self.crm is not None:
-            rules = rules.with_enrichment(self.crm)
         return CheckResult(rules, [], [w.message for w in rules.warnings])
 
     def run(self, log: str, baseline: str, candidate: str | RuleSet) -> Comparison:
