@@ -40,9 +40,9 @@ from .policy import DIALPAD, Policy
 from .sandbox.directory import CALLCENTERS, DEPARTMENTS
 
 __all__ = [
+    "Forecast",
     "PATCH_COLUMNS",
     "SAMPLE_ROUTERS",
-    "Forecast",
     "apply_deadline",
     "compare_policies",
     "disable_eta_s",
