@@ -395,7 +395,7 @@ class _Reader:
             # one pyarrow parse; each line yields at least one row, so equal counts mean one each
             table = _arrow_buf(buf)
             if table is not None and self.table_block(
-                part, table, np.arange(first_line, first_line + n_lines), _LazyLines(buf, first_line),
+                part, table, np.arange(first_line, first_line + n_lines), _LazyLines(buf),
                 in_jwt=False,
             ):  # fmt: skip
                 return part, n_lines
@@ -850,7 +850,7 @@ def _all_plain_json(buf: bytes, n_lines: int) -> bool:
 class _LazyLines:
     """``raws[i]`` for a chunk buffer: the text of line ``i`` (split only if a reject needs it)."""
 
-    def __init__(self, buf: bytes, first_line: int) -> None:
+    def __init__(self, buf: bytes) -> None:
         self._buf = buf
         self._lines: list[bytes] | None = None
 
@@ -1080,6 +1080,8 @@ def iter_calls(
                     part, records = reader.lines_chunk(buf, n_lines, first)
                     first += n_lines
                     yield _result(reader, part, path, records)
+                if first == 1:  # an empty file still counts as read
+                    yield _result(reader, _Part(), path, 0)
         elif fmt == "csv":
             yield from _csv_chunks(reader, path, chunksize)
         else:
@@ -1089,6 +1091,8 @@ def iter_calls(
                 table = pa.Table.from_batches([batch])
                 yield _result(reader, reader.table_chunk(table, first), path, table.num_rows)
                 first += table.num_rows
+            if first == 1:
+                yield _result(reader, _Part(), path, 0)
 
 
 def _csv_chunks(reader: _Reader, path: str, chunksize: int) -> Iterator[ReadResult]:

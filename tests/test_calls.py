@@ -250,6 +250,14 @@ def test_folder_glob_and_list_sources(tmp_path: Path) -> None:
     assert res.files == (str(d / "sub" / "b.jsonl"), str(d / "a.jsonl"))
 
 
+def test_empty_files_are_read_as_zero_records(tmp_path: Path) -> None:
+    (tmp_path / "empty.jsonl").write_bytes(b"")
+    write_lines(tmp_path / "blank.jsonl", ["", "  "])
+    res = read_calls([tmp_path / "empty.jsonl", tmp_path / "blank.jsonl"])
+    assert res.summary == "Read 0 records from 2 files: 0 calls accepted, 0 rejected"
+    assert tuple(res.calls.columns) == CALL_COLUMNS and res.rejects.empty
+
+
 def test_missing_sources_name_what_is_missing(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nope.jsonl"):
         read_calls(tmp_path / "nope.jsonl")
