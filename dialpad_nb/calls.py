@@ -16,7 +16,8 @@ fields. ``source`` is a file, a folder, a glob, or a list of them.
 
 Decisions an analyst can rely on:
 
-- **Nothing is lost.** accepted + rejected == records (non-blank lines / rows), always.
+- **Nothing is lost.** accepted + rejected == records, always. A record is a line
+  with anything but ASCII whitespace on it (or a CSV/Parquet row).
   Each reject keeps its file, line, raw text (<= 500 chars) and a readable reason.
 - **JWTs are verified or refused.** With ``secret``, HS256 JWTs are verified exactly
   as strictly as ``jwt.decode(token, secret, algorithms=["HS256"])`` (alg pinned,
@@ -47,6 +48,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,6 +120,8 @@ RAW_LIMIT = 500
 _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 _SMALL = 32  # blocks at most this long are parsed line by line
+_GROUP = 4096  # a failing block longer than this is retried in groups of this many lines
+_WORKERS = 2
 _LINE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jwt", ".log", ".txt")
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
 _B64URL_FIRST = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -417,15 +421,18 @@ class _Reader:
         records = 0
         json_groups: dict[str, list[int]] = {"log": [], "wrapped": [], "plain": []}
         tok_idx: list[int] = []
+        plain, log, wrapped = json_groups["plain"], json_groups["log"], json_groups["wrapped"]
         for i, s in enumerate(stripped):
-            head = s[:1]
-            if head == b"{":
+            head = s[:3]
+            if head == b'{"d':  # the usual payload ("date_started" first)
+                plain.append(i)
+            elif head[:1] == b"{":
                 if s.startswith(b'{"v"'):
-                    json_groups["log"].append(i)
+                    log.append(i)
                 elif s.startswith((b'{"token"', b'{"jwt"')):
-                    json_groups["wrapped"].append(i)
+                    wrapped.append(i)
                 else:
-                    json_groups["plain"].append(i)
+                    plain.append(i)
             elif not head:
                 continue
             elif head[0] in _B64URL_FIRST and s.count(b".") == 2:
@@ -451,11 +458,14 @@ class _Reader:
         raws: list[bytes] | None = None,
         batch: TokenBatch | None = None,
         batch_idx: list[int] | None = None,
+        parsed: bool = True,
     ) -> None:
-        """Parse JSON texts (one object each); fast when pyarrow takes the block, else bisect."""
+        """Parse JSON texts (one object each); fast when pyarrow takes the block, else bisect.
+
+        ``parsed=False``: the caller already tried this block with pyarrow (and it failed)."""
         raws = texts if raws is None else raws
         if len(texts) > _SMALL:
-            table = _arrow_lines(texts)
+            table = _arrow_lines(texts) if parsed else None
             claims = in_jwt and table is not None and not CLAIMS.isdisjoint(table.column_names)
             if table is not None and not claims and self.table_block(part, table, lines, raws, in_jwt=in_jwt):
                 return
@@ -463,6 +473,23 @@ class _Reader:
                 return self.json_lines(
                     part, lines, texts, raws, in_jwt=in_jwt, batch=batch, batch_idx=batch_idx
                 )
+            if len(texts) > _GROUP:
+                # a big block that failed: parse fixed groups (in parallel; pyarrow releases the GIL),
+                # so a few bad lines cost about one more parse, not one per bad line
+                slices = [slice(k, k + _GROUP) for k in range(0, len(texts), _GROUP)]
+                with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
+                    tables = list(pool.map(lambda sl: _arrow_lines(texts[sl]), slices))
+                for sl, table in zip(slices, tables, strict=True):
+                    sub_idx = None if batch_idx is None else batch_idx[sl]
+                    if table is not None and (not in_jwt or CLAIMS.isdisjoint(table.column_names)):
+                        if self.table_block(part, table, lines[sl], raws[sl], in_jwt=in_jwt):
+                            continue
+                    self.json_block(
+                        part, lines[sl], texts[sl], in_jwt=in_jwt, raws=raws[sl], batch=batch, batch_idx=sub_idx,
+                        parsed=False,
+                    )  # fmt: skip
+                return
+            # then halves of a failing group, down to _SMALL lines
             mid = len(texts) // 2
             for sl in (slice(0, mid), slice(mid, None)):
                 self.json_block(
