@@ -436,3 +436,19 @@ def test_counts_invariant_and_paths_agree(tmp_path: Path, lines: list[str], chun
     pd.testing.assert_frame_equal(ref.calls, res.calls)
     pd.testing.assert_frame_equal(ref.rejects, res.rejects)
     assert res.calls["call_id"].is_unique
+
+
+def test_default_country_code_applies_to_national_numbers(tmp_path: Path) -> None:
+    path = write_lines(tmp_path / "a.jsonl", [json.dumps(payload(1, external_number="020 7946 0000"))])
+    assert read_calls(path).rejects["kind"].tolist() == ["bad number"]  # 11 digits, not NANP
+    path = write_lines(tmp_path / "b.jsonl", [json.dumps(payload(1, external_number="2079460000"))])
+    assert read_calls(path, default_country_code="44").calls["external_number"].tolist() == ["+442079460000"]
+
+
+def test_leeway_accepts_a_token_that_just_expired(tmp_path: Path) -> None:
+    import time
+
+    token = sign({**payload(1), "exp": int(time.time()) - 30})
+    path = write_lines(tmp_path / "a.jwt", [token])
+    assert read_calls(path, secret=SECRET).rejects["kind"].tolist() == ["expired JWT"]
+    assert read_calls(path, secret=SECRET, leeway_s=3600).calls["call_id"].tolist() == [1]
