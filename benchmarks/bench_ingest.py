@@ -56,19 +56,20 @@ def naive_jwt(path: Path, secret: str) -> list[dict]:
         return [jwt.decode(line.strip(), secret, algorithms=["HS256"]) for line in f if line.strip()]
 
 
-CHILD = """
-import resource, sys
+# VmHWM (peak resident set of this process image; unlike ru_maxrss it is not inherited through fork+exec)
+HWM = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
+CHILD = f"""
+import sys
 from dialpad_nb.calls import iter_calls
 n = 0
 for chunk in iter_calls(sys.argv[1], chunksize=int(sys.argv[2])):
     n += len(chunk.calls)
-print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(n, {HWM})
 """
 
-BASELINE_CHILD = """
-import resource
+BASELINE_CHILD = f"""
 import pandas, pyarrow, numpy, dialpad_nb.calls
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print({HWM})
 """
 
 
@@ -128,7 +129,7 @@ def main() -> int:
         print("\nmemory (child processes, peak RSS)")
         base = int(subprocess.run([sys.executable, "-c", BASELINE_CHILD], capture_output=True, text=True,
                                   check=True).stdout.split()[0])  # fmt: skip
-        for chunksize in (100_000, 1_000_000):
+        for chunksize in (50_000, 200_000, 1_000_000):
             out = subprocess.run(
                 [sys.executable, "-c", CHILD, str(plain), str(chunksize)],
                 capture_output=True,
