@@ -282,6 +282,8 @@ class _Reader:
         try:
             return self._norm_cache[value]
         except KeyError:
+            if len(self._norm_cache) > 100_000:  # keep memory bounded on huge logs
+                self._norm_cache.clear()
             out = self._norm_cache[value] = normalize_e164(value, default_country_code=self.cc)
             return out
 
