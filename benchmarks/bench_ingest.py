@@ -13,7 +13,8 @@ and times, best of ``--repeat``:
   (``json.loads`` per line into a DataFrame; no validation, no normalisation);
 * ``read_calls(jwt, secret)`` vs a PyJWT-per-token loop
   (``jwt.decode(token, secret, algorithms=["HS256"])``, no DataFrame);
-* peak memory of ``iter_calls(plain, chunksize=100_000)`` in a child process, against the file size.
+* ``read_calls`` of a gzip log mixed like ``data/`` (plain, JWT, wrapped, bad lines; no baseline);
+* peak memory of ``iter_calls(plain, chunksize=...)`` in child processes, against the file size.
 
 Targets (issue 4, 2-core machine): 1M plain lines <= 3 s; JWT lines >= 5x the PyJWT loop.
 The machine is shared: the ratios (same run, same load) are the figures to trust.
@@ -78,6 +79,7 @@ def main() -> int:
     ap.add_argument("--calls", type=int, default=1_000_000)
     ap.add_argument("--jwt-calls", type=int, default=200_000)
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--no-mixed", dest="mixed", action="store_false", help="skip the mixed-log timing")
     args = ap.parse_args()
     secret = datagen.SAMPLE_SECRET
     print(
@@ -125,6 +127,18 @@ def main() -> int:
             f"  PyJWT per token     {slow:6.2f} s  ({per_slow:.1f} us/token; runs: {', '.join(f'{t:.2f}' for t in slow_all)})"
         )
         print(f"  ratio {slow / fast:.1f}x (target >= 5x); read_calls also builds the typed DataFrame")
+
+        if args.mixed:
+            mixed = Path(tmp) / "mixed.jsonl.gz"
+            c = datagen.write_call_log(mixed, args.calls, seed=3, jwt_share=0.3, wrapped_share=0.05, secret=secret,
+                                       bad_lines=14)  # fmt: skip
+            fast, fast_all, res = best_of(args.repeat, lambda: read_calls(mixed, secret))
+            print(
+                f"\nmixed log like data/ (gzip; {c['plain']:,} plain, {c['jwt']:,} JWT, {c['wrapped']:,} wrapped, 14 bad)"
+            )
+            print(
+                f"  read_calls          {fast:6.2f} s  (runs: {', '.join(f'{t:.2f}' for t in fast_all)})  {res.summary}"
+            )
 
         print("\nmemory (child processes, peak RSS)")
         base = int(subprocess.run([sys.executable, "-c", BASELINE_CHILD], capture_output=True, text=True,
