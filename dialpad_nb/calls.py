@@ -168,6 +168,19 @@ class ReadResult:
             text += " (" + ", ".join(f"{n:,} {k}" for k, n in sorted(counts.items(), key=_by_count)) + ")"
         return text
 
+    def reject_counts(self) -> pd.DataFrame:
+        """One row per kind of reject: ``kind``, ``count``, ``example`` (the first such reason),
+        most frequent first -- what to show an analyst under the summary line."""
+        if not len(self.rejects):
+            return pd.DataFrame(
+                {"kind": pd.Series([], dtype="string"), "count": pd.Series([], dtype="int64"),
+                 "example": pd.Series([], dtype="string")}
+            )  # fmt: skip
+        grouped = self.rejects.groupby("kind", sort=False)["reason"]
+        out = pd.DataFrame({"count": grouped.size(), "example": grouped.first()}).reset_index()
+        out = out.sort_values(["count", "kind"], ascending=[False, True], ignore_index=True)
+        return out.astype({"kind": "string", "count": "int64", "example": "string"})
+
     def __repr__(self) -> str:
         return self.summary
 

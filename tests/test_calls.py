@@ -346,6 +346,17 @@ def test_summary_counts_by_kind(tmp_path: Path) -> None:
     assert isinstance(res, ReadResult)
 
 
+def test_reject_counts_table(tmp_path: Path) -> None:
+    lines = ["oops", "{", json.dumps(payload(9, internal_number="x")), json.dumps(payload(1))]
+    res = read_calls(write_lines(tmp_path / "a.jsonl", lines))
+    table = res.reject_counts()
+    assert table["kind"].tolist() == ["bad JSON", "bad number"]
+    assert table["count"].tolist() == [2, 1]
+    assert table["example"].tolist()[1] == "line 3: internal_number 'x' is not E.164"
+    empty = read_calls(write_lines(tmp_path / "b.jsonl", [json.dumps(payload(1))])).reject_counts()
+    assert list(empty.columns) == ["kind", "count", "example"] and empty.empty
+
+
 def test_blank_and_crlf_lines(tmp_path: Path) -> None:
     path = tmp_path / "a.jsonl"
     path.write_bytes(
