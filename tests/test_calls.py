@@ -14,8 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dialpad_nb import call_reader, datagen
 from dialpad_nb import calls as calls_mod
-from dialpad_nb import datagen
+from dialpad_nb.call_columns import RAW_LIMIT
 from dialpad_nb.calls import (
     CALL_COLUMNS,
     CALL_DTYPES,
@@ -74,7 +75,7 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 def reference_read(*args, **kwargs):
     """The same read with pyarrow switched off: every record through the per-line reference path."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(calls_mod, "_arrow_buf", lambda buf: None)
+        mp.setattr(call_reader, "_arrow_buf", lambda buf: None)
         return read_calls(*args, **kwargs)
 
 
@@ -312,7 +313,7 @@ def test_duplicates_rejected_with_first_location_across_files(tmp_path: Path) ->
 
 def test_raw_text_is_truncated(tmp_path: Path) -> None:
     res = read_calls(write_lines(tmp_path / "a.jsonl", ["x" * 2000]))
-    assert len(res.rejects["raw"].iloc[0]) == calls_mod.RAW_LIMIT
+    assert len(res.rejects["raw"].iloc[0]) == RAW_LIMIT
 
 
 def test_secret_never_appears_in_rejects_summary_or_repr(tmp_path: Path) -> None:
@@ -439,7 +440,7 @@ def test_counts_invariant_and_paths_agree(tmp_path: Path, lines: list[str], chun
     pd.testing.assert_frame_equal(small.calls, res.calls)
     pd.testing.assert_frame_equal(small.rejects, res.rejects)
     with pytest.MonkeyPatch.context() as mp:  # pyarrow blocks down to 2 lines: bisection everywhere
-        mp.setattr(calls_mod, "_SMALL", 2)
+        mp.setattr(call_reader, "_SMALL", 2)
         tiny = read_calls(path, secret=SECRET)
     pd.testing.assert_frame_equal(tiny.calls, res.calls)
     pd.testing.assert_frame_equal(tiny.rejects, res.rejects)
