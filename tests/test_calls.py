@@ -464,3 +464,13 @@ def test_leeway_accepts_a_token_that_just_expired(tmp_path: Path) -> None:
     path = write_lines(tmp_path / "a.jwt", [token])
     assert read_calls(path, secret=SECRET).rejects["kind"].tolist() == ["expired JWT"]
     assert read_calls(path, secret=SECRET, leeway_s=3600).calls["call_id"].tolist() == [1]
+
+
+@pytest.mark.parametrize("chunksize", [1, 2, 3, 1000])
+def test_last_line_without_newline_is_read(tmp_path: Path, chunksize: int) -> None:
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(payload(1)) + "\n\n" + json.dumps(payload(2)) + "\n" + sign(payload(3)))
+    res = read_calls(path, secret=SECRET, chunksize=chunksize)
+    assert res.calls["call_id"].tolist() == [1, 2, 3]
+    assert res.calls["line"].tolist() == [1, 3, 4]
+    assert res.records == 3
