@@ -45,6 +45,7 @@ _TOKEN_CHARS = _ALPHABET + b"."
 _TO_STD = bytes.maketrans(b"-_", b"+/")
 _TO_URL = bytes.maketrans(b"+/", b"-_")
 _PAD = (b"", b"", b"==", b"=")
+_SIG_BLOCK = 1024
 _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 _LAST2 = frozenset(b"AQgw")  # last char of a 2-char group: its low 4 bits must be zero (canonical)
@@ -236,13 +237,15 @@ def verify_tokens(tokens: Sequence[bytes | str], secret: str | bytes, *, leeway_
         cand_mac.append(outer.digest())
     # Signatures, all at once: a 43-char segment + "A" decodes to 33 bytes whose last byte is 0 exactly
     # when the segment is canonical (its last 2 bits are 0), and whose first 32 are the signature.
+    # Compared in blocks, so one bad signature sends only its block to the per-token comparison.
     good = [True] * len(cand)
-    if cand:
-        got = a2b((b"A".join(cand_sig) + b"A").translate(to_std))
-        if not compare(got, b"\0".join(cand_mac) + b"\0"):
-            good = [
+    for lo in range(0, len(cand), _SIG_BLOCK):
+        sigs, macs = cand_sig[lo : lo + _SIG_BLOCK], cand_mac[lo : lo + _SIG_BLOCK]
+        got = a2b((b"A".join(sigs) + b"A").translate(to_std))
+        if not compare(got, b"\0".join(macs) + b"\0"):
+            good[lo : lo + len(sigs)] = [
                 compare(a2b(sig.translate(to_std) + b"A"), mac + b"\0")
-                for sig, mac in zip(cand_sig, cand_mac, strict=True)
+                for sig, mac in zip(sigs, macs, strict=True)
             ]
     for i, p, ok in zip(cand, cand_p, good, strict=True):
         r = len(p) & 3  # canonical unpadded base64url payload (as PyJWT 2.15 requires)

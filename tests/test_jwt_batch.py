@@ -243,3 +243,11 @@ def test_check_secret_refuses_what_pyjwt_refuses() -> None:
     with pytest.raises(ValueError, match="secret"):
         check_secret("-----BEGIN PUBLIC KEY-----\nMIIB\n-----END PUBLIC KEY-----")
     assert check_secret(SECRET) == SECRET.encode()
+
+
+def test_signature_blocks_isolate_a_bad_signature(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jwt_batch, "_SIG_BLOCK", 3)
+    tokens = [VALID] * 7 + [NAMED_CASES["last signature char changed"]] + [VALID] * 5
+    verdicts = batch_verdicts(tokens)
+    assert verdicts == [pyjwt_verdict(t) for t in tokens]
+    assert [v is None for v in verdicts] == [False] * 7 + [True] + [False] * 5
