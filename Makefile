@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Tests and nbval always run on the embedded sandbox, never on a real Dialpad account.
+OFFLINE := env -u DIALPAD_API_KEY -u DIALPAD_BASE_URL -u DIALPAD_ENV
 STAMP  := $(VENV)/.installed-stamp
 
 .PHONY: setup lab test lint unit notebooks bench sandbox clean
@@ -22,7 +24,7 @@ lab: $(STAMP)
 ## Every test: lint, unit + integration (real HTTP on loopback), nbval on every notebook
 test: $(STAMP)
 	$(BIN)/ruff check dialpad_nb tests benchmarks
-	$(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
+	$(OFFLINE) $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
 	    --nbval-sanitize-with notebooks/sanitize.cfg $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -30,14 +32,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check dialpad_nb tests benchmarks
 
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests $(PYTEST_ARGS)
+	$(OFFLINE) $(BIN)/python -m pytest tests $(PYTEST_ARGS)
 
 notebooks: $(STAMP)
-	$(BIN)/python -m pytest notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
+	$(OFFLINE) $(BIN)/python -m pytest notebooks --nbval --nbval-current-env --nbval-sanitize-with notebooks/sanitize.cfg
 
 ## Re-execute every notebook in place (after a deliberate change of output)
 execute-notebooks: $(STAMP)
-	for nb in notebooks/*.ipynb; do $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
+	for nb in notebooks/*.ipynb; do $(OFFLINE) $(BIN)/jupyter nbconvert --to notebook --execute --inplace "$$nb" || exit 1; done
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do $(BIN)/python "$$b" || exit 1; done

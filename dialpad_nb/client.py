@@ -361,7 +361,7 @@ class DialpadClient:
         self._sleep = sleep
         self.label = label or self._default_label()
         self.sandbox: Any = None
-        """The embedded :class:`SandboxServer` when :func:`~dialpad_nb.connect.connect` started one, else None."""
+        """The embedded :class:`SandboxServer` when :func:`~dialpad_nb.connection.connect` started one, else None."""
         self._owns_sandbox = False
         self._http = httpx.Client(
             base_url=self.base_url,

@@ -9,7 +9,7 @@ import pytest
 
 from dialpad_nb.client import DialpadClient
 from dialpad_nb.clock import SimulatedClock, SystemClock
-from dialpad_nb.connect import connect
+from dialpad_nb.connection import connect
 from dialpad_nb.errors import PatchGuardError, TransportError, ValidationError
 
 KEY = "live-key-NEVER-SHOWN-abcdef0123456789"
