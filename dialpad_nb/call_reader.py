@@ -213,15 +213,11 @@ class CallReader:
         if buf.endswith(b"\n"):
             lines.pop()
         stripped = [ln.strip() for ln in lines]
-        if (
-            b"{" not in buf
-            and not b"".join(stripped).translate(None, _TOKEN_CHARS)
-            and not any(s and (s.count(b".") != 2 or s[0] == 46) for s in stripped)
-        ):
-            # only JWT-shaped lines (what the loop below would classify as tokens): skip the loop
+        if b"{" not in buf and not b"".join(stripped).translate(None, _TOKEN_CHARS):
+            # only base64url characters and dots: skip the classifying loop below
             tok_idx = [i for i, s in enumerate(stripped) if s]
             toks = [stripped[i] for i in tok_idx]
-            self.jwt_lines(part, [first_line + i for i in tok_idx], toks, toks)
+            self.jwt_lines(part, [first_line + i for i in tok_idx], toks, toks, unclassified=True)
             return part, len(tok_idx)
         records = 0
         json_groups: dict[str, list[int]] = {"log": [], "wrapped": [], "plain": []}
@@ -240,7 +236,7 @@ class CallReader:
                     plain.append(i)
             elif not head:
                 continue
-            elif head[0] in _B64URL_FIRST and s.count(b".") == 2:
+            elif _jwt_shaped(s):
                 tok_idx.append(i)
             else:
                 self.reject(part, first_line + i, s, "bad JSON", _not_json(s))
@@ -540,9 +536,24 @@ class CallReader:
 
     # ----------------------------------------------------------------- JWTs
 
-    def jwt_lines(self, part: Part, lines: list[int], raws: list[bytes], tokens: list[bytes]) -> None:
+    def jwt_lines(
+        self,
+        part: Part,
+        lines: list[int],
+        raws: list[bytes],
+        tokens: list[bytes],
+        *,
+        unclassified: bool = False,
+    ) -> None:
+        """Verify token lines. ``unclassified``: the lines were not checked to look like a JWT
+        (two dots, not starting with one); those that do not are rejected as the line
+        classifier would have rejected them, so every chunking gives the same reasons."""
         if self.key is None:
-            for line, raw in zip(lines, raws, strict=True):
+            for k, (line, tok) in enumerate(zip(lines, tokens, strict=True)):
+                raw = raws[k]  # raws may be a lazy view of the chunk: index, don't iterate
+                if unclassified and not _jwt_shaped(tok):
+                    self.reject(part, line, raw, "bad JSON", _not_json(tok))
+                    continue
                 self.reject(
                     part, line, raw, "no secret",
                     "signed request (JWT) but no secret given: pass secret= to verify it",
@@ -550,6 +561,8 @@ class CallReader:
             return
         batch = verify_tokens(tokens, self.key, leeway_s=self.leeway_s)
         for i, (kind, reason) in batch.errors.items():
+            if unclassified and not _jwt_shaped(tokens[i]):  # PyJWT refuses every one of these
+                kind, reason = "bad JSON", _not_json(tokens[i])
             self.reject(part, lines[i], raws[i], kind, reason)
         for i, payload in batch.decoded.items():
             self.record_line(part, lines[i], raws[i], payload, in_jwt=True)
@@ -746,6 +759,11 @@ def _to_ms(v: Any) -> int | None:
             return None
         return _to_ms(dt)
     return None
+
+
+def _jwt_shaped(s: bytes) -> bool:
+    """What the line classifier sends to JWT verification: starts with a base64url character, two dots."""
+    return s[:1] != b"" and s[0] in _B64URL_FIRST and s.count(b".") == 2
 
 
 def _json_type(obj: Any) -> str:

@@ -426,25 +426,28 @@ _LINE = st.one_of(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-@given(lines=st.lists(_LINE, max_size=120), chunksize=st.integers(1, 50))
-def test_counts_invariant_and_paths_agree(tmp_path: Path, lines: list[str], chunksize: int) -> None:
+@given(lines=st.lists(_LINE, max_size=120), chunksize=st.integers(1, 50), with_secret=st.booleans())
+def test_counts_invariant_and_paths_agree(
+    tmp_path: Path, lines: list[str], chunksize: int, with_secret: bool
+) -> None:
     """accepted + rejected == non-blank lines; chunking and the pyarrow path change nothing."""
+    secret = SECRET if with_secret else None
     lines = [line.replace("\n", " ").replace("\r", " ") for line in lines]
     path = tmp_path / "mixed.jsonl"
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8", errors="surrogateescape")
     # blank = ASCII whitespace only (a line of U+00A0 is a record, and not JSON)
     records = sum(1 for line in lines if line.encode("utf-8", "surrogateescape").strip())
-    res = read_calls(path, secret=SECRET)
+    res = read_calls(path, secret=secret)
     assert len(res.calls) + len(res.rejects) == records == res.records
-    small = read_calls(path, secret=SECRET, chunksize=chunksize)
+    small = read_calls(path, secret=secret, chunksize=chunksize)
     pd.testing.assert_frame_equal(small.calls, res.calls)
     pd.testing.assert_frame_equal(small.rejects, res.rejects)
     with pytest.MonkeyPatch.context() as mp:  # pyarrow blocks down to 2 lines: bisection everywhere
         mp.setattr(call_reader, "_SMALL", 2)
-        tiny = read_calls(path, secret=SECRET)
+        tiny = read_calls(path, secret=secret)
     pd.testing.assert_frame_equal(tiny.calls, res.calls)
     pd.testing.assert_frame_equal(tiny.rejects, res.rejects)
-    ref = reference_read(path, secret=SECRET)
+    ref = reference_read(path, secret=secret)
     pd.testing.assert_frame_equal(ref.calls, res.calls)
     pd.testing.assert_frame_equal(ref.rejects, res.rejects)
     assert res.calls["call_id"].is_unique
@@ -474,3 +477,11 @@ def test_last_line_without_newline_is_read(tmp_path: Path, chunksize: int) -> No
     assert res.calls["call_id"].tolist() == [1, 2, 3]
     assert res.calls["line"].tolist() == [1, 3, 4]
     assert res.records == 3
+
+
+def test_only_wrapped_tokens_without_a_secret(tmp_path: Path) -> None:
+    lines = [json.dumps({"token": sign(payload(i))}) for i in range(1, 4)]
+    res = read_calls(write_lines(tmp_path / "a.jsonl", lines))
+    assert res.calls.empty
+    assert res.rejects["kind"].tolist() == ["no secret"] * 3
+    assert res.rejects["raw"].tolist() == lines
