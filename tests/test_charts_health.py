@@ -112,3 +112,32 @@ def test_outcomes_per_hour_bars_sum_to_the_calls_in_each_hour():
 def test_charts_draw_an_empty_log():
     for chart in (latency_chart, latency_distribution_chart, outcomes_per_hour_chart):
         assert isinstance(chart(empty_attempts()), Figure)
+
+
+def test_error_window_chart_names_routers_in_the_legend():
+    sim = simulate(log())
+    labels = (
+        error_window_chart(sim, router_names={1: "Support hotline"}).axes[0].get_legend_handles_labels()[1]
+    )
+    assert "Support hotline" in labels and "router 2" in labels and "router 1" not in labels
+
+
+def test_legends_sit_outside_the_plot_area():
+    patches = make_patches([(T0 + 60 * MIN, 1, True, True)])
+    figures = [
+        error_window_chart(simulate(log(), patches=patches), patches=patches),
+        latency_chart(log()),
+        outcomes_per_hour_chart(log()),
+    ]
+    for fig in figures:
+        fig.canvas.draw()  # Figure() carries a canvas; draw() lays out the constrained layout
+        ax = fig.axes[0]
+        legend = ax.get_legend().get_window_extent()
+        assert legend.x0 >= ax.get_window_extent().x1, fig.axes[0].get_title()
+
+
+def test_latency_points_are_drawn_above_the_deadline_line():
+    ax = latency_chart(log()).axes[0]
+    deadline = next(line for line in ax.get_lines() if line.get_label().startswith("deadline"))
+    timeouts = next(line for line in ax.get_lines() if line.get_label() == "timeout")
+    assert timeouts.get_zorder() > deadline.get_zorder()

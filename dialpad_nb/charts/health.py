@@ -9,10 +9,12 @@ or a what-if :class:`~dialpad_nb.policy.Policy`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
 from ..health_window import _as_patch_frame, error_count_curve
@@ -43,8 +45,25 @@ def _naive_utc(times: pd.Series) -> np.ndarray:
     return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
 
 
-def _router_label(router: Any) -> str:
-    return "router" if router is None or pd.isna(router) else f"router {router}"
+def _router_label(router: Any, names: Mapping[Any, str] | None = None) -> str:
+    if router is None or pd.isna(router):
+        return "router"
+    if names and router in names:
+        return str(names[router])
+    return f"router {router}"
+
+
+def _time_axis(ax: Any) -> None:
+    """Dates as 09:00, 10:00, ... with the day once in the corner (not '05 09:00' on every tick)."""
+    locator = AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
+    ax.set_xlabel("time (UTC)")
+
+
+def _legend_outside(ax: Any, **kwargs: Any) -> None:
+    """The legend to the right of the plot, so it never covers data, the threshold or the deadline."""
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, **kwargs)
 
 
 def _new(title: str) -> tuple[Figure, Any]:
@@ -55,14 +74,21 @@ def _new(title: str) -> tuple[Figure, Any]:
 
 
 def error_window_chart(
-    sim: pd.DataFrame, *, policy: Policy = DIALPAD, patches: Any = None, title: str | None = None
+    sim: pd.DataFrame,
+    *,
+    policy: Policy = DIALPAD,
+    patches: Any = None,
+    title: str | None = None,
+    router_names: Mapping[Any, str] | None = None,
 ) -> Figure:
     """Errors in the rolling window over time (a step line per router, falling
     as errors expire), the threshold, the attempts that disabled a router (✕)
     and the re-enables (dashed verticals; dotted when they reset the count).
 
     ``sim`` is :func:`~dialpad_nb.health_window.simulate`'s output and
-    ``patches`` the PATCHes given to it (they also draw the resets)."""
+    ``patches`` the PATCHes given to it (they also draw the resets).
+    ``router_names`` maps router ids to the names shown in the legend
+    (e.g. ``{router.id: router.name}``); ids without a name show as ``router <id>``."""
     missing = [c for c in ("error_count", "disabled_now", "is_error") if c not in sim]
     if missing:
         raise ValueError(f"sim: missing {missing}; pass the output of health_window.simulate(...)")
@@ -77,7 +103,7 @@ def error_window_chart(
             curve["error_count"].to_numpy(dtype=float),
             where="post",
             linewidth=1.2,
-            label=_router_label(router),
+            label=_router_label(router, router_names),
         )
         x = _naive_utc(group["time"])
         y = group["error_count"].astype(float).to_numpy()
@@ -108,8 +134,8 @@ def error_window_chart(
                 )
     ax.set_ylim(bottom=0, top=max(policy.error_threshold + 2, float(sim["error_count"].max() or 0) + 1))
     ax.set_ylabel("errors in window")
-    ax.set_xlabel("time (UTC)")
-    ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
+    _time_axis(ax)
+    _legend_outside(ax)
     return fig
 
 
@@ -138,6 +164,7 @@ def latency_chart(
                 alpha=0.6,
                 color=OUTCOME_COLORS[outcome],
                 label=outcome,
+                zorder=3,  # above the deadline line: timeouts sit exactly on it
             )
     if len(req):
         hourly = latency_by_hour(req, policy=policy, at_risk_s=at_risk_s, freq=freq)
@@ -153,8 +180,8 @@ def latency_chart(
     top = max(deadline_s * 1.2, float(req["latency_ms"].max() / 1000) * 1.05 if len(req) else 0)
     ax.set_ylim(0, top)
     ax.set_ylabel("latency (s)")
-    ax.set_xlabel("time (UTC)")
-    ax.legend(loc="upper left", fontsize=7, ncols=3, framealpha=0.8)
+    _time_axis(ax)
+    _legend_outside(ax)
     return fig
 
 
@@ -210,7 +237,7 @@ def outcomes_per_hour_chart(attempts: pd.DataFrame, *, freq: str = "1h", title: 
             )
             bottom += values
     ax.set_ylabel("calls")
-    ax.set_xlabel("time (UTC)")
+    _time_axis(ax)
     if len(counts):
-        ax.legend(loc="upper left", fontsize=8, ncols=2)
+        _legend_outside(ax)
     return fig
