@@ -408,7 +408,14 @@ _LINE = st.one_of(
         lambda cid: json.dumps(log_record(payload(cid), decision={"target_id": 3, "target_type": "user"}))
     ),
     st.just(json.dumps(log_record(None, outcome="unauthorized", status=401, error="no token"))),
-    st.sampled_from(["", "   ", "{", "nope", "[]", "{}", '{"call_id": 1}', "null", '{"v": 2}', "a.b.c"]),
+    st.integers(1, 40).map(lambda cid: sign({**payload(cid), "exp": 1_000})),
+    st.integers(1, 40).map(lambda cid: sign({**payload(cid), "exp": 4_000_000_000})),
+    st.integers(1, 40).map(lambda cid: json.dumps({"token": sign(payload(cid)), "received": 1})),
+    st.integers(1, 40).map(lambda cid: json.dumps(log_record(payload(cid), decision={"target_id": "x"}))),
+    st.integers(1, 40).map(lambda cid: json.dumps(payload(cid, contact_id=cid * 7, contact_type="shared"))),
+    st.sampled_from(
+        ["", "   ", "{", "nope", "[]", "{}", '{"call_id": 1}', "null", '{"v": 2}', "a.b.c", ".a.b"]
+    ),
     st.builds(
         lambda cid, ds: json.dumps(payload(cid, date_started=ds)),
         st.integers(1, 40),
