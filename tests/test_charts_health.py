@@ -141,3 +141,9 @@ def test_latency_points_are_drawn_above_the_deadline_line():
     deadline = next(line for line in ax.get_lines() if line.get_label().startswith("deadline"))
     timeouts = next(line for line in ax.get_lines() if line.get_label() == "timeout")
     assert timeouts.get_zorder() > deadline.get_zorder()
+
+
+def test_time_axis_names_the_first_day_in_utc():
+    for fig in (error_window_chart(simulate(log())), latency_chart(log()), outcomes_per_hour_chart(log())):
+        assert fig.axes[0].get_xlabel() == "time (UTC, from Mon 2026-01-05)"
+    assert outcomes_per_hour_chart(empty_attempts()).axes[0].get_xlabel() == "time (UTC)"

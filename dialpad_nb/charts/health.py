@@ -53,12 +53,15 @@ def _router_label(router: Any, names: Mapping[Any, str] | None = None) -> str:
     return f"router {router}"
 
 
-def _time_axis(ax: Any) -> None:
-    """Dates as 09:00, 10:00, ... with the day once in the corner (not '05 09:00' on every tick)."""
+def _time_axis(ax: Any, times: pd.Series) -> None:
+    """Ticks as 09:00, 10:00, ... (the date only where a day starts), and the first day in the
+    axis label -- not '05 09:00' on every tick, nor the last tick's date as the offset."""
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    ax.set_xlabel("time (UTC)")
+    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
+    first = times.min() if len(times) else pd.NaT
+    day = "" if pd.isna(first) else f", from {first.tz_convert('UTC'):%a %Y-%m-%d}"
+    ax.set_xlabel(f"time (UTC{day})")
 
 
 def _legend_outside(ax: Any, **kwargs: Any) -> None:
@@ -134,7 +137,7 @@ def error_window_chart(
                 )
     ax.set_ylim(bottom=0, top=max(policy.error_threshold + 2, float(sim["error_count"].max() or 0) + 1))
     ax.set_ylabel("errors in window")
-    _time_axis(ax)
+    _time_axis(ax, sim["time"])
     _legend_outside(ax)
     return fig
 
@@ -180,7 +183,7 @@ def latency_chart(
     top = max(deadline_s * 1.2, float(req["latency_ms"].max() / 1000) * 1.05 if len(req) else 0)
     ax.set_ylim(0, top)
     ax.set_ylabel("latency (s)")
-    _time_axis(ax)
+    _time_axis(ax, req["time"])
     _legend_outside(ax)
     return fig
 
@@ -237,7 +240,7 @@ def outcomes_per_hour_chart(attempts: pd.DataFrame, *, freq: str = "1h", title: 
             )
             bottom += values
     ax.set_ylabel("calls")
-    _time_axis(ax)
+    _time_axis(ax, attempts["time"])
     if len(counts):
         _legend_outside(ax)
     return fig
