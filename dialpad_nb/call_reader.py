@@ -559,7 +559,7 @@ class CallReader:
                     "signed request (JWT) but no secret given: pass secret= to verify it",
                 )  # fmt: skip
             return
-        batch = verify_tokens(tokens, self.key, leeway_s=self.leeway_s)
+        batch = verify_tokens(tokens, self.key, leeway_s=self.leeway_s, charset_checked=unclassified)
         for i, (kind, reason) in batch.errors.items():
             if unclassified and not _jwt_shaped(tokens[i]):  # PyJWT refuses every one of these
                 kind, reason = "bad JSON", _not_json(tokens[i])

@@ -193,14 +193,22 @@ def _hmac_pads(key: bytes) -> tuple[Any, Any]:
     return inner.copy, outer.copy
 
 
-def verify_tokens(tokens: Sequence[bytes | str], secret: str | bytes, *, leeway_s: float = 0) -> TokenBatch:
-    """Verify compact HS256 JWTs with ``secret``; see the module docstring for the strictness contract."""
+def verify_tokens(
+    tokens: Sequence[bytes | str], secret: str | bytes, *, leeway_s: float = 0, charset_checked: bool = False
+) -> TokenBatch:
+    """Verify compact HS256 JWTs with ``secret``; see the module docstring for the strictness contract.
+
+    ``charset_checked``: the caller has already checked that every token is ``bytes`` made of
+    base64url characters and dots only (skips one pass over all tokens)."""
     key = check_secret(secret)
     secret_text = secret if isinstance(secret, str) else secret.decode("utf-8", "replace")
     batch = TokenBatch(tokens=tokens, key=key, leeway_s=leeway_s)
-    toks = [t.encode("utf-8", "surrogateescape") if isinstance(t, str) else t for t in tokens]
-    # one C-level pass: are all tokens made of base64url characters and dots only?
-    clean_all = not b"".join(toks).translate(None, _TOKEN_CHARS)
+    if charset_checked:
+        toks, clean_all = tokens, True
+    else:
+        toks = [t.encode("utf-8", "surrogateescape") if isinstance(t, str) else t for t in tokens]
+        # one C-level pass: are all tokens made of base64url characters and dots only?
+        clean_all = not b"".join(toks).translate(None, _TOKEN_CHARS)
     headers: dict[bytes, bool] = {}
     inner_copy, outer_copy = _hmac_pads(key)
     compare = hmac.compare_digest

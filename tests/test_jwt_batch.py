@@ -251,3 +251,10 @@ def test_signature_blocks_isolate_a_bad_signature(monkeypatch: pytest.MonkeyPatc
     verdicts = batch_verdicts(tokens)
     assert verdicts == [pyjwt_verdict(t) for t in tokens]
     assert [v is None for v in verdicts] == [False] * 7 + [True] + [False] * 5
+
+
+def test_charset_checked_gives_the_same_verdicts() -> None:
+    tokens = [t for t in NAMED_CASES.values() if not t.translate(None, jwt_batch._TOKEN_CHARS)]
+    assert len(tokens) > 20
+    fast = verify_tokens(tokens, SECRET, charset_checked=True).payloads()
+    assert fast == verify_tokens(tokens, SECRET).payloads()
