@@ -37,7 +37,6 @@ What it guarantees:
 from __future__ import annotations
 
 import difflib
-import email.utils
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -55,8 +54,8 @@ from .errors import (
     RateLimited,
     TransportError,
     ValidationError,
-    error_for_status,
 )
+from .http_errors import error_from_response, strip_query, transport_reason
 from .models import (
     CallRouter,
     DirectoryEntry,
@@ -153,62 +152,6 @@ def _fmt_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{secs} s"
-
-
-def _parse_retry_after(value: str | None, now_ms: int) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - now_ms / 1000)
-
-
-def _message_from_body(response: httpx.Response) -> str:
-    """Dialpad's error message (``{"error": {"code", "message"}}``), else a short text."""
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if isinstance(data, Mapping):
-        err = data.get("error", data)
-        if isinstance(err, Mapping):
-            message = err.get("message") or err.get("detail")
-            if message:
-                return str(message)
-        elif isinstance(err, str) and err:
-            return err
-        if isinstance(data.get("message"), str):
-            return data["message"]
-    text = response.text.strip()
-    if text and len(text) <= 200 and "<" not in text:
-        return text
-    return response.reason_phrase or "error"
-
-
-def _strip_query(url: httpx.URL) -> str:
-    return str(url.copy_with(query=None, fragment=None))
-
-
-def _transport_reason(exc: Exception) -> str:
-    text = str(exc).strip()
-    low = text.lower()
-    if isinstance(exc, httpx.TimeoutException):
-        return "no answer in time (timeout)"
-    if "refused" in low:
-        return "connection refused"
-    if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
-        return "host name not found"
-    if "reset" in low:
-        return "connection reset"
-    return text or type(exc).__name__
 
 
 # --------------------------------------------------------------------------- directory
@@ -421,12 +364,12 @@ class DialpadClient:
             retry_after: float | None = None
             try:
                 request = self._http.build_request(method, path, params=params or None, json=json)
-                where = _strip_query(request.url)
+                where = strip_query(request.url)
                 response = self._http.send(request)
             except (httpx.InvalidURL, httpx.StreamError) as exc:  # not httpx.HTTPError subclasses
                 raise TransportError(f"cannot send the request: {exc}", method=method, url=where) from None
             except httpx.HTTPError as exc:
-                reason = _transport_reason(exc)
+                reason = transport_reason(exc)
                 log.info("%s %s failed: %s (attempt %d)", method, where, reason, attempt + 1)
                 cls = DialpadTimeout if isinstance(exc, httpx.TimeoutException) else TransportError
                 error: Exception = cls(
@@ -441,15 +384,9 @@ class DialpadClient:
                 if response.status_code < 400:
                     return response
                 status = response.status_code
-                message = _message_from_body(response)
-                cls = error_for_status(status)
-                if cls is RateLimited:
-                    retry_after = _parse_retry_after(response.headers.get("Retry-After"), self.clock.now_ms())
-                    error = RateLimited(
-                        message, retry_after_s=retry_after, status=status, method=method, url=where
-                    )
-                else:
-                    error = cls(message, status=status, method=method, url=where)
+                error = error_from_response(response, method=method, url=where, now_ms=self.clock.now_ms())
+                if isinstance(error, RateLimited):
+                    retry_after = error.retry_after_s
                 retryable = (method == "GET" and status in RETRY_STATUSES) or (
                     method == "DELETE" and status == 429
                 )
@@ -480,7 +417,7 @@ class DialpadClient:
                 "the answer is not JSON",
                 status=response.status_code,
                 method=method,
-                url=_strip_query(response.request.url),
+                url=strip_query(response.request.url),
             ) from None
 
     def _parse(self, factory: Callable[[Any], Any], data: Any, method: str, path: str) -> Any:

@@ -21,8 +21,9 @@ from typing import Any
 import httpx
 import pandas as pd
 
-from ..clock import parse_time_ms
-from ..errors import DialpadTimeout, RateLimited, TransportError, error_for_status
+from ..clock import SystemClock, parse_time_ms
+from ..errors import DialpadTimeout, TransportError
+from ..http_errors import error_from_response, transport_reason
 from .dispatch import ATTEMPT_KEYS
 
 __all__ = ["ATTEMPT_FRAME_COLUMNS", "OUTBOX_COLUMNS", "SandboxControl", "sandbox_control"]
@@ -52,18 +53,6 @@ _DTYPES: dict[str, str] = {
     "disabled_after": "boolean",
     "enabled_before": "boolean",
 }
-
-
-def _message(response: httpx.Response) -> str:
-    try:
-        data = response.json()
-    except ValueError:
-        data = None
-    if isinstance(data, Mapping) and isinstance(data.get("error"), Mapping):
-        message = data["error"].get("message")
-        if message:
-            return str(message)
-    return response.text.strip()[:200] or response.reason_phrase or "error"
 
 
 def attempts_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
@@ -120,17 +109,14 @@ class SandboxControl:
             )
         try:
             response = self._http.request(method, url, json=json, params=params or None)
-        except httpx.TimeoutException:
-            raise DialpadTimeout("the sandbox did not answer in time", method=method, url=where) from None
         except httpx.HTTPError as exc:
-            raise TransportError(f"cannot reach the sandbox: {exc}", method=method, url=where) from None
+            cls = DialpadTimeout if isinstance(exc, httpx.TimeoutException) else TransportError
+            reason = transport_reason(exc)
+            raise cls(
+                f"cannot reach the sandbox at {self.base_url}: {reason}", method=method, url=where
+            ) from None
         if response.status_code >= 400:
-            cls = error_for_status(response.status_code)
-            kw: dict[str, Any] = {"status": response.status_code, "method": method, "url": where}
-            if cls is RateLimited:
-                retry = response.headers.get("Retry-After")
-                kw["retry_after_s"] = float(retry) if retry and retry.isdigit() else None
-            raise cls(_message(response), **kw)
+            raise error_from_response(response, method=method, url=where, now_ms=SystemClock().now_ms())
         return response.json()
 
     # ------------------------------------------------------------------ calls
