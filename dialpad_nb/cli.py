@@ -60,7 +60,12 @@ def _add_sandbox(subparsers: Any) -> None:
     p.add_argument(
         "--db", metavar="FILE", default=None, help="SQLite file to keep state in (default: memory)"
     )
-    p.add_argument("--api-key", metavar="KEY", default=None, help="bearer key to require (default: random)")
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=None,
+        help="bearer key to require (default: a random one, printed at start)",
+    )
     p.add_argument(
         "--clock",
         choices=("simulated", "system"),
@@ -73,7 +78,10 @@ def _add_sandbox(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of router ids in a new database (default: 0)")
     p.add_argument("--page-size", type=int, default=20, help="items per page of every list (default: 20)")
     p.add_argument(
-        "--id-format", choices=("int", "string"), default="int", help="ids as JSON integers or strings"
+        "--id-format",
+        choices=("int", "string"),
+        default="int",
+        help="ids as JSON integers or strings (default: int)",
     )
     p.set_defaults(func=_run_sandbox)
 
@@ -148,10 +156,16 @@ def _add_endpoint(subparsers: Any) -> None:
         help="target answered when the rule is slow, fails or matches nothing (default: the rule's .fallback)",
     )
     p.add_argument(
-        "--secret-env", metavar="VAR", default=None, help="environment variable holding the router secret"
+        "--secret-env",
+        metavar="VAR",
+        default=None,
+        help="environment variable holding the router secret (default: none; unsigned JSON requests are accepted)",
     )
     p.add_argument(
-        "--budget", type=float, default=4.0, help="seconds the rule may take (default: 4, below 5)"
+        "--budget",
+        type=float,
+        default=4.0,
+        help="seconds the rule may take before the fallback is answered (default: 4, below Dialpad's 5 s deadline)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 = any free port)")
@@ -212,7 +226,11 @@ def _add_generate_calls(subparsers: Any) -> None:
     p.add_argument("out", metavar="OUT", help="file to write (.jsonl or .jsonl.gz)")
     p.add_argument("--calls", type=int, default=20_000, help="number of calls (default: 20000)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--start", default="2026-10-01", help="first local day (default: 2026-10-01)")
+    p.add_argument(
+        "--start",
+        default="2026-10-01",
+        help="first day, in the office's time zone America/Los_Angeles (default: 2026-10-01)",
+    )
     p.add_argument("--days", type=int, default=31, help="number of days (default: 31)")
     p.add_argument("--jwt-share", type=float, default=0.3, help="share of compact JWT lines (default: 0.3)")
     p.add_argument(
