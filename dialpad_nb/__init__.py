@@ -57,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "connect": "connection",
     "from_sandbox": "attempts",
     "health_summary": "health",
+    "iter_calls": "calls",
     "load_matrix": "rules",
     "read_attempts_csv": "attempts",
     "read_calls": "calls",
