@@ -39,8 +39,6 @@ import importlib
 import inspect
 import json
 import queue
-import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -58,7 +56,7 @@ from .endpoint_log import EndpointLog, make_record
 from .errors import TokenError, ValidationError
 from .models import DirectoryEntry, RoutingDecision, RoutingRequest, parse_id, validate_target_type
 from .policy import DIALPAD, Policy
-from .serving import ServedApp, serve_app
+from .serving import ServedApp, run_foreground, serve_app
 from .signing import verify
 
 __all__ = [
@@ -374,43 +372,17 @@ def serve_endpoint_foreground(
     """Serve ``app`` in this thread until Ctrl-C/SIGTERM (the CLI); the exit status.
 
     Prints the URL first (the socket is already listening then); never the secret."""
-    import uvicorn
-
-    from .sandbox.runner import bind_socket, uvicorn_config
-
-    out = out or sys.stdout
-    try:
-        sock = bind_socket(host, port)
-    except OSError as exc:
-        print(f"dialpad-nb endpoint: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
     kit: Endpoint = app.state.endpoint
-    bound = sock.getsockname()[1]
-    print(f"Routing endpoint listening on http://{host}:{bound}/", file=out)
-    print(f"Signed requests: {'required (HS256)' if kit.signed else 'no (plain JSON)'}", file=out)
-    print(
-        f"Fallback: {kit.fallback.target_type} {kit.fallback.target_id}; budget {kit.budget_s:g} s", file=out
-    )
-    print(f"Log: {kit.log.path or '(memory only)'}", file=out)
-    print("Press Ctrl-C to stop.", file=out, flush=True)
-    server = uvicorn.Server(uvicorn_config(app, own_logging=True))
-    stops: list[int] = []
-    previous = {}
-    if threading.current_thread() is threading.main_thread():
-        # uvicorn handles the signal and re-raises it afterwards; absorb that so a stop exits 0.
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, lambda signum, frame: stops.append(signum))
-    try:
-        server.run(sockets=[sock])
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        sock.close()
-    if not server.started:
-        print("dialpad-nb endpoint: the server did not start", file=sys.stderr)
-        return 1
-    print("Endpoint stopped.", file=out, flush=True)
-    return 0
+
+    def banner(url: str) -> list[str]:
+        return [
+            f"Routing endpoint listening on {url}/",
+            f"Signed requests: {'required (HS256)' if kit.signed else 'no (plain JSON)'}",
+            f"Fallback: {kit.fallback.target_type} {kit.fallback.target_id}; budget {kit.budget_s:g} s",
+            f"Log: {kit.log.path or '(memory only)'}",
+        ]
+
+    return run_foreground(app, host=host, port=port, label="endpoint", banner=banner, out=out)
 
 
 def load_rules(spec: str) -> Any:

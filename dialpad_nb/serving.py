@@ -1,49 +1,148 @@
-"""Serve any ASGI app with uvicorn in a background thread (for notebooks and tests).
+"""Serve any ASGI app with uvicorn: in a background thread (notebooks, tests) or in the
+foreground (the CLI). The one place that runs uvicorn, for the sandbox and the routing endpoint.
 
-The socket is bound and listening before the thread starts (``sandbox.runner.bind_socket``,
-the same one the sandbox uses), so ``.url`` works at once; ``stop()`` asks uvicorn
-to exit and joins the thread.
+The socket is bound and listening before uvicorn starts (:func:`bind_socket`), so the URL
+(with the real port when ``port=0``) is known at once and a client that connects early
+simply waits in the listen backlog. uvicorn's access log is off: a request line could
+carry ``?apikey=``.
 """
 
 from __future__ import annotations
 
+import signal
 import socket
+import sys
 import threading
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
 
 import uvicorn
+from uvicorn.config import LOGGING_CONFIG
 
-__all__ = ["ServedApp", "serve_app", "stop_all"]
+__all__ = [
+    "START_TIMEOUT_S",
+    "STOP_TIMEOUT_S",
+    "ServedApp",
+    "bind_socket",
+    "run_foreground",
+    "serve_app",
+    "socket_url",
+    "stop_all",
+    "uvicorn_config",
+]
+
+START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 10.0
 
 
-@dataclass
+def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (``port=0``: a free port chosen by the OS)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted sockets only when the listening
+    # socket says TCP; without it every response waits ~40 ms for the client's delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
+
+
+def socket_url(sock: socket.socket) -> str:
+    """``http://HOST:PORT`` of a bound socket (IPv6 hosts in brackets), no trailing slash."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+def uvicorn_config(app: Any, *, log_level: str = "warning", own_logging: bool = False) -> uvicorn.Config:
+    """uvicorn settings shared by the thread runner and the CLI (no access log).
+
+    ``own_logging`` lets uvicorn configure its loggers (the CLI); in a notebook or a
+    test the host's logging is left alone and uvicorn's records propagate to it."""
+    return uvicorn.Config(
+        app,
+        log_level=log_level,
+        log_config=LOGGING_CONFIG if own_logging else None,
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
 class ServedApp:
-    """An app being served on loopback. ``url`` has no trailing slash."""
+    """An ASGI app served by uvicorn in a daemon thread on an already-bound socket.
 
-    url: str
-    app: Any = field(repr=False)
-    _server: uvicorn.Server = field(repr=False)
-    _thread: threading.Thread = field(repr=False)
-    _sock: socket.socket = field(repr=False)
+    Use :func:`serve_app` (or a wrapper such as ``start_sandbox``/``serve_endpoint``).
+    ``url`` has no trailing slash; ``stop()`` asks uvicorn to exit and joins the thread
+    (idempotent); also a context manager.
+    """
+
+    def __init__(self, app: Any, sock: socket.socket, *, name: str = "asgi-server") -> None:
+        self.app = app
+        self._sock = sock
+        self.url = socket_url(sock)
+        self._name = name
+        self._server = uvicorn.Server(uvicorn_config(app))
+        self._thread = threading.Thread(target=self._run, name=f"{name} {self.url}", daemon=True)
+        self._started = threading.Event()
+        self._error: BaseException | None = None
+        # Our Event is set once uvicorn's startup is done (or, if it fails, when _run() ends).
+        original_startup = self._server.startup
+
+        async def startup(sockets: Any = None) -> None:
+            try:
+                await original_startup(sockets=sockets)
+            finally:
+                self._started.set()
+
+        self._server.startup = startup  # type: ignore[method-assign]
+
+    def _run(self) -> None:
+        try:
+            self._server.run(sockets=[self._sock])
+        except BaseException as exc:  # reported by start()
+            self._error = exc
+        finally:
+            self._started.set()
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return self._thread.is_alive() and self._server.started and not self._server.should_exit
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> ServedApp:
+        """Start the thread and wait (bounded) until uvicorn has started.
+
+        Raises ``RuntimeError`` (naming the URL and why) if it does not."""
+        self._thread.start()
+        self._started.wait(timeout_s)
+        if not self._server.started:
+            reason = type(self._error).__name__ if self._error else "timed out"
+            if self._thread.is_alive():
+                self._server.should_exit = True
+                self._thread.join(STOP_TIMEOUT_S)
+            self._sock.close()
+            raise RuntimeError(f"the {self._name} at {self.url} did not start ({reason})") from self._error
+        return self
 
     def request_stop(self) -> None:
         """Ask uvicorn to exit without waiting (see :func:`stop_all`)."""
         self._server.should_exit = True
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop serving and wait for the thread (idempotent)."""
-        self._server.should_exit = True
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """Shut down (the app's lifespan shutdown runs) and join the thread. Idempotent."""
         if self._thread.is_alive():
-            self._thread.join(timeout)
-        try:
-            self._sock.close()
-        except OSError:
-            pass
+            self._server.should_exit = True
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                self._server.force_exit = True
+                self._thread.join(timeout_s)
+        self._sock.close()
 
     def __enter__(self) -> ServedApp:
         return self
@@ -51,41 +150,17 @@ class ServedApp:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def __repr__(self) -> str:
+        status = "running" if self.running else "stopped"
+        return f"{type(self).__name__}(url={self.url!r}, {status})"
+
 
 def serve_app(app: Any, *, host: str = "127.0.0.1", port: int = 0, name: str = "asgi-server") -> ServedApp:
     """Start serving ``app`` on ``host:port`` (0 = a free port) in a daemon thread.
 
-    Raises ``RuntimeError`` if uvicorn fails to start (the reason is in its log)."""
-    from .sandbox.runner import bind_socket, uvicorn_config  # one bind (TCP_NODELAY) and one config
-
-    sock = bind_socket(host, port)
-    bound_port = sock.getsockname()[1]
-    config = uvicorn_config(app)
-    server = uvicorn.Server(config)
-    started = threading.Event()
-
-    def run() -> None:
-        try:
-            server.run(sockets=[sock])
-        finally:
-            started.set()
-
-    # Our Event is set once uvicorn's startup is done (or, if it fails, when run() ends).
-    original_startup = server.startup
-
-    async def startup(sockets=None) -> None:
-        await original_startup(sockets=sockets)
-        started.set()
-
-    server.startup = startup  # type: ignore[method-assign]
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    started.wait()
-    if not server.started:
-        thread.join(5)
-        sock.close()
-        raise RuntimeError(f"{name}: uvicorn failed to start on {host}:{bound_port}")
-    return ServedApp(url=f"http://{host}:{bound_port}", app=app, _server=server, _thread=thread, _sock=sock)
+    Raises ``OSError`` at once if the port is taken, ``RuntimeError`` if uvicorn
+    fails to start (the reason is in its log)."""
+    return ServedApp(app, bind_socket(host, port), name=name).start()
 
 
 def stop_all(*served: ServedApp) -> None:
@@ -94,3 +169,48 @@ def stop_all(*served: ServedApp) -> None:
         s.request_stop()
     for s in served:
         s.stop()
+
+
+def run_foreground(
+    app: Any,
+    *,
+    host: str,
+    port: int,
+    label: str,
+    banner: Callable[[str], Iterable[str]],
+    out: TextIO | None = None,
+) -> int:
+    """Serve ``app`` in this thread until Ctrl-C or SIGTERM (the CLI); the exit status.
+
+    Binds first (a taken port: a message on stderr, status 2), then prints the lines
+    ``banner(url)`` gives and "Press Ctrl-C to stop." (the socket is listening by then).
+    A requested stop prints "<Label> stopped." and returns 0; a server that did not
+    start, 1. ``label`` names the server in messages ("sandbox", "endpoint")."""
+    out = out or sys.stdout
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        print(f"dialpad-nb {label}: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for line in banner(socket_url(sock)):
+        print(line, file=out)
+    print("Press Ctrl-C to stop.", file=out, flush=True)
+    server = uvicorn.Server(uvicorn_config(app, own_logging=True))
+    # uvicorn handles SIGINT/SIGTERM while it runs and re-raises the signal afterwards;
+    # these handlers absorb that re-raise so a requested stop exits with status 0.
+    stops: list[int] = []
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, lambda signum, frame: stops.append(signum))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sock.close()
+    if not server.started:
+        print(f"dialpad-nb {label}: the server did not start", file=sys.stderr)
+        return 1
+    print(f"{label.capitalize()} stopped.", file=out, flush=True)
+    return 0
