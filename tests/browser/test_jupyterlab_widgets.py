@@ -1,0 +1,297 @@
+"""The widgets in a real JupyterLab 4, in a real (headless) Chromium, used like a person would.
+
+Each test opens a committed notebook (a temp copy), runs it from the Run menu, then clicks and
+types into the rendered widget and asserts on the text JupyterLab renders
+(``.widget-html`` / ``.widget-label`` / inputs). The unit tests drive the same widgets from
+Python; these prove the browser side renders them and that every interaction reaches the
+kernel and comes back. Fixtures: ``tests/browser/conftest.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from dialpad_nb.policy import DIALPAD
+
+from .conftest import REPO, RUN_ALL_TIMEOUT_MS, LabPage
+
+pytestmark = pytest.mark.browser
+
+DATA = REPO / "data"
+MANAGE_ROUTERS = "01_manage_routers.ipynb"
+SHORT_SECRET = "short-but-not-32"  # 16 characters
+GOOD_SECRET = "browser-test-secret-0123456789-abcdef"  # fictional, >= 32 characters
+
+
+# --------------------------------------------------------------------------- the router console
+
+
+def _router_console(nb: Any) -> Any:
+    """The console the notebook's last cell renders, once this run has created 'Returns line'."""
+    console = nb.locator(".jp-OutputArea-output .dpnb-console")
+    expect(console).to_be_visible(timeout=RUN_ALL_TIMEOUT_MS)
+    expect(_status(console)).to_contain_text("Created router 'Returns line'", timeout=RUN_ALL_TIMEOUT_MS)
+    return console
+
+
+def _status(console: Any) -> Any:
+    return console.locator(":scope > .widget-html").nth(0)
+
+
+def _table(console: Any) -> Any:
+    return console.locator(":scope > .widget-html").nth(1)
+
+
+def _table_row(console: Any, name: str) -> Any:
+    """The routers table's row whose name cell is exactly ``name``."""
+    return (
+        _table(console)
+        .locator("tbody tr")
+        .filter(has=console.page.locator("td:nth-child(2)", has_text=re.compile(rf"^{re.escape(name)}$")))
+    )
+
+
+def _column(console: Any, row: Any, column: str) -> Any:
+    """One cell of a table row, by column name (the table's own header decides the position)."""
+    headers = [h.strip() for h in _table(console).locator("thead th").all_inner_texts()]
+    return row.locator("td").nth(headers.index(column))
+
+
+def _open_tab(console: Any, title: str) -> Any:
+    """Click one of the forms' tabs; return the visible tab page."""
+    console.get_by_role("tab", name=title, exact=True).click()
+    page = console.locator(".widget-tab-contents > :not(.lm-mod-hidden)")
+    expect(page).to_have_count(1)
+    return page
+
+
+def _field_row(form: Any, label: str) -> Any:
+    """A form row: the field with this label and the inline error label next to it."""
+    return form.locator(":scope > .widget-hbox").filter(has=form.page.get_by_label(label, exact=True))
+
+
+def _select_router(console: Any, name: str) -> None:
+    selector = console.get_by_label("Router", exact=True)
+    value = selector.locator(f"option[value^='{name} (']").get_attribute("value")
+    selector.select_option(value=value)
+    expect(selector).to_have_value(value)
+
+
+def test_console_create_form_shows_inline_errors_then_the_new_router_appears(lab: LabPage) -> None:
+    console = _router_console(lab.run_all(MANAGE_ROUTERS))
+    status = _status(console)
+    expect(_table(console)).not_to_contain_text("Billing line")
+
+    form = _open_tab(console, "Create")
+    form.get_by_label("Name", exact=True).fill("Billing line")
+    form.get_by_label("Routing URL", exact=True).fill("https://routing.harborpine.example/billing")
+    form.get_by_label("Default target", exact=True).fill("Billing")
+    form.get_by_label("Secret", exact=True).fill(SHORT_SECRET)
+    form.get_by_role("button", name="Create router", exact=True).click()
+
+    # a short secret: refused inline, next to the field, and nothing is created
+    expect(_field_row(form, "Secret")).to_contain_text(
+        f"must be at least {DIALPAD.min_secret_length} characters (got {len(SHORT_SECRET)})"
+    )
+    expect(status).to_contain_text("Not sent: 1 field(s) to fix.")
+    expect(status).to_contain_text("secret")
+    for other in ("Name", "Routing URL", "Default target"):
+        expect(_field_row(form, other).locator(".widget-html")).to_have_text("")
+    expect(_table(console)).not_to_contain_text("Billing line")
+
+    # fix the secret only: the rest of the form was kept
+    expect(form.get_by_label("Name", exact=True)).to_have_value("Billing line")
+    form.get_by_label("Secret", exact=True).fill(GOOD_SECRET)
+    form.get_by_role("button", name="Create router", exact=True).click()
+
+    expect(status).to_contain_text("Created router 'Billing line'")
+    expect(status).to_contain_text("default target Billing (department)")
+    row = _table_row(console, "Billing line")
+    expect(row).to_have_count(1)
+    expect(_column(console, row, "routing_url")).to_have_text("https://routing.harborpine.example/billing")
+    expect(_column(console, row, "default_target")).to_have_text("Billing (department)")
+    expect(_column(console, row, "enabled")).to_have_text("True")
+    expect(_column(console, row, "signed")).to_have_text("True")
+    expect(_table_row(console, "Returns line")).to_have_count(1)
+    # the error is gone, the form is cleared for the next one, the new router is selected
+    expect(_field_row(form, "Secret").locator(".widget-html")).to_have_text("")
+    expect(form.get_by_label("Name", exact=True)).to_have_value("")
+    expect(form.get_by_label("Secret", exact=True)).to_have_value("")
+    expect(console.get_by_label("Router", exact=True)).to_have_value(re.compile(r"^Billing line \(\d+\)$"))
+    # neither secret is ever rendered
+    expect(console).not_to_contain_text(GOOD_SECRET)
+    expect(console).not_to_contain_text(SHORT_SECRET)
+    console.scroll_into_view_if_needed()
+
+
+def test_console_select_disable_patch_guard_then_delete(lab: LabPage) -> None:
+    console = _router_console(lab.run_all(MANAGE_ROUTERS))
+    status = _status(console)
+
+    # a second router, so there is something to choose between
+    form = _open_tab(console, "Create")
+    form.get_by_label("Name", exact=True).fill("Billing line")
+    form.get_by_label("Routing URL", exact=True).fill("https://routing.harborpine.example/billing")
+    form.get_by_label("Default target", exact=True).fill("Billing")
+    form.get_by_role("button", name="Create router", exact=True).click()
+    expect(status).to_contain_text("Created router 'Billing line'")
+    expect(_column(console, _table_row(console, "Billing line"), "signed")).to_have_text("False")
+
+    # select 'Returns line': the edit form follows the selection
+    _select_router(console, "Returns line")
+    edit = _open_tab(console, "Edit")
+    expect(edit.get_by_label("Name", exact=True)).to_have_value("Returns line")
+    expect(edit.get_by_label("Routing URL", exact=True)).to_have_value(
+        "https://routing.harborpine.example/returns"
+    )
+
+    console.get_by_role("button", name="Disable", exact=True).click()
+    expect(status).to_contain_text("Disabled router 'Returns line'")
+    expect(_column(console, _table_row(console, "Returns line"), "enabled")).to_have_text("False")
+    expect(_column(console, _table_row(console, "Billing line"), "enabled")).to_have_text("True")
+
+    # the PATCH guard: a second update within the interval is refused before it is sent
+    console.get_by_role("button", name="Enable", exact=True).click()
+    expect(status).to_contain_text("Nothing was sent")
+    expect(status).to_contain_text(f"one update per router every {DIALPAD.patch_interval_s // 60:g} min")
+    expect(_column(console, _table_row(console, "Returns line"), "enabled")).to_have_text("False")
+
+    # editing the URL of the disabled router warns, before anything is sent
+    edit.get_by_label("Routing URL", exact=True).fill("https://routing.harborpine.example/returns-v2")
+    expect(edit).to_contain_text("Router 'Returns line' is disabled. Changing its URL without enabling it")
+
+    # delete: the button stays disabled until the router's exact name is typed
+    delete = _open_tab(console, "Delete")
+    delete_button = delete.get_by_role("button", name="Delete router", exact=True)
+    expect(delete_button).to_be_disabled()
+    delete.get_by_label("Type its name", exact=True).fill("Returns")
+    expect(delete_button).to_be_disabled()
+    delete.get_by_label("Type its name", exact=True).fill("Returns line")
+    expect(delete_button).to_be_enabled()
+    delete_button.click()
+    expect(status).to_contain_text("Deleted router 'Returns line'")
+    expect(_table_row(console, "Returns line")).to_have_count(0)
+    expect(_table_row(console, "Billing line")).to_have_count(1)
+    expect(console.get_by_label("Router", exact=True).locator("option")).to_have_count(1)
+    expect(console.get_by_label("Router", exact=True)).to_have_value(re.compile(r"^Billing line \(\d+\)$"))
+    console.scroll_into_view_if_needed()
+
+
+# --------------------------------------------------------------------------- the replay widget
+
+REPLAY = "02_replay_candidate_rules.ipynb"
+TZ = "America/Los_Angeles"  # as in notebook 02
+
+
+@pytest.fixture(scope="module")
+def replay_session() -> Any:
+    """The notebook's replay inputs, in this process: what the browser must show is computed here."""
+    from dialpad_nb import datagen
+    from dialpad_nb.enrich import Enrichment
+    from dialpad_nb.rules import load_matrix
+    from dialpad_nb.sandbox.directory import all_targets
+    from dialpad_nb.widgets.replay import ReplaySession
+
+    directory = all_targets()
+    crm = Enrichment.from_csv(DATA / "crm_contacts.csv")
+    current = load_matrix(DATA / "routing_current.csv", timezone=TZ, directory=directory, warn=False)
+    return ReplaySession(
+        DATA,
+        secret=datagen.SAMPLE_SECRET,
+        crm=crm,
+        current=current.with_enrichment(crm),
+        capacity=DATA / "capacity.csv",
+        timezone=TZ,
+        directory=directory,
+    )
+
+
+def test_replay_widget_flags_a_bad_matrix_inline_then_reruns_an_edited_one(
+    lab: LabPage, replay_session: Any
+) -> None:
+    candidate = (DATA / "routing_candidate.csv").read_text(encoding="utf-8")
+    log = next(iter(replay_session.logs))
+    before = str(replay_session.run(log, "current", candidate).summary)
+    bad = candidate.replace("5002000000000204,callcenter,VIP Desk", "5002000000009999,callcenter,VIP Desk")
+    (problem,) = replay_session.check(bad).problems
+    edited = "".join(line for line in candidate.splitlines(keepends=True) if not line.startswith("winback,"))
+    after = str(replay_session.run(log, "current", edited).summary)
+    assert before != after  # the edit must change something, or the test proves nothing
+
+    nb = lab.run_all(REPLAY)
+    widget = nb.locator(".jp-OutputArea-output .widget-vbox").filter(
+        has=lab.page.get_by_role("button", name="Run replay")
+    )
+    expect(widget).to_have_count(1, timeout=RUN_ALL_TIMEOUT_MS)
+    status = widget.locator(":scope > .widget-html").nth(1)  # problems, status line, summary
+    expect(status).to_have_text(before)  # the notebook's own Run
+    run = widget.get_by_role("button", name="Run replay")
+    editor = widget.get_by_label("Candidate", exact=True)
+    expect(editor).to_have_value(candidate)
+
+    # an unknown target: the problem shows under the editor, naming row and column; Run is off
+    editor.fill(bad)
+    editor.blur()  # the editor syncs on change (continuous_update=False)
+    expect(widget.locator(":scope > .widget-html").nth(0)).to_contain_text(problem)
+    expect(run).to_be_disabled()
+    expect(status).to_have_text(before)
+
+    # drop the 'winback' rule: valid again, Run, the summary follows
+    editor.fill(edited)
+    editor.blur()
+    expect(widget.locator(":scope > .widget-html").nth(0)).not_to_contain_text("is not in the directory")
+    expect(run).to_be_enabled()
+    run.click()
+    expect(status).to_have_text(after)
+    summary = widget.locator(":scope > .widget-html").nth(2)
+    expect(summary).to_contain_text("calls replayed")
+    expect(summary).to_contain_text("24,000")
+    charts = widget.locator(":scope > .widget-image")
+    expect(charts).to_have_count(3)
+    for i in range(3):
+        assert charts.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"), f"chart {i} is blank"
+    status.scroll_into_view_if_needed()
+
+
+# --------------------------------------------------------------------------- the health widget
+
+HEALTH = "03_error_rates_and_latency.ipynb"
+
+
+def test_health_widget_threshold_slider_updates_the_what_if_column(lab: LabPage) -> None:
+    from dialpad_nb.attempts import read_attempts_csv
+    from dialpad_nb.health import infer_patches
+    from dialpad_nb.widgets.health import HealthExplorer
+
+    attempts = read_attempts_csv(DATA / "attempts_sample.csv", source="sample").attempts
+    explorer = HealthExplorer(attempts, patches=infer_patches(attempts))
+    default = explorer.compare()
+    explorer.threshold += 1  # what one press of → on the slider asks for
+    moved = explorer.compare()
+    assert moved.iloc[:, 1].to_dict() != default.iloc[:, 1].to_dict()  # else the test proves nothing
+
+    nb = lab.run_all(HEALTH)
+    widget = nb.locator(".jp-OutputArea-output .widget-vbox").filter(
+        has=lab.page.locator("table.dpnb-health")
+    )
+    expect(widget).to_have_count(1, timeout=RUN_ALL_TIMEOUT_MS)
+    table = widget.locator("table.dpnb-health")
+
+    def expect_table(expected: Any) -> None:
+        expect(table.locator("tr").first).to_contain_text(expected.columns[1])
+        for label in ("requests made", "errors", "auto-disables"):
+            row = table.locator("tr").filter(has=lab.page.locator("th", has_text=re.compile(f"^{label}$")))
+            expect(row.locator("td")).to_have_text([f"{v:,}" for v in expected.loc[label]])
+
+    expect_table(default)
+    slider = widget.locator(".widget-slider").filter(has=lab.page.get_by_text("Disable when errors >"))
+    expect(slider.locator(".widget-readout")).to_have_text(str(explorer.threshold - 1))
+    slider.locator(".noUi-handle").focus()
+    slider.locator(".noUi-handle").press("ArrowRight")
+    expect(slider.locator(".widget-readout")).to_have_text(str(explorer.threshold))
+    expect_table(moved)
+    table.scroll_into_view_if_needed()
