@@ -3,6 +3,8 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# JupyterLab refuses to run as root (containers, CI machines) unless told it may.
+ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Tests and nbval always run on the embedded sandbox, never on a real Dialpad account.
 OFFLINE := env -u DIALPAD_API_KEY -u DIALPAD_BASE_URL -u DIALPAD_ENV
 STAMP  := $(VENV)/.installed-stamp
@@ -19,10 +21,12 @@ setup: $(STAMP)
 
 ## Open JupyterLab on notebooks/ (the notebooks start an embedded sandbox unless DIALPAD_API_KEY is set)
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_ARGS) $(LAB_ARGS)
 
-## Every test: lint, unit + integration (real HTTP on loopback), nbval on every notebook
+## Every test: lint, unit + integration (real HTTP on loopback), nbval on every notebook,
+## the widgets in a real JupyterLab in headless chromium (tests/browser; installed first if missing)
 test: $(STAMP)
+	scripts/ensure-chromium
 	$(BIN)/ruff check dialpad_nb tests benchmarks
 	$(OFFLINE) $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
 	    --nbval-sanitize-with notebooks/sanitize.cfg $(PYTEST_ARGS)
