@@ -57,6 +57,7 @@ from .errors import (
 )
 from .http_errors import error_from_response, strip_query, transport_reason
 from .models import (
+    NUMBER_STATUSES,
     CallRouter,
     DirectoryEntry,
     Number,
@@ -79,20 +80,6 @@ log = logging.getLogger("dialpad_nb.client")
 
 API = "/api/v2"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-NUMBER_STATUSES: tuple[str, ...] = (
-    "available",
-    "call_center",
-    "call_router",
-    "department",
-    "dynamic_caller",
-    "office",
-    "pending",
-    "porting",
-    "room",
-    "user",
-)
-"""Dialpad's number ``status`` enum (filter of :meth:`DialpadClient.list_numbers`)."""
-
 DIRECTORY_TYPES: tuple[str, ...] = ("office", "department", "callcenter", "user")
 
 

@@ -20,6 +20,7 @@ from .policy import DIALPAD
 
 __all__ = [
     "ENDPOINT_LOG_VERSION",
+    "NUMBER_STATUSES",
     "TARGET_TYPES",
     "CallRouter",
     "DirectoryEntry",
@@ -51,6 +52,20 @@ TARGET_TYPES: tuple[str, ...] = (
     "user",
 )
 """Dialpad's target-type enum (``default_target_type``, routing answers)."""
+
+NUMBER_STATUSES: tuple[str, ...] = (
+    "available",
+    "call_center",
+    "call_router",
+    "department",
+    "dynamic_caller",
+    "office",
+    "pending",
+    "porting",
+    "room",
+    "user",
+)
+"""Dialpad's number ``status`` enum (``GET /numbers?status=``; read by the client and the sandbox)."""
 
 ENDPOINT_LOG_VERSION = 1
 """Version of the endpoint kit's JSONL log record (see ``endpoint``), read by ``calls``."""

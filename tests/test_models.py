@@ -4,6 +4,7 @@ from hypothesis import strategies as st
 
 from dialpad_nb.errors import ValidationError
 from dialpad_nb.models import (
+    NUMBER_STATUSES,
     TARGET_TYPES,
     CallRouter,
     Number,
@@ -18,6 +19,8 @@ from dialpad_nb.models import (
     validate_target_type,
     validate_url,
 )
+
+from .helpers_openapi import spec
 
 SECRET = "x" * 32 + "-very-secret"
 API_ROUTER = {
@@ -121,6 +124,13 @@ def test_validate_target_type_lists_choices():
         assert validate_target_type(t) == t
     with pytest.raises(ValidationError, match="callcenter"):
         validate_target_type("team")
+
+
+def test_enums_are_dialpads_own():
+    schemas = spec()["components"]["schemas"]
+    assert list(NUMBER_STATUSES) == schemas["schemas.number.NumberProto"]["properties"]["status"]["enum"]
+    router = schemas["schemas.call_router.ApiCallRouterProto"]["properties"]
+    assert list(TARGET_TYPES) == router["default_target_type"]["enum"]
 
 
 def test_parse_id():

@@ -39,6 +39,7 @@ from starlette.routing import Route
 from ..clock import ms_to_datetime
 from ..errors import ValidationError
 from ..models import (
+    NUMBER_STATUSES,
     normalize_e164,
     parse_id,
     validate_e164,
@@ -71,20 +72,6 @@ __all__ = [
 
 ID_KEYS = frozenset({"id", "office_id", "company_id", "target_id", "default_target_id", "router_id"})
 """Keys whose values are 64-bit ids (emitted as strings when ``id_format="string"``)."""
-
-NUMBER_STATUSES: tuple[str, ...] = (
-    "available",
-    "call_center",
-    "call_router",
-    "department",
-    "dynamic_caller",
-    "office",
-    "pending",
-    "porting",
-    "room",
-    "user",
-)
-"""Dialpad's number ``status`` enum (``GET /numbers?status=``)."""
 
 CREATE_REQUIRED = ("name", "routing_url", "office_id", "default_target_id", "default_target_type")
 CREATE_FIELDS = (*CREATE_REQUIRED, "secret", "enabled")
