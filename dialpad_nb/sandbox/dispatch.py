@@ -56,6 +56,7 @@ from ..models import (
 from ..policy import DIALPAD, ErrorWindow, Policy, RouterHealthState, is_error
 from ..signing import sign
 from .directory import Directory
+from .store import ATTEMPT_FIELDS, BOOL_ATTEMPT_FIELDS
 
 __all__ = [
     "ATTEMPT_KEYS",
@@ -67,25 +68,9 @@ __all__ = [
     "request_route",
 ]
 
-ATTEMPT_KEYS: tuple[str, ...] = (
-    "attempt_id",
-    "call_id",
-    "router_id",
-    "external_number",
-    "internal_number",
-    "at",
-    "latency_ms",
-    "outcome",
-    "http_status",
-    "detail",
-    "target_id",
-    "target_type",
-    "is_default",
-    "error_count",
-    "disabled_after",
-    "enabled_before",
-)
-"""Keys of an attempt record as the control API returns it (``at`` in ms)."""
+ATTEMPT_KEYS: tuple[str, ...] = ("attempt_id", *("at" if f == "at_ms" else f for f in ATTEMPT_FIELDS))
+"""Keys of an attempt record as the control API returns it (``at`` in ms): the store's
+columns (``store.ATTEMPT_FIELDS``, one list for both) with ``at_ms`` named ``at``."""
 
 CALL_ID_BASE = 7_000_000_000_000_000
 """Minted call ids are ``CALL_ID_BASE + n`` (n = 1, 2, ... durable across restarts)."""
@@ -498,7 +483,7 @@ def attempt_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """A stored attempt row (``at_ms``) as the API's attempt record (``at``), keys in order."""
     out = {k: row.get(k) for k in ATTEMPT_KEYS if k != "at"}
     out["at"] = row["at_ms"]
-    for k in ("is_default", "disabled_after", "enabled_before"):
+    for k in BOOL_ATTEMPT_FIELDS:
         if out[k] is not None:
             out[k] = bool(out[k])
     return {k: out[k] for k in ATTEMPT_KEYS}

@@ -43,6 +43,7 @@ from typing import Any
 
 __all__ = [
     "ATTEMPT_FIELDS",
+    "BOOL_ATTEMPT_FIELDS",
     "ConflictError",
     "NotFoundError",
     "SandboxStore",
@@ -142,7 +143,8 @@ ATTEMPT_FIELDS: tuple[str, ...] = (
 )
 """Columns of an attempt record besides ``attempt_id`` (``add_attempt`` takes these keys)."""
 
-_BOOL_ATTEMPT_FIELDS = ("is_default", "disabled_after", "enabled_before")
+BOOL_ATTEMPT_FIELDS: tuple[str, ...] = ("is_default", "disabled_after", "enabled_before")
+"""Attempt fields stored as 0/1 and read back as bools (or None)."""
 
 _ROUTER_COLUMNS = (
     "name",
@@ -706,7 +708,7 @@ class SandboxStore:
         values = []
         for name in ATTEMPT_FIELDS:
             value = record.get(name)
-            if name in _BOOL_ATTEMPT_FIELDS and value is not None:
+            if name in BOOL_ATTEMPT_FIELDS and value is not None:
                 value = 1 if value else 0
             values.append(value)
         with self.transaction() as conn:
@@ -720,7 +722,7 @@ class SandboxStore:
     @staticmethod
     def _attempt_row(row: sqlite3.Row) -> dict[str, Any]:
         out = dict(row)
-        for name in _BOOL_ATTEMPT_FIELDS:
+        for name in BOOL_ATTEMPT_FIELDS:
             if out[name] is not None:
                 out[name] = bool(out[name])
         return out
