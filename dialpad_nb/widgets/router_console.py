@@ -58,7 +58,12 @@ class RouterConsoleWidget(widgets.VBox):
         self.selector = widgets.Dropdown(description="Router", options=[], **text)
         self.refresh_button = widgets.Button(description="Refresh", icon="refresh")
         self.enable_button = widgets.Button(description="Enable", button_style="success")
-        self.enable_reset_button = widgets.Button(description="Enable + reset errors", button_style="success")
+        self.enable_reset_button = widgets.Button(
+            # ipywidgets buttons are 148px wide by default: this label would show cut ("Enable + reset er…")
+            description="Enable + reset errors",
+            button_style="success",
+            layout=widgets.Layout(width="auto"),
+        )
         self.disable_button = widgets.Button(description="Disable", button_style="warning")
         self.reset_button = widgets.Button(description="Reset error count")
 

@@ -74,6 +74,13 @@ def _field_row(form: Any, label: str) -> Any:
     return form.locator(":scope > .widget-hbox").filter(has=form.page.get_by_label(label, exact=True))
 
 
+def _cut_off_buttons(widget: Any) -> list[str]:
+    """Visible buttons whose label does not fit (the browser shows it cut, with an ellipsis)."""
+    return widget.locator("button.jupyter-button:visible").evaluate_all(
+        "buttons => buttons.filter(b => b.scrollWidth > b.clientWidth).map(b => b.textContent.trim())"
+    )
+
+
 def _select_router(console: Any, name: str) -> None:
     selector = console.get_by_label("Router", exact=True)
     value = selector.locator(f"option[value^='{name} (']").get_attribute("value")
@@ -140,6 +147,9 @@ def test_console_select_disable_patch_guard_then_delete(lab: LabPage) -> None:
     form.get_by_role("button", name="Create router", exact=True).click()
     expect(status).to_contain_text("Created router 'Billing line'")
     expect(_column(console, _table_row(console, "Billing line"), "signed")).to_have_text("False")
+
+    # every action button's label is readable in full
+    assert _cut_off_buttons(console) == []
 
     # select 'Returns line': the edit form follows the selection
     _select_router(console, "Returns line")
@@ -230,6 +240,7 @@ def test_replay_widget_flags_a_bad_matrix_inline_then_reruns_an_edited_one(
     status = widget.locator(":scope > .widget-html").nth(1)  # problems, status line, summary
     expect(status).to_have_text(before)  # the notebook's own Run
     run = widget.get_by_role("button", name="Run replay")
+    assert _cut_off_buttons(widget) == []
     editor = widget.get_by_label("Candidate", exact=True)
     expect(editor).to_have_value(candidate)
 
