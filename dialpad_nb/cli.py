@@ -138,6 +138,8 @@ def _run_endpoint(args: argparse.Namespace) -> int:
 
 
 def _add_endpoint(subparsers: Any) -> None:
+    from .policy import DIALPAD
+
     p = subparsers.add_parser(
         "endpoint",
         help="serve a routing endpoint built from a Python rule",
@@ -165,7 +167,8 @@ def _add_endpoint(subparsers: Any) -> None:
         "--budget",
         type=float,
         default=4.0,
-        help="seconds the rule may take before the fallback is answered (default: 4, below Dialpad's 5 s deadline)",
+        help="seconds the rule may take before the fallback is answered "
+        f"(default: 4, below Dialpad's {DIALPAD.deadline_s:g} s deadline)",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
     p.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 = any free port)")

@@ -53,6 +53,7 @@ def test_empty_console(widget):
     assert "0 routers" in status(widget)
     assert widget.selected_id is None and widget.enable_button.disabled and widget.delete_button.disabled
     assert repr(widget) == "RouterConsoleWidget(0 routers)"
+    assert widget.create_fields["secret"].placeholder == "≥ 32 characters, optional"  # Dialpad's minimum
 
 
 def test_create_with_bad_fields_shows_inline_errors_and_creates_nothing(widget, client):

@@ -24,6 +24,7 @@ import traitlets
 
 from ..client import DialpadClient
 from ..console import ActionResult, RouterConsole
+from ..policy import DIALPAD
 
 __all__ = ["RouterConsoleWidget", "router_console"]
 
@@ -77,7 +78,11 @@ class RouterConsoleWidget(widgets.VBox):
             "office": widgets.Combobox(
                 description="Office", placeholder="(the target's office)", ensure_option=False, **text
             ),
-            "secret": widgets.Password(description="Secret", placeholder="≥ 32 characters, optional", **text),
+            "secret": widgets.Password(
+                description="Secret",
+                placeholder=f"≥ {DIALPAD.min_secret_length} characters, optional",
+                **text,
+            ),
             "enabled": widgets.Checkbox(description="Enabled", value=True, indent=False),
         }
         self.create_errors = {name: _error_label() for name in self.create_fields}
