@@ -28,9 +28,9 @@ the reason — nothing is dropped silently.
 
 Endpoint-kit log mapping (how Dialpad would have seen each logged request):
 
-* ``status`` not 2xx → ``http_status``;
-* else ``latency_ms`` over the policy deadline → ``timeout`` (Dialpad would have
-  given up before the answer arrived);
+* ``latency_ms`` over the policy deadline → ``timeout`` (Dialpad would have
+  given up before the answer arrived, whatever its status);
+* else ``status`` not 2xx → ``http_status``;
 * else a ``decision`` → ``ok`` with that target (the kit's own ``fallback``
   answer is still a valid answer to Dialpad);
 * else (2xx without a decision) → ``invalid_response``.
@@ -48,7 +48,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
-from .policy import DIALPAD, ERROR_OUTCOMES, OUTCOMES, Policy
+from .policy import DIALPAD, ERROR_OUTCOMES, OUTCOMES, Policy, reply_outcome
 
 __all__ = [
     "ATTEMPT_COLUMNS",
@@ -279,10 +279,9 @@ def _endpoint_row(rec: Any, *, router_id: int | None, policy: Policy) -> dict[st
     if decision is not None and not isinstance(decision, Mapping):
         raise _Reject(f"decision: expected an object or null, got {type(decision).__name__}")
     target_id = target_type = None
-    if not 200 <= status < 300:
-        outcome = "http_status"
-    elif latency > policy.deadline_ms:
-        outcome = "timeout"
+    early = reply_outcome(status, latency, deadline_ms=policy.deadline_ms)
+    if early is not None:
+        outcome = early
     elif decision:
         outcome = "ok"
         target_id = _opt_int(decision.get("target_id"), "decision.target_id")
@@ -380,9 +379,9 @@ def read_attempts_csv(
     ``time_format`` (strptime codes), or numbers in ``time_unit`` (``ms``/``s``)
     since the epoch. Latencies are in ``latency_unit`` (``ms``/``s``/``us``).
     ``outcome_map`` translates your outcome labels to ``policy.OUTCOMES``. With
-    no outcome column but an ``http_status`` one, the outcome is derived: 2xx →
-    ``ok`` (``timeout`` if the latency exceeds the deadline), else
-    ``http_status``. ``router_id`` labels every row when the file has no router
+    no outcome column but an ``http_status`` one, the outcome is derived as Dialpad
+    would (``policy.reply_outcome``): a latency over the deadline → ``timeout``
+    (whatever the status), else not 2xx → ``http_status``, else ``ok``. ``router_id`` labels every row when the file has no router
     column.
     """
     if time_unit not in _TIME_UNITS:
@@ -443,12 +442,7 @@ def read_attempts_csv(
         if label:
             outcome = _outcome(outcome_map.get(label, label))
         elif status is not None:
-            if not 200 <= status < 300:
-                outcome = "http_status"
-            elif latency > policy.deadline_ms:
-                outcome = "timeout"
-            else:
-                outcome = "ok"
+            outcome = reply_outcome(status, latency, deadline_ms=policy.deadline_ms) or "ok"
         else:
             raise _Reject("outcome: missing (and no http_status to derive it from)")
         if outcome == "skipped_disabled" and not math.isnan(latency):

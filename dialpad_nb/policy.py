@@ -36,6 +36,7 @@ __all__ = [
     "Policy",
     "RouterHealthState",
     "is_error",
+    "reply_outcome",
 ]
 
 
@@ -117,6 +118,23 @@ def is_error(outcome: str) -> bool:
     if outcome not in OUTCOMES:
         raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
     return outcome in ERROR_OUTCOMES
+
+
+def reply_outcome(status: int, latency_ms: float, *, deadline_ms: float) -> str | None:
+    """How Dialpad sees an HTTP reply before reading its body.
+
+    ``"timeout"`` when it came after the deadline (Dialpad has given up by then, whatever
+    the status), else ``"http_status"`` when the status is not 2xx, else None (the body
+    decides). The sandbox's dispatch and the attempt readers all classify with this.
+
+    >>> reply_outcome(503, 6000.0, deadline_ms=5000), reply_outcome(503, 10.0, deadline_ms=5000)
+    ('timeout', 'http_status')
+    """
+    if latency_ms > deadline_ms:
+        return "timeout"
+    if not 200 <= status < 300:
+        return "http_status"
+    return None
 
 
 class ErrorWindow:

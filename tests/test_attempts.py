@@ -141,6 +141,7 @@ def test_endpoint_log_maps_to_what_dialpad_would_see():
         kit_line(ts=T0 + 3, fallback=True, outcome="fallback"),
         kit_line(ts=T0 + 4, decision=None, outcome="error", status=204),
         kit_line(ts=T0 + 5, status=500, decision=None, outcome="error"),
+        kit_line(ts=T0 + 6, status=503, decision=None, outcome="error", latency_ms=DIALPAD.deadline_ms + 1.0),
     ]
     attempts, rejects = read_endpoint_log(io.StringIO("\n".join(lines) + "\n"), router_id=ROUTER)
     assert rejects.empty
@@ -152,8 +153,9 @@ def test_endpoint_log_maps_to_what_dialpad_would_see():
         "ok",
         "invalid_response",
         "http_status",
+        "timeout",  # a late 503: Dialpad gave up at the deadline, as the sandbox's dispatch says
     ]
-    assert attempts["http_status"].tolist() == [200, 401, 200, 200, 204, 500]
+    assert attempts["http_status"].tolist() == [200, 401, 200, 200, 204, 500, 503]
     assert attempts["target_id"].iloc[0] == TARGET and pd.isna(attempts["target_id"].iloc[1])
     assert (attempts["router_id"] == ROUTER).all()
     assert (attempts["source"] == "endpoint_log").all()
@@ -210,12 +212,12 @@ def test_user_csv_with_a_column_mapping_units_and_outcome_labels():
 
 
 def test_csv_outcome_derived_from_status_and_latency_and_epoch_seconds():
-    text = "t,ms,code\n1767600000,100,200\n1767600001,6000,200\n1767600002,50,503\n"
+    text = "t,ms,code\n1767600000,100,200\n1767600001,6000,200\n1767600002,50,503\n1767600003,6000,503\n"
     attempts, rejects = read_attempts_csv(
         io.StringIO(text), columns={"time": "t", "latency_ms": "ms", "http_status": "code"}, time_unit="s"
     )
     assert rejects.empty
-    assert attempts["outcome"].tolist() == ["ok", "timeout", "http_status"]
+    assert attempts["outcome"].tolist() == ["ok", "timeout", "http_status", "timeout"]
     assert attempts["time"].iloc[0] == pd.Timestamp(T0, unit="ms", tz="UTC")
 
 

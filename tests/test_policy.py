@@ -14,6 +14,7 @@ from dialpad_nb.policy import (
     Policy,
     RouterHealthState,
     is_error,
+    reply_outcome,
 )
 
 T0 = 1_767_603_600_000  # 2026-01-05T09:00:00Z
@@ -51,6 +52,22 @@ def test_outcomes_and_which_are_errors():
 def test_is_error_rejects_an_unknown_outcome_by_name():
     with pytest.raises(ValueError, match="'teapot'"):
         is_error("teapot")
+
+
+@pytest.mark.parametrize(
+    "status, latency_ms, expected",
+    [
+        (200, 4999.0, None),
+        (200, 5000.0, None),  # at the deadline is still in time
+        (200, 5000.5, "timeout"),
+        (503, 6000.0, "timeout"),  # late: Dialpad gave up before seeing the status
+        (503, 10.0, "http_status"),
+        (302, 10.0, "http_status"),
+        (204, 10.0, None),
+    ],
+)
+def test_reply_outcome_checks_the_deadline_before_the_status(status, latency_ms, expected):
+    assert reply_outcome(status, latency_ms, deadline_ms=5000) == expected
 
 
 @pytest.mark.parametrize(

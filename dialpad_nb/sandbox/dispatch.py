@@ -53,7 +53,7 @@ from ..models import (
     parse_routing_answer,
     validate_e164,
 )
-from ..policy import DIALPAD, ErrorWindow, Policy, RouterHealthState, is_error
+from ..policy import DIALPAD, ErrorWindow, Policy, RouterHealthState, is_error, reply_outcome
 from ..signing import sign
 from .directory import Directory
 from .store import ATTEMPT_FIELDS, BOOL_ATTEMPT_FIELDS
@@ -168,14 +168,15 @@ def request_route(
         return RouteResult("connect_error", latency, detail=f"could not reach {where}: {reason}")
     latency = (timer() - started) * 1000
     status = resp.status_code
-    if latency > deadline_s * 1000:
+    early = reply_outcome(status, latency, deadline_ms=deadline_s * 1000)
+    if early == "timeout":
         return RouteResult(
             "timeout",
             latency,
             http_status=status,
             detail=f"answer from {where} came after the {deadline_s:g} s deadline",
         )
-    if not 200 <= status < 300:
+    if early == "http_status":
         snippet = body[:_DETAIL_BODY_CHARS].decode("utf-8", "replace").strip()
         return RouteResult(
             "http_status",
