@@ -48,6 +48,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from .models import ENDPOINT_LOG_VERSION
 from .policy import DIALPAD, ERROR_OUTCOMES, OUTCOMES, Policy, reply_outcome
 
 __all__ = [
@@ -267,8 +268,8 @@ def _endpoint_row(rec: Any, *, router_id: int | None, policy: Policy) -> dict[st
         raise _Reject(f"not JSON: {rec.error}")
     if not isinstance(rec, Mapping):
         raise _Reject(f"expected a JSON object, got {type(rec).__name__}")
-    if rec.get("v") != 1:
-        raise _Reject(f"v: unsupported log version {rec.get('v')!r} (expected 1)")
+    if rec.get("v") != ENDPOINT_LOG_VERSION:
+        raise _Reject(f"v: unsupported log version {rec.get('v')!r} (expected {ENDPOINT_LOG_VERSION})")
     status = _opt_int(rec.get("status"), "status")
     if status is None:
         raise _Reject("status: missing")

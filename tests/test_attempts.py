@@ -167,6 +167,12 @@ def test_endpoint_log_deadline_comes_from_the_policy():
     assert attempts["outcome"].tolist() == ["timeout"]
 
 
+def test_endpoint_log_of_another_version_is_rejected_naming_both_versions():
+    attempts, rejects = read_endpoint_log(io.StringIO(kit_line(v=2) + "\n" + kit_line(ts=T0 + 1)))
+    assert len(attempts) == 1
+    assert rejects["reason"].tolist() == ["v: unsupported log version 2 (expected 1)"]
+
+
 def test_endpoint_log_rejects_bad_lines_with_line_numbers(tmp_path):
     path = tmp_path / "kit.jsonl"
     path.write_text(
