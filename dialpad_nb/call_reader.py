@@ -33,12 +33,11 @@ import pyarrow.json as pj
 
 from .call_columns import PAYLOAD_FIELDS, RAW_LIMIT, Part, calls_frame, empty_rejects, rejects_frame
 from .jwt_batch import CLAIMS, TokenBatch, check_secret, verify_tokens
-from .models import ENDPOINT_LOG_VERSION, normalize_e164
+from .models import E164_PATTERN, ENDPOINT_LOG_VERSION, normalize_e164
 
 __all__ = ["CallReader", "line_chunks"]
 
 _MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
-_E164_PATTERN = r"^\+[1-9]\d{6,14}$"
 _SMALL = 32  # blocks at most this long are parsed line by line
 _GROUP = 4096  # a failing block longer than this is retried in groups of this many lines
 _WORKERS = 2
@@ -467,7 +466,7 @@ class CallReader:
         for arr in (ext_s, inn_s):
             if pa.types.is_null(arr.type):
                 return False
-            ok = np.asarray(pc.fill_null(pc.match_substring_regex(arr, _E164_PATTERN), False), dtype=bool)
+            ok = np.asarray(pc.fill_null(pc.match_substring_regex(arr, E164_PATTERN), False), dtype=bool)
             if not ok.all():
                 # normalise the few that are not already E.164 (the reference does the same per value)
                 values = arr.to_pylist()

@@ -19,6 +19,7 @@ from .errors import ValidationError
 from .policy import DIALPAD
 
 __all__ = [
+    "E164_PATTERN",
     "ENDPOINT_LOG_VERSION",
     "NUMBER_STATUSES",
     "TARGET_TYPES",
@@ -70,7 +71,10 @@ NUMBER_STATUSES: tuple[str, ...] = (
 ENDPOINT_LOG_VERSION = 1
 """Version of the endpoint kit's JSONL log record (see ``endpoint``), read by ``calls``."""
 
-_E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+"""An E.164 number: ``+`` then 7-15 ASCII digits, the first not 0. Python's ``re`` and
+Arrow's RE2 (the vectorised call reader) read it the same way when used with ``fullmatch``."""
+_E164 = re.compile(E164_PATTERN)
 _PUNCT = re.compile(r"[\s().\-/]")
 REDACTED = "***"
 
@@ -80,7 +84,7 @@ REDACTED = "***"
 
 def validate_e164(value: Any, *, field: str = "number") -> str:
     """``value`` if it is an E.164 number (``+`` then 7–15 digits), else ValidationError."""
-    if not isinstance(value, str) or not _E164.match(value):
+    if not isinstance(value, str) or not _E164.fullmatch(value):
         raise ValidationError(f"{value!r} is not an E.164 number like +14155550100", field=field)
     return value
 
@@ -105,7 +109,7 @@ def normalize_e164(value: Any, *, default_country_code: str = "1") -> str | None
             text = "+" + text
         else:
             text = "+" + text
-    return text if _E164.match(text) else None
+    return text if _E164.fullmatch(text) else None
 
 
 def validate_url(value: Any, *, field: str = "routing_url") -> str:

@@ -71,7 +71,18 @@ def test_validate_e164_accepts(good):
 
 
 @pytest.mark.parametrize(
-    "bad", ["4155550100", "+0155550100", "+1-415-555", "+1", 14155550100, None, "+1415555010012345"]
+    "bad",
+    [
+        "4155550100",
+        "+0155550100",
+        "+1-415-555",
+        "+1",
+        14155550100,
+        None,
+        "+1415555010012345",
+        "+14155550100\n",  # re's $ would match before a final newline
+        "+1\u0664\u0661\u0665\u0665\u0665\u0665\u0660\u0661\u0660\u0660",  # Arabic-Indic digits: not ASCII
+    ],
 )
 def test_validate_e164_rejects_naming_field(bad):
     with pytest.raises(ValidationError) as info:
@@ -91,13 +102,14 @@ def test_validate_e164_rejects_naming_field(bad):
         (None, None),
         (float("nan"), None),
         ("12", None),
+        ("+1\u0664\u0661\u0665\u0665\u0665\u0665\u0660\u0661\u0660\u0660", None),
     ],
 )
 def test_normalize_e164(raw, expected):
     assert normalize_e164(raw) == expected
 
 
-@given(st.from_regex(r"\A\+1[2-9]\d{9}\Z"))
+@given(st.from_regex(r"\A\+1[2-9][0-9]{9}\Z"))
 def test_normalize_is_idempotent_on_e164(number):
     assert normalize_e164(number) == number
     assert normalize_e164(normalize_e164(number)) == number
