@@ -20,8 +20,8 @@ Decisions an analyst can rely on:
   with anything but ASCII whitespace on it (or a CSV/Parquet row).
   Each reject keeps its file, line, raw text (<= 500 chars) and a readable reason.
 - **JWTs are verified or refused.** With ``secret``, HS256 JWTs are verified exactly
-  as strictly as ``jwt.decode(token, secret, algorithms=["HS256"])`` (alg pinned,
-  signature, ``exp``/``nbf``/``iat`` when present). Without a secret they are
+  as the endpoint verifies them (:func:`dialpad_nb.signing.verify`: alg pinned,
+  signature, ``exp``/``nbf``/``iat`` when present, ``aud``/``iss`` not checked). Without a secret they are
   *rejected* ("signed request but no secret given"), never decoded unverified:
   an unverified payload is not evidence of what Dialpad sent.
 - **Duplicate call_ids** (across all files read together) are rejected after the

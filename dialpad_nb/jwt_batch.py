@@ -8,8 +8,8 @@ what :func:`hmac.digest` computes, without re-keying per token) and compares the
 canonical base64url signature in constant time.
 
 Strictness contract: a token is accepted here **only if**
-``jwt.decode(token, secret, algorithms=["HS256"], leeway=leeway_s)`` accepts
-it. The fast path accepts only the plain case (canonical base64url segments,
+``jwt.decode(token, secret, algorithms=["HS256"], leeway=leeway_s, options=signing.DECODE_OPTIONS)``
+accepts it -- the same call :func:`dialpad_nb.signing.verify` (the endpoint) makes. The fast path accepts only the plain case (canonical base64url segments,
 a cached header that is exactly a JSON object with ``alg == "HS256"`` and no
 ``crit``/``b64``/non-string ``kid``, a signature that matches, a one-line payload
 starting with ``{``); every other token -- every rejection -- is handed to PyJWT
@@ -35,10 +35,11 @@ import jwt
 from jwt.algorithms import HMACAlgorithm
 
 from .errors import TokenError
+from .signing import ALGORITHM as _ALG
+from .signing import DECODE_OPTIONS
 
 __all__ = ["TokenBatch", "check_secret", "decode_one", "token_error_reason", "verify_tokens"]
 
-_ALG = "HS256"
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64URL = frozenset(_ALPHABET)
 _TOKEN_CHARS = _ALPHABET + b"."
@@ -116,7 +117,7 @@ def token_error_reason(exc: Exception) -> tuple[str, str]:
 def decode_one(token: bytes | str, key: bytes, *, leeway_s: float = 0) -> dict[str, Any] | tuple[str, str]:
     """PyJWT's verdict on one token: its payload, or ``(kind, reason)``."""
     try:
-        return jwt.decode(token, key, algorithms=[_ALG], leeway=leeway_s)
+        return jwt.decode(token, key, algorithms=[_ALG], leeway=leeway_s, options=dict(DECODE_OPTIONS))
     except jwt.InvalidAlgorithmError:
         try:
             alg = jwt.get_unverified_header(token).get("alg")

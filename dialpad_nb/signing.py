@@ -14,9 +14,12 @@ import jwt
 
 from .errors import TokenError
 
-__all__ = ["ALGORITHM", "sign", "verify"]
+__all__ = ["ALGORITHM", "DECODE_OPTIONS", "sign", "verify"]
 
 ALGORITHM = "HS256"
+DECODE_OPTIONS: dict[str, Any] = {"require": [], "verify_aud": False, "verify_iss": False}
+"""PyJWT ``options`` of every verification (here and in :mod:`dialpad_nb.jwt_batch`): ``exp``/``nbf``/``iat``
+are checked when present, ``aud``/``iss`` are not (Dialpad documents neither)."""
 
 
 def sign(payload: Mapping[str, Any], secret: str) -> str:
@@ -52,7 +55,7 @@ def verify(token: str | bytes, secret: str, *, leeway_s: float = 0) -> dict[str,
             secret,
             algorithms=[ALGORITHM],
             leeway=leeway_s,
-            options={"require": [], "verify_aud": False, "verify_iss": False},
+            options=dict(DECODE_OPTIONS),
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("JWT has expired", reason="expired") from None

@@ -1,4 +1,5 @@
-"""jwt_batch accepts exactly what ``jwt.decode(token, secret, algorithms=["HS256"])`` accepts."""
+"""jwt_batch accepts exactly what ``jwt.decode(token, secret, algorithms=["HS256"], options=...)`` accepts,
+with the options of ``signing.verify`` (the endpoint's check): aud/iss are not verified."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ PAYLOAD = {
     "contact_id": None,
     "contact_type": None,
 }
+VERIFY_OPTIONS = {"require": [], "verify_aud": False, "verify_iss": False}  # as signing.verify
 FAR_FUTURE = int(time.time()) + 10 * 365 * 86400
 PAST = int(time.time()) - 86400
 
@@ -47,7 +49,7 @@ def make_token(
 
 def pyjwt_verdict(token: bytes) -> dict | None:
     try:
-        return jwt.decode(token, SECRET, algorithms=["HS256"])
+        return jwt.decode(token, SECRET, algorithms=["HS256"], options=VERIFY_OPTIONS)
     except jwt.InvalidTokenError:
         return None
 
@@ -258,3 +260,10 @@ def test_charset_checked_gives_the_same_verdicts() -> None:
     assert len(tokens) > 20
     fast = verify_tokens(tokens, SECRET, charset_checked=True).payloads()
     assert fast == verify_tokens(tokens, SECRET).payloads()
+
+
+def test_the_reader_and_the_endpoint_agree_on_claims_they_do_not_check() -> None:
+    from dialpad_nb.signing import verify
+
+    for token in (NAMED_CASES["aud present"], make_token(payload={**PAYLOAD, "iss": "elsewhere"})):
+        assert batch_verdicts([token]) == [verify(token, SECRET)]
