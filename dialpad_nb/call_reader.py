@@ -191,7 +191,8 @@ class CallReader:
 
     def reject(self, part: Part, line: int, raw: bytes | str, kind: str, reason: str) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-        part.rejects.append((line, self.scrub(text[:RAW_LIMIT]), self.scrub(f"line {line}: {reason}"), kind))
+        # scrub before cutting: a secret straddling the cut would otherwise leave its first characters
+        part.rejects.append((line, self.scrub(text)[:RAW_LIMIT], self.scrub(f"line {line}: {reason}"), kind))
 
     # ----------------------------------------------------------------- line files
 
@@ -584,7 +585,7 @@ class CallReader:
                 by_line = {r[0]: k for k, r in enumerate(part.rejects)}
                 rows = table.take(pa.array([r[0] - first_row for r in part.rejects])).to_pylist()
                 for (line, _raw, reason, kind), row in zip(list(part.rejects), rows, strict=True):
-                    part.rejects[by_line[line]] = (line, self.scrub(_row_text(row)[:RAW_LIMIT]), reason, kind)
+                    part.rejects[by_line[line]] = (line, self.scrub(_row_text(row))[:RAW_LIMIT], reason, kind)
             return part
         for k, row in enumerate(table.to_pylist()):
             res = self.validate_payload(row)

@@ -331,6 +331,14 @@ def test_secret_never_appears_in_rejects_summary_or_repr(tmp_path: Path) -> None
     assert "***" in res.rejects["raw"].iloc[0]
 
 
+def test_a_secret_cut_by_the_raw_limit_leaves_no_part_of_it(tmp_path: Path) -> None:
+    line = json.dumps({"note": "x" * (RAW_LIMIT - 40), "secret": SECRET})  # SECRET straddles the cut
+    assert line.index(SECRET) < RAW_LIMIT < line.index(SECRET) + len(SECRET)
+    res = read_calls(write_lines(tmp_path / "a.jsonl", [line]), secret=SECRET)
+    raw = res.rejects["raw"].iloc[0]
+    assert len(raw) <= RAW_LIMIT and SECRET[:8] not in raw and raw.endswith('"secret": "***"}')
+
+
 def test_summary_counts_by_kind(tmp_path: Path) -> None:
     lines = [json.dumps(payload(i)) for i in range(1, 4)] + [
         "",
