@@ -3,13 +3,14 @@
 Both HTTP clients (:class:`~dialpad_nb.client.DialpadClient` for Dialpad's API and
 :class:`~dialpad_nb.sandbox.control_client.SandboxControl` for the sandbox's control API)
 convert through these functions, so an error reads the same whichever one raised it,
-and URLs in errors never carry a query string (where ``?apikey=`` could hide).
+and URLs in errors never carry a query string (where ``?apikey=`` could hide) or credentials.
 """
 
 from __future__ import annotations
 
 import email.utils
 from collections.abc import Mapping
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -56,8 +57,15 @@ def message_from_body(response: httpx.Response) -> str:
     return response.reason_phrase or "error"
 
 
-def strip_query(url: httpx.URL) -> str:
-    return str(url.copy_with(query=None, fragment=None))
+def strip_query(url: httpx.URL | str) -> str:
+    """``url`` for messages: without query, fragment or ``user:password@`` (any may hold a credential).
+
+    Used for the clients' errors and for the sandbox's attempt details and emails."""
+    try:
+        p = urlsplit(str(url))
+    except ValueError:
+        return "<unparseable url>"
+    return urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, "", ""))
 
 
 def transport_reason(exc: Exception) -> str:

@@ -49,3 +49,9 @@ def test_retry_after_seconds_and_http_date():
 def test_strip_query_removes_an_api_key_from_urls():
     url = httpx.URL("http://h/api/v2/callrouters/1?apikey=SECRETKEY#frag")
     assert strip_query(url) == "http://h/api/v2/callrouters/1"
+
+
+def test_strip_query_drops_userinfo_and_takes_text():
+    assert strip_query("https://ops:hunter2@route.example/r?token=t#x") == "https://route.example/r"
+    assert strip_query(httpx.URL("https://ops:hunter2@route.example/r")) == "https://route.example/r"
+    assert strip_query("http://[::1/") == "<unparseable url>"

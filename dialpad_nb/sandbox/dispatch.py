@@ -39,12 +39,12 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from ..clock import Clock, parse_time_ms
 from ..errors import DialpadError, ValidationError
+from ..http_errors import strip_query
 from ..models import (
     TARGET_TYPES,
     RoutingDecision,
@@ -103,15 +103,6 @@ class RouteResult:
     decision: RoutingDecision | None = None
 
 
-def _strip_url(url: str) -> str:
-    """The URL without query or fragment (they may hold tokens) for messages."""
-    try:
-        p = urlsplit(url)
-        return urlunsplit((p.scheme, p.netloc, p.path, "", ""))
-    except ValueError:
-        return "<unparseable url>"
-
-
 def classify_answer(
     data: Any, known_target: Callable[[int, str], str | None]
 ) -> RouteResult | RoutingDecision:
@@ -154,7 +145,7 @@ def request_route(
     else:
         content = json.dumps(request.to_json(), separators=(",", ":")).encode()
         headers = {"Content-Type": "application/json"}
-    where = _strip_url(routing_url)
+    where = strip_query(routing_url)
     started = timer()
     try:
         resp = http.post(routing_url, content=content, headers=headers, timeout=httpx.Timeout(deadline_s))
@@ -403,7 +394,7 @@ class Dispatcher:
             f"Your call router {name!r} (id {rid}, office {office_id}) had {count} routing errors "
             f"in the past {minutes:g} minutes (more than {self.policy.error_threshold}), so it has "
             f"been disabled.\n\n"
-            f"Routing URL: {_strip_url(router['routing_url'])}\n"
+            f"Routing URL: {strip_query(router['routing_url'])}\n"
             f"Last error: {last}\n\n"
             f"While it is disabled every call goes to its default target "
             f"({router['default_target_type']} {router['default_target_id']}) without a request.\n"
