@@ -2,7 +2,7 @@
 
 ::
 
-    calls, rejects = read_calls("data/calls_2026-01.jsonl.gz", secret=...)
+    calls, rejects = read_calls("data/calls_2026-10.jsonl.gz", secret=...)
     candidate = load_matrix("data/routing_candidate.csv", timezone="America/Los_Angeles")
     result = compare(calls, candidate.with_enrichment(crm), baseline="logged",
                      capacity=load_capacity("data/capacity.csv"))
