@@ -1,11 +1,12 @@
 """Fixtures for the browser tests: a real JupyterLab 4 server and a headless Chromium.
 
-* ``jupyter_lab`` (session) — JupyterLab from this venv on a free loopback port, token
+* ``jupyter_lab`` (module) — JupyterLab from this venv on a free loopback port, token
   disabled, every Jupyter directory in a temp folder, ``root_dir`` = a temp copy of
   ``notebooks/`` (with ``data/`` next to it, as the notebooks read ``../data``), no
   ``DIALPAD_*`` variables (the notebooks use the embedded sandbox). Ready when
-  ``GET /api/status`` answers; stopped by its own PID at the end of the session.
-* ``browser`` (session) — Debian's ``/usr/bin/chromium`` driven by Python ``playwright``
+  ``GET /api/status`` answers; stopped by its own PID after the module (so nothing lingers
+  while the rest of ``make test`` runs).
+* ``browser`` (module) — Debian's ``/usr/bin/chromium`` driven by Python ``playwright``
   (never ``playwright install``). A missing browser FAILS the test, naming the fix.
 * ``lab`` (per test) — a fresh page in its own JupyterLab workspace;
   ``lab.run_all("NB.ipynb")`` opens the notebook, waits for the kernel, clears the stored
@@ -121,7 +122,7 @@ def _quiet_settings(config_dir: Path) -> None:
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def jupyter_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     base = tmp_path_factory.mktemp("jupyterlab")
     root = base / "work"
@@ -167,7 +168,7 @@ def jupyter_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab
         _stop(proc)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(

@@ -19,7 +19,9 @@ from dialpad_nb.policy import DIALPAD
 
 from .conftest import REPO, RUN_ALL_TIMEOUT_MS, LabPage
 
-pytestmark = pytest.mark.browser
+# Playwright's own timeouts (conftest: one UI step, a whole notebook) fire first with a clear
+# message; the pytest-timeout limit only has to stay above them on a loaded 2-core machine.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 DATA = REPO / "data"
 MANAGE_ROUTERS = "01_manage_routers.ipynb"
