@@ -7,6 +7,7 @@ Times are integer milliseconds since the Unix epoch.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from datetime import UTC, datetime
@@ -86,6 +87,8 @@ def parse_time_ms(value: int | float | str | datetime) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"not a time: {value!r}")
         return round(value)
     if isinstance(value, datetime):
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -250,3 +250,9 @@ def test_write_then_read_round_trips():
     back, rejects = read_attempts_csv(io.StringIO(buf.getvalue()), source="sandbox")
     assert rejects.empty
     pd.testing.assert_frame_equal(back, attempts)
+
+
+def test_a_non_finite_sandbox_time_is_a_reject_not_a_crash():
+    attempts, rejects = from_sandbox([sandbox_record(at=float("inf")), sandbox_record(at=T0 + 1)])
+    assert len(attempts) == 1
+    assert rejects["reason"].tolist() == ["time: not a time: inf"]

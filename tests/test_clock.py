@@ -16,7 +16,7 @@ def test_parse_time_accepts_ms_iso_and_datetimes():
     assert parse_time_ms(aware) == 1_767_603_600_000
 
 
-@pytest.mark.parametrize("bad", ["yesterday", "", "2026-13-01"])
+@pytest.mark.parametrize("bad", ["yesterday", "", "2026-13-01", float("nan"), float("inf")])
 def test_parse_time_rejects_text_naming_it(bad):
     with pytest.raises(ValueError, match="not a time"):
         parse_time_ms(bad)
