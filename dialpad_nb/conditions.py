@@ -319,7 +319,7 @@ def parse_condition(field_name: str, text: str, *, tz: str | None = None) -> Con
         op = "prefix"
         if field_name in PHONE_FIELDS:
             for v in values:
-                if not re.fullmatch(r"\+?\d+", v):
+                if not re.fullmatch(r"\+?[0-9]+", v):  # ASCII, as in E.164
                     raise ConditionSyntaxError(f"phone prefix {v!r} must be digits, optionally after '+'")
     elif cell.startswith("re:"):
         pattern = cell[3:]

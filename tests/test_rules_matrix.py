@@ -69,6 +69,7 @@ def test_phone_equality_is_normalised_to_e164():
         ("crm.segment", "!", "'!' must be followed"),
         ("internal_number", "=call me", "not a phone number"),
         ("internal_number", "prefix:+1-415", "must be digits"),
+        ("internal_number", "prefix:+1\u0664\u0661\u0665", "must be digits"),  # Arabic-Indic digits
         ("hours", "9-17", "must be HH:MM"),
         ("hours", "09:00-09:00", "is empty"),
         ("hours", "25:00-26:00", "not between 00:00 and 24:00"),
