@@ -57,6 +57,7 @@ from .errors import (
 )
 from .http_errors import error_from_response, strip_query, transport_reason
 from .models import (
+    DIRECTORY_TYPES,
     NUMBER_STATUSES,
     CallRouter,
     DirectoryEntry,
@@ -80,7 +81,6 @@ log = logging.getLogger("dialpad_nb.client")
 
 API = "/api/v2"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
-DIRECTORY_TYPES: tuple[str, ...] = ("office", "department", "callcenter", "user")
 
 
 class _Unset:

@@ -19,6 +19,7 @@ from .errors import ValidationError
 from .policy import DIALPAD
 
 __all__ = [
+    "DIRECTORY_TYPES",
     "E164_PATTERN",
     "ENDPOINT_LOG_VERSION",
     "NUMBER_STATUSES",
@@ -67,6 +68,10 @@ NUMBER_STATUSES: tuple[str, ...] = (
     "user",
 )
 """Dialpad's number ``status`` enum (``GET /numbers?status=``; read by the client and the sandbox)."""
+
+DIRECTORY_TYPES: tuple[str, ...] = ("office", "department", "callcenter", "user")
+"""The target types a company directory lists (:class:`DirectoryEntry.type`): the client's
+``targets()`` and the sandbox's seeded company."""
 
 ENDPOINT_LOG_VERSION = 1
 """Version of the endpoint kit's JSONL log record (see ``endpoint``), read by ``calls``."""

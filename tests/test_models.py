@@ -4,6 +4,7 @@ from hypothesis import strategies as st
 
 from dialpad_nb.errors import ValidationError
 from dialpad_nb.models import (
+    DIRECTORY_TYPES,
     NUMBER_STATUSES,
     TARGET_TYPES,
     CallRouter,
@@ -143,6 +144,7 @@ def test_enums_are_dialpads_own():
     assert list(NUMBER_STATUSES) == schemas["schemas.number.NumberProto"]["properties"]["status"]["enum"]
     router = schemas["schemas.call_router.ApiCallRouterProto"]["properties"]
     assert list(TARGET_TYPES) == router["default_target_type"]["enum"]
+    assert set(DIRECTORY_TYPES) <= set(TARGET_TYPES)  # every directory entry can be a routing target
 
 
 def test_parse_id():

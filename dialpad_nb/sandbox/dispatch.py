@@ -46,6 +46,7 @@ from ..clock import Clock, parse_time_ms
 from ..errors import DialpadError, ValidationError
 from ..http_errors import strip_query
 from ..models import (
+    DIRECTORY_TYPES,
     TARGET_TYPES,
     RoutingDecision,
     RoutingRequest,
@@ -77,7 +78,6 @@ CALL_ID_BASE = 7_000_000_000_000_000
 
 _DETAIL_BODY_CHARS = 200
 _FALLBACK_ADMIN = "office-admin@sandbox.invalid"
-_DIRECTORY_TYPES = ("office", "department", "callcenter", "user")
 
 
 class NumberNotAssigned(DialpadError, LookupError):
@@ -252,7 +252,7 @@ class Dispatcher:
             return f"target_id {target_id} is not a call router in the company"
         if self.directory.has_target(target_type, target_id):
             return None
-        for other in _DIRECTORY_TYPES:
+        for other in DIRECTORY_TYPES:
             if self.directory.has_target(other, target_id):
                 return f"target_id {target_id} is a {other}, not a {target_type}"
         return f"target_id {target_id} is not in the company directory"
