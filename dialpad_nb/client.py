@@ -153,7 +153,7 @@ class Directory(Sequence[DirectoryEntry]):
 
     entries: tuple[DirectoryEntry, ...]
 
-    def __getitem__(self, index):  # type: ignore[override]
+    def __getitem__(self, index: Any) -> Any:  # type: ignore[override]  (int -> entry, slice -> tuple)
         return self.entries[index]
 
     def __len__(self) -> int:
