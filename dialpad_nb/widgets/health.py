@@ -193,7 +193,15 @@ class HealthWidget(widgets.VBox):
         super().__init__(
             [
                 widgets.HBox(
-                    [widgets.VBox([self.router, self.threshold, self.deadline, self.window]), self.summary]
+                    [
+                        # no shrinking: in JupyterLab the summary squeezed this column below the
+                        # controls' 480px, hiding the dropdown's arrow and the sliders' values
+                        widgets.VBox(
+                            [self.router, self.threshold, self.deadline, self.window],
+                            layout=widgets.Layout(flex="0 0 auto"),
+                        ),
+                        self.summary,
+                    ]
                 ),
                 *self.images.values(),
             ],

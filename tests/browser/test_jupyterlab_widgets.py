@@ -83,6 +83,16 @@ def _cut_off_buttons(widget: Any) -> list[str]:
     )
 
 
+def _overflowing_boxes(widget: Any) -> list[str]:
+    """Visible boxes whose content is wider than the box: the rest is cut off or painted over by
+    the next widget (a dropdown's arrow, a slider's value readout...)."""
+    return widget.locator(".widget-box:visible").evaluate_all(
+        """boxes => boxes.filter(b => b.scrollWidth > b.clientWidth + 1).map(b =>
+            `${(b.className.match(/widget-[hv]box|widget-tab/) || ['widget-box'])[0]} ${b.clientWidth}px showing `
+            + `${b.scrollWidth}px: ${b.innerText.trim().split('\\n')[0].slice(0, 40)}`)"""
+    )
+
+
 def _select_router(console: Any, name: str) -> None:
     selector = console.get_by_label("Router", exact=True)
     value = selector.locator(f"option[value^='{name} (']").get_attribute("value")
@@ -150,8 +160,9 @@ def test_console_select_disable_patch_guard_then_delete(lab: LabPage) -> None:
     expect(status).to_contain_text("Created router 'Billing line'")
     expect(_column(console, _table_row(console, "Billing line"), "signed")).to_have_text("False")
 
-    # every action button's label is readable in full
+    # every action button's label is readable in full, nothing is cut off
     assert _cut_off_buttons(console) == []
+    assert _overflowing_boxes(console) == []
 
     # select 'Returns line': the edit form follows the selection
     _select_router(console, "Returns line")
@@ -243,6 +254,7 @@ def test_replay_widget_flags_a_bad_matrix_inline_then_reruns_an_edited_one(
     expect(status).to_have_text(before)  # the notebook's own Run
     run = widget.get_by_role("button", name="Run replay")
     assert _cut_off_buttons(widget) == []
+    assert _overflowing_boxes(widget) == []
     editor = widget.get_by_label("Candidate", exact=True)
     expect(editor).to_have_value(candidate)
 
@@ -301,6 +313,8 @@ def test_health_widget_threshold_slider_updates_the_what_if_column(lab: LabPage)
             expect(row.locator("td")).to_have_text([f"{v:,}" for v in expected.loc[label]])
 
     expect_table(default)
+    # the controls keep their width: the router dropdown and the sliders' values are not cut off
+    assert _overflowing_boxes(widget) == []
     slider = widget.locator(".widget-slider").filter(has=lab.page.get_by_text("Disable when errors >"))
     expect(slider.locator(".widget-readout")).to_have_text(str(explorer.threshold - 1))
     slider.locator(".noUi-handle").focus()
