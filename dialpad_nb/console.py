@@ -44,7 +44,7 @@ from .models import CallRouter, parse_id, validate_secret, validate_url
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["CREATE_FIELDS", "EDIT_FIELDS", "ActionResult", "RouterConsole", "describe_error"]
+__all__ = ["CREATE_FIELDS", "EDIT_FIELDS", "ActionResult", "RouterConsole", "count_routers", "describe_error"]
 
 CREATE_FIELDS: tuple[str, ...] = ("name", "routing_url", "default_target", "office", "secret", "enabled")
 """Keys of the create form (``office`` is optional: the default target's office is used)."""
@@ -89,6 +89,11 @@ class ActionResult:
         return f"<div style='color:{colour}'>{mark} {html.escape(self.message)}{errors}</div>"
 
 
+def count_routers(n: int) -> str:
+    """``'1 router'``, ``'3 routers'``: the console's and its widget's count."""
+    return f"{n} router" if n == 1 else f"{n} routers"
+
+
 def _field_message(exc: ValidationError) -> str:
     text = str(exc)
     prefix = f"{exc.field}: "
@@ -128,7 +133,7 @@ class RouterConsole:
         self._listeners: list[Callable[[RouterConsole], None]] = []
 
     def __repr__(self) -> str:
-        return f"RouterConsole({self.client!r}, {len(self.routers)} routers)"
+        return f"RouterConsole({self.client!r}, {count_routers(len(self.routers))})"
 
     # ------------------------------------------------------------------ state
 
@@ -152,7 +157,7 @@ class RouterConsole:
             self._reload()
         except DialpadError as exc:
             return self._notify(ActionResult(False, describe_error(exc)))
-        return self._notify(ActionResult(True, f"{len(self.routers)} routers"))
+        return self._notify(ActionResult(True, count_routers(len(self.routers))))
 
     def router(self, router_id: int | str) -> CallRouter | None:
         """The loaded router with this id, or None."""

@@ -246,3 +246,9 @@ def test_the_console_imports_no_widgets():
     code = "import sys, dialpad_nb.console, dialpad_nb.connection; print('ipywidgets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_router_counts_are_pluralised():
+    from dialpad_nb.console import count_routers
+
+    assert [count_routers(n) for n in (0, 1, 2)] == ["0 routers", "1 router", "2 routers"]

@@ -79,7 +79,7 @@ def test_create_selects_the_new_router_and_shows_its_target_by_name(widget, clie
     assert widget.edit_fields["routing_url"].value == "https://ops.example/route"
     assert widget.edit_fields["default_target"].value == "Support Tier 1"
     assert SECRET not in everything_shown(widget)
-    assert repr(widget) == "RouterConsoleWidget(1 routers, selected='Support')"
+    assert repr(widget) == "RouterConsoleWidget(1 router, selected='Support')"
 
 
 def test_assign_and_unassign_numbers(widget, client):

@@ -23,7 +23,7 @@ import ipywidgets as widgets
 import traitlets
 
 from ..client import DialpadClient
-from ..console import ActionResult, RouterConsole
+from ..console import ActionResult, RouterConsole, count_routers
 from ..policy import DIALPAD
 
 __all__ = ["RouterConsoleWidget", "router_console"]
@@ -170,7 +170,7 @@ class RouterConsoleWidget(widgets.VBox):
     def __repr__(self) -> str:
         selected = self.console.router(self.selected_id) if self.selected_id is not None else None
         name = f", selected={selected.name!r}" if selected else ""
-        return f"RouterConsoleWidget({len(self.routers)} routers{name})"
+        return f"RouterConsoleWidget({count_routers(len(self.routers))}{name})"
 
     # ------------------------------------------------------------------ console → traitlets
 
