@@ -68,3 +68,25 @@ def test_router_picker_switches_the_summary(sample):
     calls_sales = w.explorer.compare().loc["calls"].iloc[0]
     assert calls_sales == int((attempts["router_id"] == SALES).sum()) != calls_support
     assert f">{calls_sales:,.0f}<" in w.summary.value
+
+
+def test_router_names_label_the_picker_and_the_error_chart(sample):
+    attempts, patches = sample
+    names = {SUPPORT: "Support hotline", SALES: "Sales line"}
+    w = health_widget(attempts, patches=patches, router_names=names)
+    assert w.router.options == tuple(
+        sorted(
+            [(f"Support hotline ({SUPPORT})", SUPPORT), (f"Sales line ({SALES})", SALES)], key=lambda o: o[1]
+        )
+    )
+    assert w.router.value == w.explorer.router_id == min(SUPPORT, SALES)
+    legend = w.explorer.figures()["errors"].axes[0].get_legend_handles_labels()[1]
+    assert names[w.explorer.router_id] in legend and f"router {w.explorer.router_id}" not in legend
+    w.router.value = SALES
+    assert w.explorer.router_id == SALES
+    assert "Sales line" in w.explorer.figures()["errors"].axes[0].get_legend_handles_labels()[1]
+
+
+def test_without_names_the_picker_shows_ids(sample):
+    w = health_widget(sample[0], patches=sample[1])
+    assert [label for label, _ in w.router.options] == [str(r) for r in sorted((SUPPORT, SALES))]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +58,8 @@ class HealthExplorer:
     threshold: int = field(default=-1)
     deadline_s: float = field(default=-1.0)
     window_min: float = field(default=-1.0)
+    router_names: Mapping[int, str] | None = None
+    """Router id -> name, for the picker and the chart legends (e.g. ``{r.id: r.name}``)."""
 
     def __post_init__(self) -> None:
         if self.threshold < 0:
@@ -73,6 +76,15 @@ class HealthExplorer:
 
     def routers(self) -> list[int]:
         return sorted(int(r) for r in self.attempts["router_id"].dropna().unique())
+
+    def router_label(self, router_id: int) -> str:
+        """``'Name (id)'`` where the name is known, else the id."""
+        name = (self.router_names or {}).get(router_id)
+        return f"{name} ({router_id})" if name else str(router_id)
+
+    def router_options(self) -> list[tuple[str, int]]:
+        """The picker's ``(label, router id)`` pairs."""
+        return [(self.router_label(r), r) for r in self.routers()]
 
     def policy(self) -> Policy:
         """The what-if policy from the current numbers (validated by :class:`Policy`)."""
@@ -108,7 +120,9 @@ class HealthExplorer:
         policy = self.policy()
         sim = self.simulation()
         return {
-            "errors": error_window_chart(sim, policy=policy, patches=self.patches),
+            "errors": error_window_chart(
+                sim, policy=policy, patches=self.patches, router_names=self.router_names
+            ),
             "latency": latency_chart(sim, policy=policy),
             "outcomes": outcomes_per_hour_chart(sim),
         }
@@ -152,7 +166,7 @@ class HealthWidget(widgets.VBox):
         layout = widgets.Layout(width="480px")
         self.router = widgets.Dropdown(
             description="Router",
-            options=explorer.routers(),
+            options=explorer.router_options(),
             value=explorer.router_id,
             style=style,
             layout=layout,
@@ -232,7 +246,14 @@ class HealthWidget(widgets.VBox):
 
 
 def health_widget(
-    attempts: pd.DataFrame, *, patches: Any = None, router_id: int | None = None
+    attempts: pd.DataFrame,
+    *,
+    patches: Any = None,
+    router_id: int | None = None,
+    router_names: Mapping[int, str] | None = None,
 ) -> HealthWidget:
-    """The health explorer for an attempts log (and the operator's PATCHes, if known)."""
-    return HealthWidget(HealthExplorer(attempts, patches=patches, router_id=router_id))
+    """The health explorer for an attempts log (and the operator's PATCHes, if known);
+    ``router_names`` (id -> name) labels the router picker and the chart legends."""
+    return HealthWidget(
+        HealthExplorer(attempts, patches=patches, router_id=router_id, router_names=router_names)
+    )
