@@ -13,6 +13,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .policy import DIALPAD
+
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 
@@ -45,6 +47,8 @@ def _run_sandbox(args: argparse.Namespace) -> int:
         seed=args.seed,
         page_size=args.page_size,
         id_format=args.id_format,
+        routing_deadline_s=args.routing_deadline,
+        allow_remote_routing=args.allow_remote_routing,
     )
 
 
@@ -82,6 +86,18 @@ def _add_sandbox(subparsers: Any) -> None:
         choices=("int", "string"),
         default="int",
         help="ids as JSON integers or strings (default: int)",
+    )
+    p.add_argument(
+        "--routing-deadline",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"real-time deadline for routing requests (default: Dialpad's {DIALPAD.deadline_s:g} s)",
+    )
+    p.add_argument(
+        "--allow-remote-routing",
+        action="store_true",
+        help="send routing requests to endpoints off this machine too (default: loopback only)",
     )
     p.set_defaults(func=_run_sandbox)
 

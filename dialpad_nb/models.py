@@ -8,6 +8,7 @@ attribute (:attr:`CallRouter.secret`) for code that must sign with it.
 from __future__ import annotations
 
 import html
+import ipaddress
 import math
 import re
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ __all__ = [
     "normalize_e164",
     "parse_id",
     "parse_routing_answer",
+    "is_loopback_url",
     "redact",
     "validate_e164",
     "validate_secret",
@@ -125,6 +127,17 @@ def validate_url(value: Any, *, field: str = "routing_url") -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationError(f"{value!r} is not an absolute http(s) URL", field=field)
     return value
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url``'s host is a loopback address or ``localhost``."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def validate_secret(value: Any, *, field: str = "secret", min_length: int | None = None) -> str:

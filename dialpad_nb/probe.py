@@ -20,7 +20,6 @@ Safety: the probe is bounded in count (``max_requests``) and in time
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import json
 import threading
 import time
@@ -36,7 +35,7 @@ import pandas as pd
 from .attempts import attempts_from_records
 from .clock import Clock, SystemClock, parse_time_ms
 from .errors import ValidationError
-from .models import RoutingRequest
+from .models import RoutingRequest, is_loopback_url
 from .policy import DIALPAD, Policy
 from .sandbox.dispatch import request_route
 
@@ -74,17 +73,6 @@ class ProbeResult:
             f"ProbeResult(sent={self.sent}, outcomes={self.outcome_counts()}, rejects={len(self.rejects)}, "
             f"stopped={self.stopped!r})"
         )
-
-
-def is_loopback_url(url: str) -> bool:
-    """True when ``url``'s host is a loopback address or ``localhost``."""
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _to_request(item: Any) -> RoutingRequest:

@@ -384,3 +384,51 @@ def test_a_valid_answer_after_the_deadline_is_a_timeout():
         )
     assert (result.outcome, result.http_status, result.decision) == ("timeout", 200, None)
     assert round(result.latency_ms) == 5200 and "after the 5 s deadline" in result.detail
+
+
+def test_without_a_transport_only_loopback_endpoints_are_called():
+    # An offline sandbox must not send call data to whatever host a router names.
+    store, clock = SandboxStore(":memory:"), SimulatedClock(T0)
+    d = Dispatcher(store, clock, deadline_s=1.0)
+    try:
+        rid, number = add_router(store, url="https://routing.example.com/route?token=abc")
+        rec = d.place_call(number, CALLER)
+        assert rec["outcome"] == "connect_error" and rec["is_default"] and rec["error_count"] == 1
+        assert rec["latency_ms"] is None  # nothing was sent
+        assert "not on this machine" in rec["detail"] and "--allow-remote-routing" in rec["detail"]
+        assert "token=abc" not in rec["detail"]
+    finally:
+        d.close()
+        store.close()
+
+
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/route", "http://localhost:9/route", "http://[::1]:9/route"]
+)
+def test_loopback_endpoints_are_called_without_a_transport(url):
+    store, clock = SandboxStore(":memory:"), SimulatedClock(T0)
+    d = Dispatcher(store, clock, deadline_s=1.0)
+    try:
+        rid, number = add_router(store, url=url)
+        rec = d.place_call(number, CALLER)
+        # port 9 (discard) has no listener here: the request was really attempted and refused
+        assert rec["outcome"] == "connect_error" and rec["latency_ms"] is not None
+        assert "not on this machine" not in rec["detail"]
+    finally:
+        d.close()
+        store.close()
+
+
+def test_allow_remote_routing_sends_to_other_hosts():
+    endpoint = Endpoint()
+    store, clock = SandboxStore(":memory:"), SimulatedClock(T0)
+    d = Dispatcher(
+        store, clock, deadline_s=1.0, allow_remote_routing=True, transport=httpx.MockTransport(endpoint)
+    )
+    try:
+        rid, number = add_router(store, url="https://routing.example.com/route")
+        assert d.place_call(number, CALLER)["outcome"] == "ok"
+        assert len(endpoint.requests) == 1
+    finally:
+        d.close()
+        store.close()

@@ -67,6 +67,7 @@ class SandboxState:
     id_format: Literal["int", "string"] = "int"
     routing_deadline_s: float = DIALPAD.deadline_s
     transport: Any = None
+    allow_remote_routing: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
@@ -178,6 +179,7 @@ def create_app(
     id_format: Literal["int", "string"] = "int",
     routing_deadline_s: float | None = None,
     transport: Any = None,
+    allow_remote_routing: bool = False,
     directory: Directory | None = None,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
@@ -191,7 +193,8 @@ def create_app(
     ``page_size``: items per page of every list. ``id_format``: ``"int"`` emits ids as
     JSON integers (the schema's int64), ``"string"`` as decimal strings (as Dialpad's
     own examples do). ``routing_deadline_s`` (default ``policy.deadline_s``) and
-    ``transport`` are for the call dispatch. ``directory``: the company (default: the
+    ``transport`` are for the call dispatch; routing requests go only to loopback URLs
+    unless ``allow_remote_routing`` is true. ``directory``: the company (default: the
     seeded one). A request body over ``max_body_bytes`` is answered 413.
     """
     if not isinstance(api_key, str) or not api_key:
@@ -236,6 +239,7 @@ def create_app(
         id_format=id_format,
         routing_deadline_s=policy.deadline_s if routing_deadline_s is None else routing_deadline_s,
         transport=transport,
+        allow_remote_routing=allow_remote_routing,
         max_body_bytes=max_body_bytes,
     )
 

@@ -104,6 +104,7 @@ def dispatcher(state: Any) -> Dispatcher:
                 deadline_s=state.routing_deadline_s,
                 transport=state.transport,
                 directory=state.directory,
+                allow_remote_routing=state.allow_remote_routing,
             )
             state.extras[_DISPATCHER_KEY] = d
             state.exit_stack.callback(d.close)

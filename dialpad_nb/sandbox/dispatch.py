@@ -50,6 +50,7 @@ from ..models import (
     TARGET_TYPES,
     RoutingDecision,
     RoutingRequest,
+    is_loopback_url,
     parse_id,
     parse_routing_answer,
     validate_e164,
@@ -97,7 +98,7 @@ class RouteResult:
     """How one routing request went."""
 
     outcome: str
-    latency_ms: float
+    latency_ms: float | None
     http_status: int | None = None
     detail: str | None = None
     decision: RoutingDecision | None = None
@@ -195,7 +196,9 @@ class Dispatcher:
     ``store`` is a :class:`~dialpad_nb.sandbox.store.SandboxStore`; ``clock`` the
     sandbox clock (simulated or system); ``deadline_s`` the real-time HTTP
     deadline (default ``policy.deadline_s``); ``transport`` an optional httpx
-    transport (tests). Thread-safe."""
+    transport (tests). Routing requests go only to loopback URLs (127.0.0.0/8, ::1,
+    localhost) unless ``allow_remote_routing`` (or a transport) is given; a router
+    pointing elsewhere gets a ``connect_error`` attempt saying so. Thread-safe."""
 
     def __init__(
         self,
@@ -206,8 +209,12 @@ class Dispatcher:
         deadline_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
         directory: Directory | None = None,
+        allow_remote_routing: bool = False,
     ) -> None:
         self.store = store
+        # With a real network transport the sandbox only calls endpoints on this machine, unless
+        # told otherwise: an offline tool must not send call data to whatever URL a router names.
+        self.remote_allowed = allow_remote_routing or transport is not None
         self.clock = clock
         self.policy = policy
         self.deadline_s = float(policy.deadline_s if deadline_s is None else deadline_s)
@@ -317,7 +324,17 @@ class Dispatcher:
             enabled_before = bool(router["enabled"])
             default = RoutingDecision(int(router["default_target_id"]), router["default_target_type"])
             result: RouteResult | None = None
-            if enabled_before:
+            if enabled_before and not self.remote_allowed and not is_loopback_url(router["routing_url"]):
+                result = RouteResult(
+                    "connect_error",
+                    None,
+                    detail=(
+                        f"not sent: {strip_query(router['routing_url'])} is not on this machine; the sandbox "
+                        "only calls loopback endpoints unless started with allow_remote_routing=True "
+                        "(CLI: --allow-remote-routing)"
+                    ),
+                )
+            elif enabled_before:
                 request = RoutingRequest(
                     date_started=now, call_id=call_id, external_number=from_, internal_number=to
                 )
@@ -365,7 +382,9 @@ class Dispatcher:
                 "external_number": from_,
                 "internal_number": to,
                 "at_ms": now,
-                "latency_ms": None if result is None else round(result.latency_ms, 3),
+                "latency_ms": None
+                if result is None or result.latency_ms is None
+                else round(result.latency_ms, 3),
                 "outcome": "skipped_disabled" if result is None else result.outcome,
                 "http_status": None if result is None else result.http_status,
                 "detail": (
