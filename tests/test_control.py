@@ -244,3 +244,42 @@ def test_concurrent_http_calls_lose_no_record(sandbox_factory, endpoint):
     assert sorted(r["attempt_id"] for r in recs) == list(range(1, 61))
     assert len({r["call_id"] for r in recs}) == 60 and endpoint.count == 60
     assert len(control.attempts()) == 60
+
+
+def test_count_outcomes_in_policy_order():
+    from dialpad_nb.sandbox.control_client import count_outcomes
+
+    records = [{"outcome": o} for o in ("timeout", "ok", "skipped_disabled", "ok", "timeout", "ok")]
+    assert count_outcomes(records) == {"calls": 6, "ok": 3, "timeout": 2, "skipped_disabled": 1}
+    assert list(count_outcomes(records)) == ["calls", "ok", "timeout", "skipped_disabled"]
+    assert count_outcomes([]) == {"calls": 0}
+
+
+@pytest.mark.http
+def test_call_series_places_calls_apart_and_summarises_them(sandbox_factory, endpoint):
+    from dialpad_nb.client import DialpadClient
+
+    server = sandbox_factory(transport=httpx.MockTransport(endpoint))
+    with DialpadClient(base_url=server.url, api_key=server.api_key) as client:
+        router = client.create_router(**ROUTER)
+        number = client.assign_number(router.id).number
+    with sandbox_control(server) as control:
+        assert control.place_call_series(number, CALLER, 3, router_id=router.id) == {
+            "calls": 3,
+            "ok": 3,
+            "errors in window now": 0,
+        }
+        endpoint.fail = True
+        assert control.place_call_series(number, CALLER, 2, every_s=30) == {"calls": 2, "http_status": 2}
+        assert control.error_count(router.id) == 2
+        times = control.attempts()["at"].tolist()
+        assert times == [T0 + 60_000, T0 + 120_000, T0 + 180_000, T0 + 210_000, T0 + 240_000]
+        for bad in (
+            {"count": 0},
+            {"count": 2.5},
+            {"count": 2, "every_s": 0},
+            {"count": 2, "every_s": float("nan")},
+        ):
+            with pytest.raises(ValueError, match="count|every_s"):
+                control.place_call_series(number, CALLER, **bad)
+        assert len(control.attempts()) == 5  # nothing placed by the refused series

@@ -24,9 +24,10 @@ import pandas as pd
 from ..clock import SystemClock, parse_time_ms
 from ..errors import DialpadTimeout, TransportError
 from ..http_errors import error_from_response, transport_reason
+from ..policy import OUTCOMES
 from .dispatch import ATTEMPT_KEYS
 
-__all__ = ["ATTEMPT_FRAME_COLUMNS", "OUTBOX_COLUMNS", "SandboxControl", "sandbox_control"]
+__all__ = ["ATTEMPT_FRAME_COLUMNS", "OUTBOX_COLUMNS", "SandboxControl", "count_outcomes", "sandbox_control"]
 
 PREFIX = "/sandbox/v1"
 
@@ -61,6 +62,18 @@ def attempts_frame(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     df = df.astype(_DTYPES)
     df.insert(ATTEMPT_KEYS.index("at") + 1, "time", pd.to_datetime(df["at"], unit="ms", utc=True))
     return df
+
+
+def count_outcomes(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """``{"calls": n, <outcome>: count, ...}`` for attempt records: the outcomes that occurred,
+    in :data:`~dialpad_nb.policy.OUTCOMES` order (any other outcome after them, by name)."""
+    counts: dict[str, int] = {}
+    n = 0
+    for record in records:
+        n += 1
+        counts[record["outcome"]] = counts.get(record["outcome"], 0) + 1
+    order = [o for o in OUTCOMES if o in counts] + sorted(set(counts) - set(OUTCOMES))
+    return {"calls": n, **{o: counts[o] for o in order}}
 
 
 class SandboxControl:
@@ -146,6 +159,26 @@ class SandboxControl:
                 item["at"] = parse_time_ms(item["at"])
             items.append(item)
         return self._call("POST", "/calls:batch", json={"calls": items, "concurrency": concurrency})
+
+    def place_call_series(
+        self, to: str, from_: str, count: int, *, every_s: float = 60.0, router_id: int | None = None
+    ) -> dict[str, int]:
+        """Place ``count`` calls ``every_s`` simulated seconds apart, the first ``every_s`` after
+        the sandbox's now; what happened to them (:func:`count_outcomes`) and, given ``router_id``,
+        that router's ``"errors in window now"``."""
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"count: {count!r} is not a positive whole number of calls")
+        step_ms = round(every_s * 1000) if every_s == every_s else 0  # NaN -> 0
+        if step_ms < 1:
+            raise ValueError(f"every_s: {every_s!r} must be at least 0.001 seconds")
+        start = self.clock()
+        records = self.place_calls(
+            [{"to": to, "from": from_, "at": start + (i + 1) * step_ms} for i in range(count)]
+        )
+        summary = count_outcomes(records)
+        if router_id is not None:
+            summary["errors in window now"] = self.error_count(router_id)
+        return summary
 
     def attempt_records(self, router_id: int | None = None, *, page_size: int = 500) -> list[dict[str, Any]]:
         """Every attempt (all pages), oldest first."""
