@@ -261,10 +261,13 @@ class Comparison:
         timezone: str,
     ) -> None:
         self.decisions = decisions
-        """Per call: ``before_*``/``after_*`` target id, type, name, rule, default; ``has_baseline``, ``changed``."""
+        """Per call: ``call_id``, ``date_started`` (UTC), ``date_started_local`` (in ``timezone``, the
+        rule set's: what its time conditions read); ``before_*``/``after_*`` target id, type, name,
+        rule, default; ``has_baseline``, ``changed``."""
         self.summary = summary
         self.rule_hits = rule_hits
-        """Candidate: calls per rule (every rule, zeros included), in rule order."""
+        """Candidate: calls per rule (every rule, zeros included), in rule order; ``share_pct`` is
+        the percent of the calls, rounded to 0.1."""
         self.baseline_rule_hits = baseline_rule_hits
         self.timezone = timezone
 
@@ -358,6 +361,8 @@ def compare(
     tz = timezone or (candidate.timezone if isinstance(candidate, RuleSet) else "UTC")
 
     per_call = calls[["call_id", "date_started"]].copy()
+    # the rule set's local time beside UTC: what a time rule ("Mon-Fri 09:00-17:00") was checked against
+    per_call["date_started_local"] = _local_times(per_call["date_started"], tz)
     for side, frame in (("before", before), ("after", after)):
         per_call[f"{side}_target_id"] = frame["target_id"].astype("Int64").to_numpy()
         per_call[f"{side}_target_type"] = pd.Categorical(
@@ -436,12 +441,20 @@ def _labels(ids: pd.Series, types: pd.Series, names: Mapping[tuple[int, str], st
     return pd.Categorical.from_codes(lookup[codes], categories=cat_names)
 
 
+def _local_times(times: pd.Series, tz: str) -> pd.Series:
+    try:
+        return times.dt.tz_convert(tz)
+    except (KeyError, ValueError) as exc:  # zoneinfo's ZoneInfoNotFoundError is a KeyError
+        raise ValidationError(f"{tz!r} is not a known timezone ({exc})", field="timezone") from None
+
+
 def _rule_hits(rule: pd.Series, order: list[str] | None) -> pd.DataFrame:
     counts = pd.Series(rule.astype(object)).value_counts(dropna=True)
     names = order if order is not None else sorted(counts.index)
     calls = np.array([int(counts.get(n, 0)) for n in names], dtype=np.int64)
     total = calls.sum()
-    return pd.DataFrame({"rule": names, "calls": calls, "share": calls / total if total else calls * 0.0})
+    share_pct = np.round(calls * 100.0 / total, 1) if total else calls * 0.0
+    return pd.DataFrame({"rule": names, "calls": calls, "share_pct": share_pct})
 
 
 def _volume(per_call: pd.DataFrame) -> pd.DataFrame:

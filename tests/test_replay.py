@@ -123,7 +123,36 @@ def test_rule_hits_and_never_hit(calls, candidate):
         "default": 2,
     }
     assert result.never_hit == ["unused"]
-    assert result.rule_hits["share"].sum() == pytest.approx(1.0)
+    # shares read as percents (2 of 5 calls = 40.0), rounded to 0.1
+    assert result.rule_hits.set_index("rule")["share_pct"].to_dict() == {
+        "spanish_night": 40.0,
+        "spanish": 20.0,
+        "unused": 0.0,
+        "default": 40.0,
+    }
+    assert "share" not in result.rule_hits.columns
+
+
+def test_rule_hit_percents_are_rounded_to_a_tenth(calls):
+    thirds = RuleSet.from_text(
+        f"rule,internal_number,target_id,target_type\nspanish,{SPANISH_LINE},{SPANISH[0]},callcenter\n"
+        f"default,,{TIER1[0]},callcenter\n"
+    )
+    hits = compare(calls.iloc[:3], thirds).rule_hits.set_index("rule")["share_pct"]
+    assert hits.to_dict() == {"spanish": 66.7, "default": 33.3}
+
+
+def test_changes_show_the_rule_sets_local_time(calls, candidate):
+    result = compare(calls, candidate)
+    changes = result.changes
+    assert list(changes.columns[:3]) == ["call_id", "date_started", "date_started_local"]
+    # 03:00Z is 19:00 the evening before in San Francisco: why 'spanish_night' (18:00-08:00) fired
+    assert str(changes["date_started_local"].iloc[0]) == "2026-01-13 19:00:00-08:00"
+    assert (changes["date_started_local"] == changes["date_started"]).all()  # same instants
+    utc = compare(calls, candidate, timezone="UTC").decisions
+    assert str(utc["date_started_local"].iloc[1]) == "2026-01-14 17:00:00+00:00"
+    with pytest.raises(ValidationError, match="Mars/Olympus"):
+        compare(calls, candidate, timezone="Mars/Olympus")
 
 
 def test_volume_per_target_by_name(calls, candidate):
