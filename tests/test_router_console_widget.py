@@ -97,6 +97,18 @@ def test_assign_and_unassign_numbers(widget, client):
     assert widget.unassign_button.disabled
 
 
+def test_a_new_number_is_selected_so_unassign_works_without_picking_it(widget, client):
+    fill_create(widget)
+    widget.create_button.click()
+    widget.area_code.value = "628"
+    widget.assign_button.click()
+    (number,) = client.get_router(widget.selected_id).phone_numbers
+    assert widget.numbers.value == number  # shown in the dropdown, not an empty box
+    widget.unassign_button.click()
+    assert f"Unassigned {number}" in status(widget)
+    assert client.get_router(widget.selected_id).phone_numbers == ()
+
+
 def test_edit_warns_about_the_lockout_then_sends_one_update(widget, client, sandbox):
     fill_create(widget, enabled=False)
     widget.create_button.click()

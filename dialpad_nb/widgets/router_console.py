@@ -282,7 +282,12 @@ class RouterConsoleWidget(widgets.VBox):
 
     def _fill_numbers(self) -> None:
         router = self.console.router(self.selected_id) if self.selected_id is not None else None
+        kept = self.numbers.value
         self.numbers.options = list(router.phone_numbers) if router else []
+        # New options leave a Dropdown with no value: the browser showed an empty box and
+        # Unassign (enabled) did nothing. Keep the chosen number, else pick the first.
+        if self.numbers.options:
+            self.numbers.value = kept if kept in self.numbers.options else self.numbers.options[0]
         self.unassign_button.disabled = not self.numbers.options
 
     # ------------------------------------------------------------------ handlers
