@@ -10,7 +10,8 @@
   (never ``playwright install``). A missing browser FAILS the test, naming the fix.
 * ``lab`` (per test) — a fresh page in its own JupyterLab workspace;
   ``lab.run_all("NB.ipynb")`` opens the notebook, waits for the kernel, clears the stored
-  outputs and runs every cell from the Run menu. At teardown it takes a screenshot
+  outputs and runs every cell from the Run menu; ``lab.errors`` collects the page's uncaught
+  exceptions and ``console.error`` lines. At teardown it takes a screenshot
   (``<basetemp>/browser-screenshots*/<test>.png``, listed at the end of the run) and shuts
   the test's kernels down.
 
@@ -208,6 +209,15 @@ class LabPage:
         self.page = page
         self.server = server
         self.workspace = workspace
+        self.errors: list[str] = []
+        """Uncaught exceptions and ``console.error`` lines in the page (a widget that fails to
+        render logs one there and shows nothing); tests assert it stays empty."""
+        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
+        page.on("console", self._on_console)
+
+    def _on_console(self, message: Any) -> None:
+        if message.type == "error":
+            self.errors.append(f"console.error: {message.text}")
 
     def run_all(self, notebook: str) -> Any:
         """Open ``notebook``, wait for its kernel, clear the stored outputs (so every widget seen

@@ -100,7 +100,9 @@ def _select_router(console: Any, name: str) -> None:
     expect(selector).to_have_value(value)
 
 
-def test_console_create_form_shows_inline_errors_then_the_new_router_appears(lab: LabPage) -> None:
+def test_console_create_form_shows_inline_errors_then_the_new_router_appears_and_takes_a_number(
+    lab: LabPage,
+) -> None:
     console = _router_console(lab.run_all(MANAGE_ROUTERS))
     status = _status(console)
     expect(_table(console)).not_to_contain_text("Billing line")
@@ -144,7 +146,23 @@ def test_console_create_form_shows_inline_errors_then_the_new_router_appears(lab
     # neither secret is ever rendered
     expect(console).not_to_contain_text(GOOD_SECRET)
     expect(console).not_to_contain_text(SHORT_SECRET)
+
+    # give the new router a number (Numbers tab), see it in the table, take it back
+    numbers = _open_tab(console, "Numbers")
+    numbers.get_by_label("Area code", exact=True).fill("415")
+    numbers.get_by_role("button", name="Assign number", exact=True).click()
+    assigned_text = re.compile(r"Assigned (\+\d{8,15}) to router 'Billing line'")
+    expect(status).to_contain_text(assigned_text)
+    assigned = assigned_text.search(status.inner_text()).group(1)
+    expect(_column(console, row, "numbers")).to_have_text(assigned)
+    expect(numbers.get_by_label("Number", exact=True)).to_have_value(assigned)
+    expect(numbers.get_by_label("Area code", exact=True)).to_have_value("")
+    numbers.get_by_role("button", name="Unassign", exact=True).click()
+    expect(status).to_contain_text(f"Unassigned {assigned}")
+    expect(_column(console, row, "numbers")).to_have_text("")
+    expect(numbers.get_by_role("button", name="Unassign", exact=True)).to_be_disabled()
     console.scroll_into_view_if_needed()
+    assert lab.errors == []
 
 
 def test_console_select_disable_patch_guard_then_delete(lab: LabPage) -> None:
@@ -202,6 +220,7 @@ def test_console_select_disable_patch_guard_then_delete(lab: LabPage) -> None:
     expect(console.get_by_label("Router", exact=True).locator("option")).to_have_count(1)
     expect(console.get_by_label("Router", exact=True)).to_have_value(re.compile(r"^Billing line \(\d+\)$"))
     console.scroll_into_view_if_needed()
+    assert lab.errors == []
 
 
 # --------------------------------------------------------------------------- the replay widget
@@ -280,6 +299,7 @@ def test_replay_widget_flags_a_bad_matrix_inline_then_reruns_an_edited_one(
     for i in range(3):
         assert charts.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"), f"chart {i} is blank"
     status.scroll_into_view_if_needed()
+    assert lab.errors == []
 
 
 # --------------------------------------------------------------------------- the health widget
@@ -322,3 +342,4 @@ def test_health_widget_threshold_slider_updates_the_what_if_column(lab: LabPage)
     expect(slider.locator(".widget-readout")).to_have_text(str(explorer.threshold))
     expect_table(moved)
     table.scroll_into_view_if_needed()
+    assert lab.errors == []
