@@ -44,6 +44,7 @@ from .matrix import (
     MatrixWarning,
     ShadowedRuleWarning,
     _explicit_default,
+    directory_index,
     parse_matrix,
     shadow_warnings,
 )
@@ -104,6 +105,7 @@ class RuleSet:
         enrichment: Enrichment | None = None,
         name: str = "rules",
         warnings: Sequence[MatrixWarning] | None = None,
+        target_names: Mapping[tuple[int, str], str] | None = None,
     ) -> None:
         normalised: list[Rule] = []
         for rule in rules:
@@ -122,6 +124,11 @@ class RuleSet:
         self.timezone = timezone
         self.enrichment = enrichment
         self.name = name
+        self.target_names: dict[tuple[int, str], str] | None = (
+            dict(target_names) if target_names is not None else None
+        )
+        """``{(target_id, target_type): name}`` from the directory the matrix was checked against
+        (None when it was loaded without one): names the targets in :meth:`to_frame` and the repr."""
         self.warnings: tuple[MatrixWarning, ...] = tuple(
             shadow_warnings(self.rules, self.default) if warnings is None else warnings
         )
@@ -151,14 +158,25 @@ class RuleSet:
         name: str = "matrix",
         warn: bool = True,
     ) -> RuleSet:
-        """A rule set from a matrix table (see :mod:`dialpad_nb.matrix` for the syntax)."""
+        """A rule set from a matrix table (see :mod:`dialpad_nb.matrix` for the syntax).
+        With a ``directory``, target ids are checked against it and shown with their names."""
+        if directory is not None:
+            directory = list(directory)  # read twice: the checks and the names
         rules, default_rule, found = parse_matrix(
             frame, timezone=timezone, default=default, directory=directory, fields=fields
         )
         if warn:
             for w in found:
                 warnings.warn(f"{name}: {w.message}", ShadowedRuleWarning, stacklevel=caller_stacklevel())
-        return cls(rules, default_rule, timezone=timezone, enrichment=enrichment, name=name, warnings=found)
+        return cls(
+            rules,
+            default_rule,
+            timezone=timezone,
+            enrichment=enrichment,
+            name=name,
+            warnings=found,
+            target_names=directory_index(directory) if directory is not None else None,
+        )
 
     @classmethod
     def from_csv(cls, path: str | os.PathLike, *, name: str | None = None, **kw: Any) -> RuleSet:
@@ -204,6 +222,7 @@ class RuleSet:
             enrichment=enrichment,
             name=self.name,
             warnings=self.warnings,
+            target_names=self.target_names,
         )
 
     def with_rule(
@@ -231,6 +250,7 @@ class RuleSet:
             timezone=self.timezone,
             enrichment=self.enrichment,
             name=f"{self.name}+{rule.name}",
+            target_names=self.target_names,
         )
 
     # ------------------------------------------------------------------ introspection
@@ -249,8 +269,13 @@ class RuleSet:
                 out |= {"date_started" if c.field in TIME_FIELDS else c.field for c in rule.conditions}
         return out
 
+    def target_name(self, target_id: int, target_type: str) -> str | None:
+        """The target's name in the directory the rule set was loaded with (None if unknown)."""
+        return (self.target_names or {}).get((int(target_id), target_type))
+
     def to_frame(self) -> pd.DataFrame:
-        """The rules as a readable table (conditions as written)."""
+        """The rules as a readable table (conditions as written); with a directory, a ``target``
+        column names each rule's target."""
         rows = []
         for rule in (*self.rules, self.default):
             if isinstance(rule, PythonRule):
@@ -272,16 +297,22 @@ class RuleSet:
                     "target_id": rule.target_id,
                 }
             )
-        return pd.DataFrame(rows, columns=["rule", "conditions", "target_type", "target_id"])
+        columns = ["rule", "conditions", "target_type", "target_id"]
+        if self.target_names is not None:
+            for row in rows:
+                if "target_id" in row:
+                    row["target"] = self.target_name(row["target_id"], row["target_type"])
+            columns.insert(2, "target")
+        return pd.DataFrame(rows, columns=columns)
 
     def __repr__(self) -> str:
         n_py = sum(isinstance(r, PythonRule) for r in self.rules)
         py = f" ({n_py} python)" if n_py else ""
         enr = ", enriched" if self.enrichment is not None else ""
-        return (
-            f"RuleSet({self.name!r}: {len(self.rules)} rules{py} + default "
-            f"{self.default.target_type}:{self.default.target_id}, tz={self.timezone}{enr})"
-        )
+        d = self.default
+        name = self.target_name(d.target_id, d.target_type)
+        default = f"{name} ({d.target_type}:{d.target_id})" if name else f"{d.target_type}:{d.target_id}"
+        return f"RuleSet({self.name!r}: {len(self.rules)} rules{py} + default {default}, tz={self.timezone}{enr})"
 
     def _repr_html_(self) -> str:
         table = self.to_frame().to_html(index=False)

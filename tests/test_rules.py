@@ -197,6 +197,31 @@ def test_repr_and_table(rules):
         f"internal_number {SPANISH_LINE} & hours 18:00-08:00 [America/Los_Angeles]"
     )
     assert table.loc[5, "conditions"] == "(any call)"
+    assert "target" not in table.columns  # no directory given: no names to show
+
+
+def test_with_a_directory_targets_are_named(rules):
+    from dialpad_nb.sandbox.directory import CALLCENTERS, all_targets
+
+    names = {c["id"]: c["name"] for c in CALLCENTERS}
+    named = RuleSet.from_text(
+        MATRIX, timezone="America/Los_Angeles", name="candidate", directory=iter(all_targets())
+    )
+    table = named.to_frame()
+    assert list(table.columns) == ["rule", "conditions", "target", "target_type", "target_id"]
+    assert table["target"].tolist() == [
+        names[t[0]] for t in (VIP, AFTER_HOURS, SPANISH, INBOUND_SALES, TIER1, TIER1)
+    ]
+    assert repr(named).startswith(
+        f"RuleSet('candidate': 5 rules + default {names[TIER1[0]]} (callcenter:{TIER1[0]})"
+    )
+    html = named._repr_html_()
+    assert f"<td>{names[SPANISH[0]]}</td>" in html
+    # the names survive the copies; a python rule has no target to name
+    copy = named.with_enrichment(Enrichment.from_csv(io.StringIO(CRM))).with_rule(lambda c: None, before="uk")
+    assert copy.target_names == named.target_names
+    targets = copy.to_frame()["target"].tolist()
+    assert pd.isna(targets[4]) and targets[5:] == [names[TIER1[0]], names[TIER1[0]]]
 
 
 def test_rule_set_serves_as_an_endpoint_and_its_log_replays_unchanged(rules, tmp_path):
