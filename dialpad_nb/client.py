@@ -37,6 +37,7 @@ What it guarantees:
 from __future__ import annotations
 
 import difflib
+import html
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -75,7 +76,15 @@ from .policy import DIALPAD, Policy
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["NUMBER_STATUSES", "UNSET", "DialpadClient", "Directory", "format_time", "validate_name"]
+__all__ = [
+    "NUMBER_STATUSES",
+    "UNSET",
+    "DialpadClient",
+    "Directory",
+    "RouterDescription",
+    "format_time",
+    "validate_name",
+]
 
 log = logging.getLogger("dialpad_nb.client")
 
@@ -195,6 +204,14 @@ class Directory(Sequence[DirectoryEntry]):
             return f"{target_type or 'target'} {target_id} (not in directory)"
         return f"{entry.name} ({entry.type})"
 
+    def describe(self, router: CallRouter) -> RouterDescription:
+        """``router`` for display, its office and default target by name (the model holds only ids)."""
+        return RouterDescription(
+            router,
+            office=self.name_of(router.office_id, "office"),
+            default_target=self.name_of(router.default_target_id, router.default_target_type),
+        )
+
     def resolve(
         self,
         name_or_id: str | int | DirectoryEntry,
@@ -231,6 +248,52 @@ class Directory(Sequence[DirectoryEntry]):
         close = difflib.get_close_matches(name_or_id, [e.name for e in pool], n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise ValidationError(f"no target named {name_or_id!r} in the company directory{hint}", field=field)
+
+
+@dataclass(frozen=True)
+class RouterDescription:
+    """A call router as ops read it: office and default target by name, ids beside them.
+    From :meth:`Directory.describe` or :meth:`DialpadClient.describe_router`; display only
+    (the :class:`~dialpad_nb.models.CallRouter` is in ``router``). The secret never shows."""
+
+    router: CallRouter
+    office: str
+    """``'San Francisco (office)'``, or ``'office <id> (not in directory)'``."""
+    default_target: str
+    """``'Support Tier 1 (callcenter)'``, or ``'<type> <id> (not in directory)'``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.router
+        return {
+            "id": r.id,
+            "name": r.name,
+            "enabled": r.enabled,
+            "phone_numbers": list(r.phone_numbers),
+            "routing_url": r.routing_url,
+            "office": f"{self.office}, id {r.office_id}",
+            "default_target": f"{self.default_target}, id {r.default_target_id}",
+            "signed": r.has_secret,
+        }
+
+    def __repr__(self) -> str:
+        r = self.router
+        signed = ", signed=True" if r.has_secret else ""
+        return (
+            f"RouterDescription(id={r.id}, name={r.name!r}, enabled={r.enabled}, "
+            f"routing_url={r.routing_url!r}, office={self.office!r}, "
+            f"default_target={self.default_target!r}, phone_numbers={list(r.phone_numbers)}{signed})"
+        )
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+            for k, v in self.to_dict().items()
+        )
+        caption = html.escape(f"Call router {self.router.id}: {self.router.name}")
+        return f"<table><caption>{caption}</caption>{rows}</table>"
 
 
 def _entry(kind: str, data: Mapping[str, Any]) -> DirectoryEntry:
@@ -665,6 +728,13 @@ class DialpadClient:
                 tuple(offices + self.list_departments() + self.list_callcenters() + self.list_users())
             )
         return self._directory
+
+    def describe_router(self, router: CallRouter | int | str) -> RouterDescription:
+        """A router (or the router with this id, read fresh) for display, with its office and
+        default target by name from :meth:`targets`."""
+        if not isinstance(router, CallRouter):
+            router = self.get_router(router)
+        return self.targets().describe(router)
 
     def resolve_target(
         self, name_or_id: str | int | DirectoryEntry, target_type: str | None = None

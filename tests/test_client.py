@@ -562,6 +562,7 @@ PUBLIC_CALLS = {
     "list_callcenters": lambda c: c.list_callcenters(),
     "targets": lambda c: c.targets(),
     "resolve_target": lambda c: c.resolve_target("Sales"),
+    "describe_router": lambda c: c.describe_router(7001),
 }
 
 
@@ -676,3 +677,24 @@ def test_a_repeated_cursor_stops_instead_of_looping():
     client, _ = make_client(Script(*[httpx.Response(200, json={"items": [], "cursor": "same"})] * 3))
     with pytest.raises(APIError, match="same page cursor twice"):
         client.list_routers()
+
+
+def test_describe_router_names_its_office_and_default_target_and_hides_the_secret():
+    rec = Recorder()
+    client, _ = make_client(rec)
+    router = client.get_router(7001)
+    assert "Support Tier 1" not in repr(router)  # the model holds ids only
+    view = client.describe_router(router)
+    assert view.router is router
+    assert view.default_target == "Support Tier 1 (callcenter)"
+    office = client.targets().find(SF, "office").name
+    assert view.office == f"{office} (office)"
+    assert view.to_dict()["default_target"] == f"Support Tier 1 (callcenter), id {TIER1['id']}"
+    assert "default_target='Support Tier 1 (callcenter)'" in repr(view) and "signed=True" in repr(view)
+    page = view._repr_html_()
+    assert "Support Tier 1 (callcenter)" in page and "Call router 7001: Support line" in page
+    for text in (repr(view), str(view), page, str(view.to_dict())):
+        assert SECRET not in text
+    assert client.describe_router("7001") == view  # by id: read, then described
+    gone = CallRouter.from_api({**ROUTERS["7001"], "default_target_id": "999", "default_target_type": "user"})
+    assert client.targets().describe(gone).default_target == "user 999 (not in directory)"
