@@ -37,7 +37,6 @@ What it guarantees:
 from __future__ import annotations
 
 import difflib
-import html
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -64,6 +63,7 @@ from .models import (
     DirectoryEntry,
     Number,
     Office,
+    html_table,
     normalize_e164,
     parse_id,
     validate_e164,
@@ -287,13 +287,7 @@ class RouterDescription:
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-            for k, v in self.to_dict().items()
-        )
-        caption = html.escape(f"Call router {self.router.id}: {self.router.name}")
-        return f"<table><caption>{caption}</caption>{rows}</table>"
+        return html_table(self.to_dict(), caption=f"Call router {self.router.id}: {self.router.name}")
 
 
 def _entry(kind: str, data: Mapping[str, Any]) -> DirectoryEntry:

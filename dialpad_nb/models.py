@@ -34,6 +34,7 @@ __all__ = [
     "normalize_e164",
     "parse_id",
     "parse_routing_answer",
+    "html_table",
     "is_loopback_url",
     "redact",
     "validate_e164",
@@ -179,6 +180,16 @@ def parse_id(value: Any, *, field: str = "id") -> int:
     return out
 
 
+def html_table(fields: Mapping[str, Any], *, caption: str) -> str:
+    """A two-column HTML table (field, value), everything escaped: how objects show in notebooks."""
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+        for k, v in fields.items()
+    )
+    return f"<table><caption>{html.escape(caption)}</caption>{rows}</table>"
+
+
 def redact(obj: Any) -> Any:
     """A copy of a JSON-like object with every ``secret`` value replaced by ``'***'``."""
     if isinstance(obj, Mapping):
@@ -261,12 +272,7 @@ class CallRouter:
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-            for k, v in self.to_dict().items()
-        )
-        return f"<table><caption>Call router {self.id}</caption>{rows}</table>"
+        return html_table(self.to_dict(), caption=f"Call router {self.id}")
 
 
 @dataclass(frozen=True)
