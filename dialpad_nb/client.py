@@ -764,16 +764,18 @@ class DialpadClient:
             why = f"Dialpad refused an update of router {rid} (429) and asked to wait; "
         message = (
             f"{why}Dialpad allows one update per router every {interval}, so the next is allowed at "
-            f"{format_time(next_ms)} (in {_fmt_duration((next_ms - now) / 1000)}). "
-            "Nothing was sent. Pass override_patch_guard=True to send anyway (Dialpad will answer 429)."
+            f"{format_time(next_ms)} (in {_fmt_duration((next_ms - now) / 1000)}). Nothing was sent."
         )
+        hint = "Pass override_patch_guard=True to send anyway (Dialpad will answer 429)."
         if body.get("enabled") is True and last is not None and "routing_url" in last[1]:
             message += (
                 " Lockout trap: the last update changed routing_url, and the re-enable has to wait. "
-                "Next time combine the URL change and the re-enable in one update: "
-                "update_router(id, routing_url=..., enabled=True, reset_error_count=True)."
+                "Next time combine the URL change and the re-enable in one update."
             )
-        raise PatchGuardError(message, router_id=rid, next_allowed=ms_to_datetime(next_ms))
+            hint += (
+                " In one update: update_router(id, routing_url=..., enabled=True, reset_error_count=True)."
+            )
+        raise PatchGuardError(message, router_id=rid, next_allowed=ms_to_datetime(next_ms), code_hint=hint)
 
     # ------------------------------------------------------------------ validation helpers
 

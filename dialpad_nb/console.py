@@ -105,7 +105,7 @@ def describe_error(exc: DialpadError) -> str:
     if isinstance(exc, ValidationError):
         return f"Not sent: {exc}."
     if isinstance(exc, PatchGuardError):
-        return str(exc)  # already says "Nothing was sent" and when the next update is allowed
+        return exc.message  # says "Nothing was sent" and when; the override is for code, not ops
     if isinstance(exc, Unauthorized):
         return f"The API key was refused (401: {exc.message}). Check DIALPAD_API_KEY."
     if isinstance(exc, NotFound):

@@ -60,10 +60,16 @@ class ValidationError(DialpadError, ValueError):
 class PatchGuardError(DialpadError):
     """A router update inside Dialpad's one-per-window limit, refused locally."""
 
-    def __init__(self, message: str, *, router_id: int, next_allowed: datetime) -> None:
+    def __init__(
+        self, message: str, *, router_id: int, next_allowed: datetime, code_hint: str | None = None
+    ) -> None:
         self.router_id = router_id
         self.next_allowed = next_allowed
-        super().__init__(message)
+        self.message = message
+        """What happened and when the next update is allowed (for people, e.g. in a widget)."""
+        self.code_hint = code_hint
+        """What to do about it in code (``override_patch_guard=True``, one combined update)."""
+        super().__init__(f"{message} {code_hint}" if code_hint else message)
 
 
 class TokenError(DialpadError):

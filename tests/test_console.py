@@ -252,3 +252,18 @@ def test_router_counts_are_pluralised():
     from dialpad_nb.console import count_routers
 
     assert [count_routers(n) for n in (0, 1, 2)] == ["0 routers", "1 router", "2 routers"]
+
+
+def test_patch_guard_shown_to_ops_without_the_code_only_override():
+    from datetime import UTC, datetime
+
+    from dialpad_nb.errors import PatchGuardError
+
+    exc = PatchGuardError(
+        "Next update at 09:05. Nothing was sent.",
+        router_id=1,
+        next_allowed=datetime(2026, 1, 5, 9, 5, tzinfo=UTC),
+        code_hint="Pass override_patch_guard=True to send anyway.",
+    )
+    assert "override_patch_guard" in str(exc)  # code sees the way out
+    assert describe_error(exc) == "Next update at 09:05. Nothing was sent."  # the widget does not
