@@ -50,7 +50,7 @@ from .matrix import (
 )
 from .models import TARGET_TYPES, RoutingDecision, RoutingRequest, parse_routing_answer
 
-__all__ = ["PythonRule", "RuleDecision", "RuleSet", "load_matrix"]
+__all__ = ["ImplicitUTCWarning", "PythonRule", "RuleDecision", "RuleSet", "load_matrix"]
 
 _TYPE_CODE = {t: i for i, t in enumerate(TARGET_TYPES)}
 
@@ -150,7 +150,7 @@ class RuleSet:
         cls,
         frame: pd.DataFrame,
         *,
-        timezone: str = "UTC",
+        timezone: str | None = None,
         default: Any = None,
         directory: Iterable[Any] | None = None,
         fields: Iterable[str] = (),
@@ -159,7 +159,20 @@ class RuleSet:
         warn: bool = True,
     ) -> RuleSet:
         """A rule set from a matrix table (see :mod:`dialpad_nb.matrix` for the syntax).
-        With a ``directory``, target ids are checked against it and shown with their names."""
+        With a ``directory``, target ids are checked against it and shown with their names.
+
+        ``timezone`` (IANA) is where ``hours``/``days`` are read; without it they are
+        read in UTC, and a :class:`ImplicitUTCWarning` says so when the matrix has such
+        rules and no row names its own ``tz``."""
+        if timezone is None:
+            timezone = "UTC"
+            if warn and _time_rules_without_tz(frame):
+                warnings.warn(
+                    f"{name}: hours/days rules are read in UTC because no timezone was given; "
+                    "pass timezone='Area/City' (e.g. 'America/Los_Angeles') or fill the tz column",
+                    ImplicitUTCWarning,
+                    stacklevel=caller_stacklevel(),
+                )
         if directory is not None:
             directory = list(directory)  # read twice: the checks and the names
         rules, default_rule, found = parse_matrix(
@@ -442,6 +455,21 @@ class RuleSet:
             },
             index=frame.index,
         )
+
+
+class ImplicitUTCWarning(UserWarning):
+    """A matrix with hours/days rules was loaded without a timezone: they are read in UTC."""
+
+
+def _time_rules_without_tz(frame: pd.DataFrame) -> bool:
+    cols = {str(c).strip(): c for c in frame.columns}
+    time_cols = [cols[c] for c in ("hours", "days") if c in cols]
+    if not time_cols:
+        return False
+    has_time = frame[time_cols].astype("string").fillna("").apply(lambda s: s.str.strip() != "").any(axis=1)
+    if "tz" in cols:
+        has_time &= frame[cols["tz"]].astype("string").fillna("").str.strip() == ""
+    return bool(has_time.any())
 
 
 def load_matrix(source: str | os.PathLike | pd.DataFrame, **kw: Any) -> RuleSet:

@@ -12,7 +12,7 @@ from dialpad_nb.enrich import Enrichment
 from dialpad_nb.errors import ValidationError
 from dialpad_nb.matrix import MatrixError
 from dialpad_nb.models import RoutingDecision, RoutingRequest
-from dialpad_nb.rules import PythonRule, RuleDecision, RuleSet
+from dialpad_nb.rules import PythonRule, RuleDecision, RuleSet, load_matrix
 from tests.helpers_rules import (
     AFTER_HOURS,
     CAMPAIGN_LINE,
@@ -268,3 +268,33 @@ def test_enrichment_must_have_the_fields_the_matrix_tests():
         RuleSet.from_text(MATRIX, warn=False).with_enrichment(crm)
     assert (info.value.row, info.value.column) == (1, "crm.segment")
     assert "the contact table has no field 'crm.segment' (it has crm.segmnt)" in str(info.value)
+
+
+def test_time_rules_without_a_timezone_warn_that_they_are_read_in_utc():
+    import warnings as _w
+
+    from dialpad_nb.rules import ImplicitUTCWarning
+
+    csv = (
+        "rule,hours,target_id,target_type\n"
+        "office,09:00-17:00,5002000000000201,callcenter\n"
+        "default,,5001000000000105,department\n"
+    )
+    with pytest.warns(ImplicitUTCWarning, match="read in UTC"):
+        rs = load_matrix(csv)
+    assert rs.timezone == "UTC"
+    with _w.catch_warnings():
+        _w.simplefilter("error", ImplicitUTCWarning)
+        assert load_matrix(csv, timezone="America/Los_Angeles").timezone == "America/Los_Angeles"
+        # every time rule names its own tz: nothing implicit
+        load_matrix(
+            csv.replace("rule,hours,", "rule,tz,hours,")
+            .replace("office,", "office,Europe/Paris,")
+            .replace("default,,", "default,,,")
+        )
+        # no time rules at all: nothing to warn about
+        load_matrix(
+            "rule,internal_number,target_id,target_type\n"
+            "sales,+14155550142,5002000000000201,callcenter\n"
+            "default,,5001000000000105,department\n"
+        )
