@@ -21,13 +21,13 @@ from pathlib import Path
 
 import httpx
 
-from dialpad_nb.clock import SimulatedClock
-from dialpad_nb.endpoint import routing_endpoint, serve_endpoint
-from dialpad_nb.models import RoutingRequest
+from dialpad_nb.api.control import sandbox_control
+from dialpad_nb.core.clock import SimulatedClock
+from dialpad_nb.core.models import RoutingRequest
+from dialpad_nb.core.signing import sign
+from dialpad_nb.endpoint.app import routing_endpoint, serve_endpoint
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, OFFICES
 from dialpad_nb.sandbox import start_sandbox
-from dialpad_nb.sandbox.control_client import sandbox_control
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, OFFICES
-from dialpad_nb.signing import sign
 
 SECRET = "bench-router-secret-0123456789abcdefgh"
 SALES = CALLCENTERS[0]["id"]

@@ -6,10 +6,10 @@ Data: 1,000,000 attempts on 4 routers over 30 days, 3 % errors arriving in burst
 
 Measured in the same process:
 
-* ``simulate`` — :func:`dialpad_nb.health_window.simulate` on the whole DataFrame
+* ``simulate`` — :func:`dialpad_nb.health.window.simulate` on the whole DataFrame
   (deadline applied, per-router split, all output columns), best of 3;
 * ``simulate_router`` — the numpy core alone on the same arrays;
-* baseline — driving :class:`~dialpad_nb.policy.RouterHealthState` attempt by
+* baseline — driving :class:`~dialpad_nb.core.policy.RouterHealthState` attempt by
   attempt (PATCHes applied in time order). It runs on the first ``SUBSET``
   attempts and is **extrapolated linearly** to 1M (it is O(n)); the vectorised
   result on that subset is checked equal to the loop's before timing is reported.
@@ -25,9 +25,9 @@ import time
 import numpy as np
 import pandas as pd
 
-from dialpad_nb.attempts import OUTCOME_DTYPE
-from dialpad_nb.health_window import make_patches, simulate, simulate_router
-from dialpad_nb.policy import DIALPAD, RouterHealthState
+from dialpad_nb.core.policy import DIALPAD, RouterHealthState
+from dialpad_nb.health.attempts import OUTCOME_DTYPE
+from dialpad_nb.health.window import make_patches, simulate, simulate_router
 
 T0 = 1_790_000_000_000
 DAY = 86_400_000

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_ingest.py [--calls 1000000] [--jwt-calls 200000] [--repeat 2]
 
-Writes two generated logs (``dialpad_nb.datagen``) into a temporary folder:
+Writes two generated logs (``dialpad_nb.samples.generate``) into a temporary folder:
 
 * plain: ``--calls`` plain JSON payload lines;
 * JWT: ``--jwt-calls`` compact HS256 JWT lines.
@@ -34,8 +34,8 @@ from pathlib import Path
 import jwt
 import pandas as pd
 
-from dialpad_nb import datagen
-from dialpad_nb.calls import read_calls
+from dialpad_nb.calls.read import read_calls
+from dialpad_nb.samples import generate as datagen
 
 
 def best_of(repeat: int, fn):
@@ -61,7 +61,7 @@ def naive_jwt(path: Path, secret: str) -> list[dict]:
 HWM = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
 CHILD = f"""
 import sys
-from dialpad_nb.calls import iter_calls
+from dialpad_nb.calls.read import iter_calls
 n = 0
 for chunk in iter_calls(sys.argv[1], chunksize=int(sys.argv[2])):
     n += len(chunk.calls)
@@ -69,7 +69,7 @@ print(n, {HWM})
 """
 
 BASELINE_CHILD = f"""
-import pandas, pyarrow, numpy, dialpad_nb.calls
+import pandas, pyarrow, numpy, dialpad_nb.calls.read
 print({HWM})
 """
 

@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/bench_replay.py [--calls 1000000] [--sample 20000] [--repeat 3]
 
-A generated month of traffic (``dialpad_nb.datagen``, typed like ``read_calls``'
+A generated month of traffic (``dialpad_nb.samples.generate``, typed like ``read_calls``'
 output), a ~50-row routing matrix mixing every condition kind (dialled number,
 caller prefixes, a regex, CRM segment/status, hours and weekday windows in
 America/Los_Angeles, negation), joined to the generated CRM export.
@@ -27,11 +27,11 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from dialpad_nb import datagen
-from dialpad_nb.enrich import Enrichment
-from dialpad_nb.models import RoutingRequest
-from dialpad_nb.rules import RuleSet
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, USERS
+from dialpad_nb.core.models import RoutingRequest
+from dialpad_nb.rules.enrich import Enrichment
+from dialpad_nb.rules.ruleset import RuleSet
+from dialpad_nb.samples import generate as datagen
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, USERS
 
 SEED = 7
 TZ = "America/Los_Angeles"

@@ -7,78 +7,68 @@ Charts and widgets live in ``dialpad_nb.charts.*`` and ``dialpad_nb.widgets.*``.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from .core._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 # name -> submodule that defines it (one line per name, sorted by name)
 _EXPORTS: dict[str, str] = {
-    "APIError": "errors",
-    "ActionResult": "console",
-    "BadRequest": "errors",
-    "CallRouter": "models",
-    "Conflict": "errors",
-    "DIALPAD": "policy",
-    "DialpadClient": "client",
-    "DialpadError": "errors",
-    "DialpadTimeout": "errors",
-    "Directory": "client",
-    "DirectoryEntry": "models",
-    "ERROR_OUTCOMES": "policy",
-    "Enrichment": "enrich",
-    "ErrorWindow": "policy",
-    "Forbidden": "errors",
-    "MatrixError": "matrix",
-    "NotFound": "errors",
-    "Number": "models",
-    "OUTCOMES": "policy",
-    "Office": "models",
-    "PatchGuardError": "errors",
-    "Policy": "policy",
-    "RateLimited": "errors",
-    "ReadResult": "calls",
-    "RouterConsole": "console",
-    "RouterHealthState": "policy",
-    "RoutingDecision": "models",
-    "RoutingRequest": "models",
-    "RuleSet": "rules",
-    "SandboxControl": "sandbox.control_client",
+    "APIError": "core.errors",
+    "ActionResult": "api.console",
+    "BadRequest": "core.errors",
+    "CallRouter": "core.models",
+    "Conflict": "core.errors",
+    "DIALPAD": "core.policy",
+    "DialpadClient": "api.client",
+    "DialpadError": "core.errors",
+    "DialpadTimeout": "core.errors",
+    "Directory": "api.client",
+    "DirectoryEntry": "core.models",
+    "ERROR_OUTCOMES": "core.policy",
+    "Enrichment": "rules.enrich",
+    "ErrorWindow": "core.policy",
+    "Forbidden": "core.errors",
+    "MatrixError": "rules.matrix",
+    "NotFound": "core.errors",
+    "Number": "core.models",
+    "OUTCOMES": "core.policy",
+    "Office": "core.models",
+    "PatchGuardError": "core.errors",
+    "Policy": "core.policy",
+    "RateLimited": "core.errors",
+    "ReadResult": "core.frames",
+    "RouterConsole": "api.console",
+    "RouterHealthState": "core.policy",
+    "RoutingDecision": "core.models",
+    "RoutingRequest": "core.models",
+    "RuleSet": "rules.ruleset",
+    "SandboxControl": "api.control",
+    "SandboxOnly": "core.errors",
     "SandboxServer": "sandbox.runner",
-    "ServerError": "errors",
-    "SimulatedClock": "clock",
-    "SystemClock": "clock",
-    "TARGET_TYPES": "models",
-    "TokenError": "errors",
-    "TransportError": "errors",
-    "Unauthorized": "errors",
-    "ValidationError": "errors",
-    "compare": "replay",
-    "connect": "connection",
-    "from_sandbox": "attempts",
-    "health_summary": "health",
-    "iter_calls": "calls",
-    "load_matrix": "rules",
-    "read_attempts_csv": "attempts",
-    "read_calls": "calls",
-    "read_endpoint_log": "attempts",
-    "routing_endpoint": "endpoint",
-    "serve_endpoint": "endpoint",
-    "simulate": "health",
+    "ServerError": "core.errors",
+    "SimulatedClock": "core.clock",
+    "SystemClock": "core.clock",
+    "TARGET_TYPES": "core.models",
+    "TokenError": "core.errors",
+    "TransportError": "core.errors",
+    "Unauthorized": "core.errors",
+    "ValidationError": "core.errors",
+    "compare": "rules.replay",
+    "connect": "api.connection",
+    "from_sandbox": "health.attempts",
+    "health_summary": "health.summary",
+    "iter_calls": "calls.read",
+    "load_matrix": "rules.ruleset",
+    "read_attempts_csv": "health.attempts",
+    "read_calls": "calls.read",
+    "read_endpoint_log": "health.attempts",
+    "routing_endpoint": "endpoint.app",
+    "serve_endpoint": "endpoint.app",
+    "simulate": "health.window",
     "start_sandbox": "sandbox.runner",
-    "what_if": "health",
+    "what_if": "health.window",
 }
 
 __all__ = sorted(_EXPORTS)
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'dialpad_nb' has no attribute {name!r}")
-    value = getattr(import_module(f".{module}", __name__), name)
-    globals()[name] = value  # cache: later lookups skip __getattr__
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .policy import DIALPAD
+from .core.policy import DIALPAD
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
@@ -22,7 +22,7 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 
 def _time_arg(text: str) -> int:
-    from .clock import parse_time_ms
+    from .core.clock import parse_time_ms
 
     try:
         return parse_time_ms(text)
@@ -31,7 +31,7 @@ def _time_arg(text: str) -> int:
 
 
 def _run_sandbox(args: argparse.Namespace) -> int:
-    from .clock import SimulatedClock, SystemClock
+    from .core.clock import SimulatedClock, SystemClock
     from .sandbox.runner import serve_foreground
 
     if args.clock == "system":
@@ -109,9 +109,9 @@ def endpoint_app(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
     """The routing-endpoint app the ``endpoint`` subcommand serves (ValidationError if a flag is bad)."""
     import inspect
 
-    from .endpoint import load_rules, routing_endpoint
-    from .errors import ValidationError
-    from .models import validate_secret
+    from .core.errors import ValidationError
+    from .core.models import validate_secret
+    from .endpoint.app import load_rules, routing_endpoint
 
     rules = load_rules(args.rules)
     if inspect.isclass(rules):
@@ -142,8 +142,8 @@ def _fallback_arg(text: str) -> tuple[int, str]:
 def _run_endpoint(args: argparse.Namespace) -> int:
     import os
 
-    from .endpoint import serve_endpoint_foreground
-    from .errors import ValidationError
+    from .core.errors import ValidationError
+    from .endpoint.app import serve_endpoint_foreground
 
     try:
         app = endpoint_app(args, os.environ)
@@ -154,7 +154,7 @@ def _run_endpoint(args: argparse.Namespace) -> int:
 
 
 def _add_endpoint(subparsers: Any) -> None:
-    from .policy import DIALPAD
+    from .core.policy import DIALPAD
 
     p = subparsers.add_parser(
         "endpoint",
@@ -198,7 +198,7 @@ def _add_endpoint(subparsers: Any) -> None:
 def _run_generate_calls(args: argparse.Namespace) -> int:
     import os
 
-    from . import datagen
+    from .samples import generate as datagen
 
     secret = None
     if args.jwt_share or args.wrapped_share:

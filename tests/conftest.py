@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from dialpad_nb.clock import SimulatedClock
+from dialpad_nb.core.clock import SimulatedClock
 from dialpad_nb.sandbox import SandboxServer, create_app, start_sandbox
 
 SANDBOX_TEST_KEY = "sandbox-test-key-0123456789"

@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import httpx
 
-from dialpad_nb.client import DialpadClient
-from dialpad_nb.clock import SimulatedClock
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
+from dialpad_nb.api.client import DialpadClient
+from dialpad_nb.core.clock import SimulatedClock
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
 
 BASE = "https://dialpad.test"
 KEY = "key-SHOULD-NEVER-SHOW-0123456789"

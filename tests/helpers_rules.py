@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS
 
 SALES = (DEPARTMENTS[0]["id"], "department")
 SUPPORT = (DEPARTMENTS[1]["id"], "department")

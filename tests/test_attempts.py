@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dialpad_nb.attempts import (
+from dialpad_nb.core.policy import DIALPAD, OUTCOMES
+from dialpad_nb.health.attempts import (
     ATTEMPT_COLUMNS,
     ATTEMPT_DTYPES,
     REJECT_COLUMNS,
@@ -19,7 +20,6 @@ from dialpad_nb.attempts import (
     read_endpoint_log,
     write_attempts_csv,
 )
-from dialpad_nb.policy import DIALPAD, OUTCOMES
 
 T0 = 1_767_600_000_000
 ROUTER = 7_100_000_000_000_001
@@ -104,14 +104,15 @@ def test_bad_sandbox_records_are_rejected_with_reasons_and_positions():
     ]
     attempts, rejects = from_sandbox(records)
     assert len(attempts) == 1
-    assert rejects["row"].tolist() == [1, 2, 3, 4, 5]
-    reasons = rejects["reason"].tolist()
+    assert rejects["line"].tolist() == [2, 3, 4, 5, 6]
+    reasons = [r.split(": ", 1)[1] for r in rejects["reason"]]
     assert reasons[0].startswith("outcome: 'exploded'")
     assert reasons[1].startswith("time:")
     assert reasons[2].startswith("latency_ms:")
     assert "skipped_disabled" in reasons[3]
     assert "expected a JSON object" in reasons[4]
-    assert rejects["record"].iloc[0]["outcome"] == "exploded"
+    assert '"outcome": "exploded"' in rejects["raw"].iloc[0]
+    assert set(rejects["kind"]) == {"bad record"} and set(rejects["source"]) == {"sandbox"}
 
 
 def kit_line(**over):
@@ -170,7 +171,7 @@ def test_endpoint_log_deadline_comes_from_the_policy():
 def test_endpoint_log_of_another_version_is_rejected_naming_both_versions():
     attempts, rejects = read_endpoint_log(io.StringIO(kit_line(v=2) + "\n" + kit_line(ts=T0 + 1)))
     assert len(attempts) == 1
-    assert rejects["reason"].tolist() == ["v: unsupported log version 2 (expected 1)"]
+    assert rejects["reason"].tolist() == ["line 1: unsupported endpoint log version 2 (expected 1)"]
 
 
 def test_endpoint_log_rejects_bad_lines_with_line_numbers(tmp_path):
@@ -181,8 +182,10 @@ def test_endpoint_log_rejects_bad_lines_with_line_numbers(tmp_path):
     )
     attempts, rejects = read_endpoint_log(path)
     assert len(attempts) == 1
-    assert rejects["row"].tolist() == [1, 2, 3, 5]
-    assert rejects["reason"].str.split(":").str[0].tolist() == ["not JSON", "v", "status", "time"]
+    assert rejects["line"].tolist() == [2, 3, 4, 6]
+    reasons = [r.split(": ", 1)[1] for r in rejects["reason"]]
+    assert [r.split(":")[0].split(" ")[0] for r in reasons] == ["not", "unsupported", "status", "time"]
+    assert rejects["kind"].tolist() == ["bad JSON", "bad record", "bad record", "bad record"]
 
 
 def test_user_csv_with_a_column_mapping_units_and_outcome_labels():
@@ -212,8 +215,8 @@ def test_user_csv_with_a_column_mapping_units_and_outcome_labels():
     assert attempts["time"].iloc[0] == pd.Timestamp("2026-01-05T17:00:00Z")
     assert attempts["router_id"].tolist() == [42, 42, 99]
     assert attempts["outcome"].tolist() == ["ok", "timeout", "skipped_disabled"]
-    assert rejects["row"].tolist() == [3, 4]
-    assert rejects["reason"].iloc[0].startswith("time:")
+    assert rejects["line"].tolist() == [4, 5]
+    assert rejects["reason"].iloc[0].startswith("line 4: time:")
     assert "WEIRD" in rejects["reason"].iloc[1]
 
 
@@ -255,4 +258,4 @@ def test_write_then_read_round_trips():
 def test_a_non_finite_sandbox_time_is_a_reject_not_a_crash():
     attempts, rejects = from_sandbox([sandbox_record(at=float("inf")), sandbox_record(at=T0 + 1)])
     assert len(attempts) == 1
-    assert rejects["reason"].tolist() == ["time: not a time: inf"]
+    assert rejects["reason"].tolist() == ["line 1: time: not a time: inf"]

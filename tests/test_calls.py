@@ -14,19 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialpad_nb import call_reader, datagen
-from dialpad_nb import calls as calls_mod
-from dialpad_nb.call_columns import RAW_LIMIT
-from dialpad_nb.calls import (
-    CALL_COLUMNS,
-    CALL_DTYPES,
-    REJECT_COLUMNS,
-    ReadResult,
-    empty_calls,
-    empty_rejects,
-    iter_calls,
-    read_calls,
-)
+from dialpad_nb.calls import CALL_COLUMNS, CALL_DTYPES, iter_calls, read_calls
+from dialpad_nb.calls import read as calls_mod
+from dialpad_nb.calls import reader as call_reader
+from dialpad_nb.calls.columns import empty_calls
+from dialpad_nb.core.frames import RAW_LIMIT, REJECT_COLUMNS, ReadResult, empty_rejects
+from dialpad_nb.samples import generate as datagen
 
 SECRET = "calls-test-secret-0123456789-abcdefghijk"
 REPO = Path(__file__).resolve().parent.parent

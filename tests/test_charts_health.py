@@ -11,15 +11,15 @@ import pytest
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
 
-from dialpad_nb.attempts import attempts_from_records, empty_attempts
 from dialpad_nb.charts.health import (
     error_window_chart,
     latency_chart,
     latency_distribution_chart,
     outcomes_per_hour_chart,
 )
-from dialpad_nb.health_window import make_patches, simulate
-from dialpad_nb.policy import DIALPAD
+from dialpad_nb.core.policy import DIALPAD
+from dialpad_nb.health.attempts import attempts_from_records, empty_attempts
+from dialpad_nb.health.window import make_patches, simulate
 
 T0 = 1_767_600_000_000
 MIN = 60_000

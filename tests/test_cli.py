@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from dialpad_nb.cli import build_parser, main
-from dialpad_nb.sandbox.directory import DEPARTMENTS, OFFICES
+from dialpad_nb.samples.company import DEPARTMENTS, OFFICES
 from dialpad_nb.sandbox.runner import bind_socket
 
 KEY = "cli-test-key-0123456789abcdef"

@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from dialpad_nb.client import DialpadClient
-from dialpad_nb.errors import (
+from dialpad_nb.api.client import DialpadClient
+from dialpad_nb.core.errors import (
     BadRequest,
     Conflict,
     NotFound,
@@ -18,7 +18,7 @@ from dialpad_nb.errors import (
     TransportError,
     Unauthorized,
 )
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
 
 pytestmark = pytest.mark.http
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from dialpad_nb.clock import SimulatedClock, SystemClock, ms_to_datetime, parse_time_ms
+from dialpad_nb.core.clock import SimulatedClock, SystemClock, ms_to_datetime, parse_time_ms
 
 
 def test_parse_time_accepts_ms_iso_and_datetimes():

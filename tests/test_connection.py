@@ -7,10 +7,10 @@ import re
 
 import pytest
 
-from dialpad_nb.client import DialpadClient
-from dialpad_nb.clock import SimulatedClock, SystemClock
-from dialpad_nb.connection import connect
-from dialpad_nb.errors import PatchGuardError, TransportError, ValidationError
+from dialpad_nb.api.client import DialpadClient
+from dialpad_nb.api.connection import connect
+from dialpad_nb.core.clock import SimulatedClock, SystemClock
+from dialpad_nb.core.errors import PatchGuardError, TransportError, ValidationError
 
 KEY = "live-key-NEVER-SHOWN-abcdef0123456789"
 

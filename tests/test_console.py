@@ -10,9 +10,9 @@ import sys
 import httpx
 import pytest
 
-from dialpad_nb.clock import SimulatedClock
-from dialpad_nb.console import TABLE_COLUMNS, ActionResult, RouterConsole, describe_error
-from dialpad_nb.errors import RateLimited, TransportError
+from dialpad_nb.api.console import TABLE_COLUMNS, ActionResult, RouterConsole, describe_error
+from dialpad_nb.core.clock import SimulatedClock
+from dialpad_nb.core.errors import RateLimited, TransportError
 from tests.helpers_client import SECRET, SF, TIER1, Recorder, error, fake_dialpad, make_client
 
 GOOD_FORM = {
@@ -243,13 +243,13 @@ def test_target_name_falls_back_before_refresh(rec, clock):
 
 
 def test_the_console_imports_no_widgets():
-    code = "import sys, dialpad_nb.console, dialpad_nb.connection; print('ipywidgets' in sys.modules)"
+    code = "import sys, dialpad_nb.api.console, dialpad_nb.api.connection; print('ipywidgets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 
 
 def test_router_counts_are_pluralised():
-    from dialpad_nb.console import count_routers
+    from dialpad_nb.api.console import count_routers
 
     assert [count_routers(n) for n in (0, 1, 2)] == ["0 routers", "1 router", "2 routers"]
 
@@ -257,7 +257,7 @@ def test_router_counts_are_pluralised():
 def test_patch_guard_shown_to_ops_without_the_code_only_override():
     from datetime import UTC, datetime
 
-    from dialpad_nb.errors import PatchGuardError
+    from dialpad_nb.core.errors import PatchGuardError
 
     exc = PatchGuardError(
         "Next update at 09:05. Nothing was sent.",

@@ -12,7 +12,7 @@ import re
 
 import pytest
 
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
 
 from .helpers_openapi import has_operation, spec, validate_request, validate_response
 

@@ -11,10 +11,10 @@ import threading
 import httpx
 import pytest
 
-from dialpad_nb.errors import BadRequest, NotFound, TransportError, Unauthorized
-from dialpad_nb.sandbox.control_client import ATTEMPT_FRAME_COLUMNS, SandboxControl, sandbox_control
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, OFFICES
-from dialpad_nb.sandbox.dispatch import ATTEMPT_KEYS
+from dialpad_nb.api.control import ATTEMPT_FRAME_COLUMNS, SandboxControl, sandbox_control
+from dialpad_nb.core.errors import BadRequest, NotFound, TransportError, Unauthorized
+from dialpad_nb.core.protocol import ATTEMPT_KEYS
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, OFFICES
 
 SF = OFFICES[0]["id"]
 SALES = CALLCENTERS[0]["id"]
@@ -178,7 +178,7 @@ def test_control_api_needs_the_key(app_client_factory):
 
 @pytest.mark.http
 def test_wrapper_places_calls_and_reads_attempts(sandbox_factory, endpoint):
-    from dialpad_nb.client import DialpadClient
+    from dialpad_nb.api.client import DialpadClient
 
     server = sandbox_factory(transport=httpx.MockTransport(endpoint), page_size=2)
     with DialpadClient(base_url=server.url, api_key=server.api_key) as client:
@@ -217,20 +217,31 @@ def test_wrapper_errors_never_show_the_key(sandbox):
 
 
 @pytest.mark.http
-def test_sandbox_server_offers_its_control_client(sandbox_factory):
-    server = sandbox_factory()
-    control = server.control
-    assert control is server.control and control.clock() == T0
-    server.stop()
+def test_a_sandbox_client_offers_the_control_api_and_closes_it():
+    from dialpad_nb import connect
+
+    client = connect({})
+    control = client.control
+    assert control is client.control and control.clock() == T0
+    client.close()
     with pytest.raises(TransportError, match="closed|cannot reach"):
         control.clock()
+
+
+def test_a_dialpad_client_has_no_control_api_and_says_what_to_do():
+    from dialpad_nb import DialpadClient, SandboxOnly
+
+    client = DialpadClient(base_url="https://dialpad.com", api_key="k" * 20)
+    with pytest.raises(SandboxOnly, match="call history"):
+        client.control  # noqa: B018
+    client.close()
 
 
 @pytest.mark.http
 def test_concurrent_http_calls_lose_no_record(sandbox_factory, endpoint):
     from concurrent.futures import ThreadPoolExecutor
 
-    from dialpad_nb.client import DialpadClient
+    from dialpad_nb.api.client import DialpadClient
 
     server = sandbox_factory(transport=httpx.MockTransport(endpoint))
     with DialpadClient(base_url=server.url, api_key=server.api_key) as client:
@@ -238,7 +249,7 @@ def test_concurrent_http_calls_lose_no_record(sandbox_factory, endpoint):
         for _ in range(3):
             router = client.create_router(**ROUTER)
             numbers.append(client.assign_number(router.id).number)
-    control = server.control
+    control = sandbox_control(server)
     with ThreadPoolExecutor(12) as pool:
         recs = list(pool.map(lambda i: control.place_call(numbers[i % 3], CALLER), range(60)))
     assert sorted(r["attempt_id"] for r in recs) == list(range(1, 61))
@@ -247,7 +258,7 @@ def test_concurrent_http_calls_lose_no_record(sandbox_factory, endpoint):
 
 
 def test_count_outcomes_in_policy_order():
-    from dialpad_nb.sandbox.control_client import count_outcomes
+    from dialpad_nb.api.control import count_outcomes
 
     records = [{"outcome": o} for o in ("timeout", "ok", "skipped_disabled", "ok", "timeout", "ok")]
     assert count_outcomes(records) == {"calls": 6, "ok": 3, "timeout": 2, "skipped_disabled": 1}
@@ -257,7 +268,7 @@ def test_count_outcomes_in_policy_order():
 
 @pytest.mark.http
 def test_call_series_places_calls_apart_and_summarises_them(sandbox_factory, endpoint):
-    from dialpad_nb.client import DialpadClient
+    from dialpad_nb.api.client import DialpadClient
 
     server = sandbox_factory(transport=httpx.MockTransport(endpoint))
     with DialpadClient(base_url=server.url, api_key=server.api_key) as client:

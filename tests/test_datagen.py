@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialpad_nb import datagen
-from dialpad_nb.calls import read_calls
-from dialpad_nb.models import normalize_e164, validate_e164
-from dialpad_nb.sandbox.directory import USERS
-from dialpad_nb.signing import sign
+from dialpad_nb.calls.read import read_calls
+from dialpad_nb.core.models import normalize_e164, validate_e164
+from dialpad_nb.core.signing import sign
+from dialpad_nb.samples import generate as datagen
+from dialpad_nb.samples.company import USERS
 
 REPO = Path(__file__).resolve().parent.parent
 DATA = REPO / "data"

@@ -11,13 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialpad_nb.clock import SimulatedClock
-from dialpad_nb.errors import ValidationError
-from dialpad_nb.policy import DIALPAD, RouterHealthState
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
-from dialpad_nb.sandbox.dispatch import ATTEMPT_KEYS, CALL_ID_BASE, Dispatcher, NumberNotAssigned
+from dialpad_nb.core.clock import SimulatedClock
+from dialpad_nb.core.errors import ValidationError
+from dialpad_nb.core.policy import DIALPAD, RouterHealthState
+from dialpad_nb.core.protocol import ATTEMPT_KEYS
+from dialpad_nb.core.signing import verify
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
+from dialpad_nb.sandbox.dispatch import CALL_ID_BASE, Dispatcher, NumberNotAssigned
 from dialpad_nb.sandbox.store import SandboxStore
-from dialpad_nb.signing import verify
 
 SECRET = "dispatch-test-secret-0123456789abcdef"
 SF = OFFICES[0]["id"]
@@ -368,8 +369,8 @@ def test_stored_window_agrees_with_one_live_state(events):
 
 
 def test_a_valid_answer_after_the_deadline_is_a_timeout():
-    from dialpad_nb.models import RoutingRequest
-    from dialpad_nb.sandbox.dispatch import request_route
+    from dialpad_nb.core.models import RoutingRequest
+    from dialpad_nb.core.protocol import request_route
 
     ticks = iter([100.0, 100.0 + 5.2])  # the answer took 5.2 s by this timer
     with httpx.Client(transport=httpx.MockTransport(Endpoint("ok"))) as http:

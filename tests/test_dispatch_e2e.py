@@ -15,12 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from dialpad_nb.endpoint import routing_endpoint, serve_endpoint
-from dialpad_nb.endpoint_log import read_log_records
-from dialpad_nb.models import RoutingRequest
-from dialpad_nb.sandbox.control_client import sandbox_control
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, OFFICES
-from dialpad_nb.serving import serve_app, stop_all
+from dialpad_nb.api.control import sandbox_control
+from dialpad_nb.core.models import RoutingRequest
+from dialpad_nb.core.serving import serve_app, stop_all
+from dialpad_nb.endpoint.app import routing_endpoint, serve_endpoint
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, OFFICES
+from tests.helpers_log import log_records
 
 pytestmark = pytest.mark.http
 
@@ -125,7 +125,7 @@ def add_router(w, url: str, *, secret: str | None = SECRET) -> tuple[int, str]:
 
 
 def log_of(path) -> list[dict]:
-    return read_log_records(path) if path.exists() else []
+    return log_records(path) if path.exists() else []
 
 
 def test_ok_signed_call_routes_to_the_endpoints_answer(world):

@@ -11,13 +11,15 @@ import httpx
 import jwt
 import pytest
 
-from dialpad_nb.clock import SimulatedClock
-from dialpad_nb.endpoint import coerce_decision, load_rules, routing_endpoint, serve_endpoint
-from dialpad_nb.endpoint_log import LOG_FIELDS, endpoint_log_frame, read_log_records
-from dialpad_nb.errors import ValidationError
-from dialpad_nb.models import RoutingDecision, RoutingRequest
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS
-from dialpad_nb.signing import sign
+from dialpad_nb.calls import read_log
+from dialpad_nb.core.clock import SimulatedClock
+from dialpad_nb.core.errors import ValidationError
+from dialpad_nb.core.models import RoutingDecision, RoutingRequest
+from dialpad_nb.core.signing import sign
+from dialpad_nb.endpoint.app import coerce_decision, load_rules, routing_endpoint, serve_endpoint
+from dialpad_nb.endpoint.log import LOG_FIELDS
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS
+from tests.helpers_log import log_records
 
 SECRET = "s3cret-for-tests-0123456789abcdefXYZ"
 WRONG = "another-secret-0123456789abcdefghijkl"
@@ -95,7 +97,7 @@ def test_plain_json_request_is_answered_and_logged(tmp_path):
         "error": None,
     }
     assert isinstance(rec["latency_ms"], float) and rec["latency_ms"] >= 0
-    assert read_log_records(tmp_path / "endpoint.jsonl") == [rec]
+    assert log_records(tmp_path / "endpoint.jsonl") == [rec]
 
 
 def test_any_path_is_served():
@@ -343,7 +345,7 @@ def test_endpoint_log_frame_flattens_the_decision():
     app, client = make()
     client.post("/", json=REQ)
     client.post("/", json={**REQ, "call_id": "x"})
-    df = endpoint_log_frame(app.state.endpoint.log)
+    df = read_log(app.state.endpoint.log).frame
     assert list(df.columns) == [
         "ts",
         "time",
@@ -357,17 +359,20 @@ def test_endpoint_log_frame_flattens_the_decision():
         "latency_ms",
         "outcome",
         "error",
+        "line",
     ]
     assert df["outcome"].tolist() == ["ok", "bad_request"]
     assert df["target_id"].tolist()[0] == SALES and df["target_id"].isna().tolist() == [False, True]
     assert str(df["time"].iloc[0]) == "2026-01-05 09:00:00+00:00"
 
 
-def test_read_log_records_names_the_bad_line(tmp_path):
+def test_read_log_keeps_the_good_records_and_rejects_the_bad_line_by_number(tmp_path):
     p = tmp_path / "log.jsonl"
     p.write_text(json.dumps({"v": 1}) + "\n{oops\n")
-    with pytest.raises(ValueError, match=r"log\.jsonl:2"):
-        read_log_records(p)
+    frame, rejects = read_log(p)
+    assert len(frame) == 1 and frame["line"].tolist() == [1]
+    assert rejects["line"].tolist() == [2] and rejects["kind"].tolist() == ["bad JSON"]
+    assert rejects["reason"].iloc[0].startswith("line 2: not JSON") and rejects["source"].iloc[0] == str(p)
 
 
 # --------------------------------------------------------------------------- real HTTP
@@ -391,7 +396,7 @@ def test_served_endpoint_logs_every_concurrent_request(tmp_path):
     finally:
         served.stop()
     assert [a.status_code for a in answers] == [200] * 60
-    logged = read_log_records(tmp_path / "e.jsonl")
+    logged = log_records(tmp_path / "e.jsonl")
     assert sorted(r["call_id"] for r in logged) == [c["call_id"] for c in calls]
     assert {r["outcome"] for r in logged} == {"ok"}
     assert not served.running
@@ -467,12 +472,12 @@ def test_cli_serves_in_the_foreground_and_stops_on_sigterm(tmp_path):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     assert SECRET not in first + out + err
-    (rec,) = read_log_records(log)
+    (rec,) = log_records(log)
     assert rec["outcome"] == "ok" and rec["signed"] is True
 
 
 def test_directory_entry_is_accepted_as_fallback_and_answer():
-    from dialpad_nb.models import DirectoryEntry
+    from dialpad_nb.core.models import DirectoryEntry
 
     desk = DirectoryEntry(VIP, "callcenter", "VIP Desk")
     app, client = make(lambda req: desk, fallback=DirectoryEntry(SUPPORT, "department", "Support"))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dialpad_nb.endpoint_log import SIDE_BY_SIDE_COLUMNS, make_record, side_by_side
-from dialpad_nb.sandbox.control_client import attempts_frame
-from dialpad_nb.sandbox.dispatch import ATTEMPT_KEYS
+from dialpad_nb.api.control import attempts_frame
+from dialpad_nb.core.protocol import ATTEMPT_KEYS
+from dialpad_nb.endpoint.log import make_record
+from dialpad_nb.health import SIDE_BY_SIDE_COLUMNS, side_by_side
 
 T0 = 1_767_603_600_000
 
@@ -78,7 +79,7 @@ def test_side_by_side_of_nothing_has_the_columns():
 def test_wait_for_call_returns_once_the_record_is_appended_from_another_thread():
     import threading
 
-    from dialpad_nb.endpoint_log import EndpointLog
+    from dialpad_nb.endpoint.log import EndpointLog
 
     log = EndpointLog()
     got: list[dict] = []
@@ -93,7 +94,7 @@ def test_wait_for_call_returns_once_the_record_is_appended_from_another_thread()
 def test_wait_for_call_gives_up_with_timeout_error():
     import pytest
 
-    from dialpad_nb.endpoint_log import EndpointLog
+    from dialpad_nb.endpoint.log import EndpointLog
 
     log = EndpointLog()
     log.append(logged(1, "ok"))

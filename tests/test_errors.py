@@ -1,7 +1,7 @@
 import pytest
 
-from dialpad_nb import errors
-from dialpad_nb.errors import (
+from dialpad_nb.core import errors
+from dialpad_nb.core.errors import (
     APIError,
     BadRequest,
     DialpadError,

@@ -7,17 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dialpad_nb.attempts import read_attempts_csv
-from dialpad_nb.health import (
-    SAMPLE_ROUTERS,
-    health_summary,
-    infer_patches,
-    sample_attempts,
-    simulate,
-    window_summary,
-    write_sample_attempts,
-)
-from dialpad_nb.policy import DIALPAD
+from dialpad_nb.core.policy import DIALPAD
+from dialpad_nb.health import health_summary, infer_patches, simulate, window_summary
+from dialpad_nb.health.attempts import read_attempts_csv
+from dialpad_nb.samples import SAMPLE_ROUTERS, sample_attempts, write_sample_attempts
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "attempts_sample.csv"
 SUPPORT = SAMPLE_ROUTERS["support"]
@@ -72,13 +65,13 @@ def test_health_summary_counts_and_a_stricter_deadline_costs_more_errors():
 @pytest.mark.http
 def test_sandbox_attempts_over_http_agree_with_the_vectorised_rule(sandbox_factory):
     """Live sandbox (its RouterHealthState) → attempts → simulate(infer_patches) reproduces every record."""
-    from dialpad_nb.attempts import from_sandbox
-    from dialpad_nb.client import DialpadClient
-    from dialpad_nb.endpoint import routing_endpoint
-    from dialpad_nb.probe import FaultSwitch
-    from dialpad_nb.sandbox.control_client import sandbox_control
-    from dialpad_nb.sandbox.directory import CALLCENTERS
-    from dialpad_nb.serving import serve_app
+    from dialpad_nb.api.client import DialpadClient
+    from dialpad_nb.api.control import sandbox_control
+    from dialpad_nb.core.serving import serve_app
+    from dialpad_nb.endpoint.app import routing_endpoint
+    from dialpad_nb.health.attempts import from_sandbox
+    from dialpad_nb.health.probe import FaultSwitch
+    from dialpad_nb.samples.company import CALLCENTERS
 
     server = sandbox_factory(routing_deadline_s=DIALPAD.deadline_s)
     target = CALLCENTERS[0]["id"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from dialpad_nb.attempts import attempts_from_records
-from dialpad_nb.forecast import disable_eta_s, forecast
-from dialpad_nb.health_window import make_patches
-from dialpad_nb.policy import DIALPAD
+from dialpad_nb.core.policy import DIALPAD
+from dialpad_nb.health.attempts import attempts_from_records
+from dialpad_nb.health.forecast import disable_eta_s, forecast
+from dialpad_nb.health.window import make_patches
 
 T0 = 1_767_600_000_000
 MIN = 60_000

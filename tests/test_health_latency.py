@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dialpad_nb.attempts import attempts_from_records, empty_attempts
-from dialpad_nb.latency import latency_band, latency_by_hour, latency_by_outcome, latency_summary
-from dialpad_nb.policy import DIALPAD
+from dialpad_nb.core.policy import DIALPAD
+from dialpad_nb.health.attempts import attempts_from_records, empty_attempts
+from dialpad_nb.health.latency import latency_band, latency_by_hour, latency_by_outcome, latency_summary
 
 T0 = 1_767_600_000_000  # 08:00 UTC
 MIN = 60_000

@@ -8,8 +8,9 @@ matplotlib.use("Agg")
 
 import pytest
 
-from dialpad_nb.health import SAMPLE_ROUTERS, health_summary, sample_attempts
-from dialpad_nb.policy import DIALPAD
+from dialpad_nb.core.policy import DIALPAD
+from dialpad_nb.health import health_summary
+from dialpad_nb.samples import SAMPLE_ROUTERS, sample_attempts
 from dialpad_nb.widgets.health import HealthExplorer, health_widget
 
 SUPPORT, SALES = SAMPLE_ROUTERS["support"], SAMPLE_ROUTERS["sales"]

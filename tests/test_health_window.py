@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialpad_nb.attempts import attempts_from_records
-from dialpad_nb.health_window import (
+from dialpad_nb.core.policy import DIALPAD, RouterHealthState
+from dialpad_nb.health.attempts import attempts_from_records
+from dialpad_nb.health.window import (
     apply_deadline,
     error_count_curve,
     infer_patches,
@@ -19,7 +20,6 @@ from dialpad_nb.health_window import (
     what_if,
     window_summary,
 )
-from dialpad_nb.policy import DIALPAD, RouterHealthState
 
 HOUR = DIALPAD.window_ms
 T0 = 1_767_600_000_000  # 2026-01-05T08:00:00Z

@@ -1,10 +1,10 @@
-"""httpx answers -> dialpad_nb.errors, the one conversion both clients use."""
+"""httpx answers -> dialpad_nb.core.errors, the one conversion both clients use."""
 
 import httpx
 import pytest
 
-from dialpad_nb.errors import BadRequest, NotFound, RateLimited, ServerError
-from dialpad_nb.http_errors import error_from_response, message_from_body, parse_retry_after, strip_query
+from dialpad_nb.api.http_errors import error_from_response, message_from_body, parse_retry_after, strip_query
+from dialpad_nb.core.errors import BadRequest, NotFound, RateLimited, ServerError
 
 NOW_MS = 1_767_603_600_000  # 2026-01-05T09:00:00Z
 

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialpad_nb import jwt_batch
-from dialpad_nb.jwt_batch import check_secret, verify_tokens
+from dialpad_nb.calls import jwt_batch
+from dialpad_nb.calls.jwt_batch import check_secret, verify_tokens
 
 SECRET = "unit-test-secret-0123456789-abcdefghijkl"
 PAYLOAD = {
@@ -263,7 +263,7 @@ def test_charset_checked_gives_the_same_verdicts() -> None:
 
 
 def test_the_reader_and_the_endpoint_agree_on_claims_they_do_not_check() -> None:
-    from dialpad_nb.signing import verify
+    from dialpad_nb.core.signing import verify
 
     for token in (NAMED_CASES["aud present"], make_token(payload={**PAYLOAD, "iss": "elsewhere"})):
         assert batch_verdicts([token]) == [verify(token, SECRET)]

@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dialpad_nb.errors import ValidationError
-from dialpad_nb.models import (
+from dialpad_nb.core.errors import ValidationError
+from dialpad_nb.core.models import (
     DIRECTORY_TYPES,
     NUMBER_STATUSES,
     TARGET_TYPES,

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialpad_nb.policy import (
+from dialpad_nb.core.policy import (
     DIALPAD,
     ERROR_OUTCOMES,
     OUTCOMES,

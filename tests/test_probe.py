@@ -8,13 +8,13 @@ import httpx
 import pandas as pd
 import pytest
 
-from dialpad_nb.attempts import ATTEMPT_COLUMNS, read_endpoint_log
-from dialpad_nb.endpoint import routing_endpoint, serve_endpoint
-from dialpad_nb.errors import ValidationError
-from dialpad_nb.models import RoutingRequest
-from dialpad_nb.policy import DIALPAD
-from dialpad_nb.probe import is_loopback_url, probe, routing_requests
-from dialpad_nb.signing import verify
+from dialpad_nb.core.errors import ValidationError
+from dialpad_nb.core.models import RoutingRequest
+from dialpad_nb.core.policy import DIALPAD
+from dialpad_nb.core.signing import verify
+from dialpad_nb.endpoint.app import routing_endpoint, serve_endpoint
+from dialpad_nb.health.attempts import ATTEMPT_COLUMNS, read_endpoint_log
+from dialpad_nb.health.probe import is_loopback_url, probe, routing_requests
 
 SECRET = "probe-test-secret-0123456789abcdef-xyz"
 T0 = 1_767_600_000_000
@@ -219,8 +219,8 @@ def test_connection_refused_on_loopback_is_a_connect_error():
 
 
 def test_fault_switch_fails_and_restores_deterministically():
-    from dialpad_nb.probe import FaultSwitch
-    from dialpad_nb.serving import serve_app
+    from dialpad_nb.core.serving import serve_app
+    from dialpad_nb.health.probe import FaultSwitch
 
     app = routing_endpoint(lambda req: (TARGET, "callcenter"), fallback=(TARGET, "callcenter"))
     switch = FaultSwitch(app)
@@ -239,8 +239,8 @@ def test_fault_switch_fails_and_restores_deterministically():
 
 @pytest.mark.http
 def test_fault_switch_slow_mode_makes_dialpad_time_out_on_loopback():
-    from dialpad_nb.probe import FaultSwitch
-    from dialpad_nb.serving import serve_app
+    from dialpad_nb.core.serving import serve_app
+    from dialpad_nb.health.probe import FaultSwitch
 
     switch = FaultSwitch(
         routing_endpoint(lambda req: (TARGET, "callcenter"), fallback=(TARGET, "callcenter"))
@@ -256,7 +256,7 @@ def test_fault_switch_slow_mode_makes_dialpad_time_out_on_loopback():
 
 
 def test_probe_sends_a_calls_dataframe_from_read_calls(tmp_path):
-    from dialpad_nb.calls import read_calls
+    from dialpad_nb.calls.read import read_calls
 
     path = tmp_path / "calls.jsonl"
     path.write_text("\n".join(json.dumps(p) for p in payloads(3)) + "\n")

@@ -7,10 +7,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dialpad_nb.errors import ValidationError
-from dialpad_nb.matrix import MatrixError
-from dialpad_nb.replay import compare, load_capacity, logged_decisions, replay
-from dialpad_nb.rules import RuleSet
+from dialpad_nb.core.errors import ValidationError
+from dialpad_nb.rules.matrix import MatrixError
+from dialpad_nb.rules.replay import compare, load_capacity, logged_decisions, replay
+from dialpad_nb.rules.ruleset import RuleSet
 from tests.helpers_rules import AFTER_HOURS, INBOUND_SALES, SALES, SPANISH, SPANISH_LINE, TIER1, make_calls
 
 CANDIDATE = f"""rule,internal_number,hours,target_id,target_type
@@ -248,12 +248,12 @@ def test_no_baseline_at_all_is_said_plainly(calls, candidate):
 
 def test_sample_matrices_against_the_sample_month():
     """What data/ROUTING_MATRIX.md says the sample candidate does to the sample month."""
-    from dialpad_nb import datagen
-    from dialpad_nb.calls import read_calls
-    from dialpad_nb.enrich import Enrichment
-    from dialpad_nb.matrix import ShadowedRuleWarning
-    from dialpad_nb.rules import load_matrix
-    from dialpad_nb.sandbox.directory import all_targets
+    from dialpad_nb.calls.read import read_calls
+    from dialpad_nb.rules.enrich import Enrichment
+    from dialpad_nb.rules.matrix import ShadowedRuleWarning
+    from dialpad_nb.rules.ruleset import load_matrix
+    from dialpad_nb.samples import generate as datagen
+    from dialpad_nb.samples.company import all_targets
 
     data = Path(__file__).parents[1] / "data"
     calls, _ = read_calls(data / "calls_2026-10.jsonl.gz", secret=datagen.SAMPLE_SECRET)

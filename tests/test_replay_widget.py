@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from dialpad_nb.endpoint_log import make_record
-from dialpad_nb.errors import DialpadError
-from dialpad_nb.matrix import MatrixError
+from dialpad_nb.core.errors import DialpadError
+from dialpad_nb.endpoint.log import make_record
+from dialpad_nb.rules.matrix import MatrixError
 from dialpad_nb.widgets.replay import ReplaySession, ReplayWidget, replay_widget
 from tests.helpers_rules import AFTER_HOURS, SPANISH, SPANISH_LINE, TIER1
 

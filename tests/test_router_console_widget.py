@@ -7,9 +7,9 @@ import html
 
 import pytest
 
-from dialpad_nb.client import DialpadClient
-from dialpad_nb.console import RouterConsole
-from dialpad_nb.widgets.router_console import RouterConsoleWidget, router_console
+from dialpad_nb.api.client import DialpadClient
+from dialpad_nb.api.console import RouterConsole
+from dialpad_nb.widgets import RouterConsoleWidget, router_console
 
 pytestmark = pytest.mark.http
 

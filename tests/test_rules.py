@@ -7,12 +7,12 @@ import io
 import pandas as pd
 import pytest
 
-from dialpad_nb.endpoint import coerce_decision
-from dialpad_nb.enrich import Enrichment
-from dialpad_nb.errors import ValidationError
-from dialpad_nb.matrix import MatrixError
-from dialpad_nb.models import RoutingDecision, RoutingRequest
-from dialpad_nb.rules import PythonRule, RuleDecision, RuleSet, load_matrix
+from dialpad_nb.core.errors import ValidationError
+from dialpad_nb.core.models import RoutingDecision, RoutingRequest
+from dialpad_nb.endpoint.app import coerce_decision
+from dialpad_nb.rules.enrich import Enrichment
+from dialpad_nb.rules.matrix import MatrixError
+from dialpad_nb.rules.ruleset import PythonRule, RuleDecision, RuleSet, load_matrix
 from tests.helpers_rules import (
     AFTER_HOURS,
     CAMPAIGN_LINE,
@@ -201,7 +201,7 @@ def test_repr_and_table(rules):
 
 
 def test_with_a_directory_targets_are_named(rules):
-    from dialpad_nb.sandbox.directory import CALLCENTERS, all_targets
+    from dialpad_nb.samples.company import CALLCENTERS, all_targets
 
     names = {c["id"]: c["name"] for c in CALLCENTERS}
     named = RuleSet.from_text(
@@ -229,10 +229,10 @@ def test_rule_set_serves_as_an_endpoint_and_its_log_replays_unchanged(rules, tmp
     and replaying it through the same rules changes nothing."""
     from starlette.testclient import TestClient
 
-    from dialpad_nb.calls import read_calls
-    from dialpad_nb.clock import SimulatedClock
-    from dialpad_nb.endpoint import routing_endpoint
-    from dialpad_nb.replay import compare
+    from dialpad_nb.calls.read import read_calls
+    from dialpad_nb.core.clock import SimulatedClock
+    from dialpad_nb.endpoint.app import routing_endpoint
+    from dialpad_nb.rules.replay import compare
 
     log = tmp_path / "endpoint.jsonl"
     app = routing_endpoint(rules, fallback=TIER1, log_path=log, clock=SimulatedClock())
@@ -273,7 +273,7 @@ def test_enrichment_must_have_the_fields_the_matrix_tests():
 def test_time_rules_without_a_timezone_warn_that_they_are_read_in_utc():
     import warnings as _w
 
-    from dialpad_nb.rules import ImplicitUTCWarning
+    from dialpad_nb.rules.ruleset import ImplicitUTCWarning
 
     csv = (
         "rule,hours,target_id,target_type\n"

@@ -8,8 +8,8 @@ import warnings
 import pandas as pd
 import pytest
 
-from dialpad_nb.enrich import DuplicateContactWarning, Enrichment
-from dialpad_nb.errors import ValidationError
+from dialpad_nb.core.errors import ValidationError
+from dialpad_nb.rules.enrich import DuplicateContactWarning, Enrichment
 from tests.helpers_rules import make_calls
 
 CRM = """phone,owner,status,segment

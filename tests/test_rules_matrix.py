@@ -7,11 +7,11 @@ import warnings
 import pandas as pd
 import pytest
 
-from dialpad_nb.conditions import ConditionSyntaxError, parse_condition
-from dialpad_nb.errors import ValidationError
-from dialpad_nb.matrix import MatrixError, ShadowedRuleWarning
-from dialpad_nb.rules import RuleSet, load_matrix
-from dialpad_nb.sandbox.directory import all_targets
+from dialpad_nb.core.errors import ValidationError
+from dialpad_nb.rules.conditions import ConditionSyntaxError, parse_condition
+from dialpad_nb.rules.matrix import MatrixError, ShadowedRuleWarning
+from dialpad_nb.rules.ruleset import RuleSet, load_matrix
+from dialpad_nb.samples.company import all_targets
 from tests.helpers_rules import AFTER_HOURS, SALES, SPANISH, SUPPORT, TIER1, VIP
 
 HEADER = "rule,internal_number,crm.segment,hours,days,tz,target_id,target_type\n"

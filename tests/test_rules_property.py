@@ -15,9 +15,9 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialpad_nb.enrich import Enrichment
-from dialpad_nb.models import RoutingRequest
-from dialpad_nb.rules import RuleSet
+from dialpad_nb.core.models import RoutingRequest
+from dialpad_nb.rules.enrich import Enrichment
+from dialpad_nb.rules.ruleset import RuleSet
 from tests.helpers_rules import AFTER_HOURS, INBOUND_SALES, SALES, SPANISH, SUPPORT, TIER1, VIP, make_calls
 
 INTERNAL = ["+14155550100", "+14155550111", "+16285550123", "+12065550100"]
@@ -206,7 +206,7 @@ def test_endpoint_path_equals_replay_with_crm_join(text, calls, data):
 
 @st.composite
 def field_condition(draw):
-    from dialpad_nb.conditions import parse_condition
+    from dialpad_nb.rules.conditions import parse_condition
 
     kind = draw(
         st.sampled_from(
@@ -227,7 +227,7 @@ def field_condition(draw):
 @given(cond=field_condition(), calls=calls_frame(), data=st.data())
 def test_condition_mask_equals_test(cond, calls, data):
     """Each condition alone: the vectorised mask equals the per-call test, element by element."""
-    from dialpad_nb.conditions import FrameContext
+    from dialpad_nb.rules.conditions import FrameContext
 
     segments = data.draw(st.lists(st.sampled_from(SEGMENTS), min_size=len(calls), max_size=len(calls)))
     calls = calls.assign(**{"crm.segment": pd.array(segments, dtype="string")})
@@ -264,7 +264,7 @@ def half_hour_windows(draw) -> str:
 @settings(max_examples=100, deadline=None)
 @given(cell=half_hour_windows(), days=days_cell(), tz=st.sampled_from(ZONES), calls=boundary_calls())
 def test_time_conditions_agree_on_window_edges(cell, days, tz, calls):
-    from dialpad_nb.conditions import FrameContext, parse_condition
+    from dialpad_nb.rules.conditions import FrameContext, parse_condition
 
     ctx = FrameContext(calls)
     records = calls.to_dict("records")

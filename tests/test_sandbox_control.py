@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dialpad_nb.clock import SimulatedClock, SystemClock
+from dialpad_nb.core.clock import SimulatedClock, SystemClock
 
 T0 = 1_767_603_600_000  # SimulatedClock()'s fixed start, 2026-01-05T09:00:00Z
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dialpad_nb.clock import SimulatedClock
+from dialpad_nb.core.clock import SimulatedClock
+from dialpad_nb.samples.company import DEPARTMENTS, OFFICES
 from dialpad_nb.sandbox import create_app
-from dialpad_nb.sandbox.directory import DEPARTMENTS, OFFICES
 
 from .conftest import SANDBOX_TEST_KEY, _test_client_class
 

@@ -7,9 +7,9 @@ import logging
 import httpx
 import pytest
 
-from dialpad_nb.clock import SimulatedClock
+from dialpad_nb.core.clock import SimulatedClock
+from dialpad_nb.samples.company import DEPARTMENTS, OFFICES
 from dialpad_nb.sandbox import SandboxServer, start_sandbox
-from dialpad_nb.sandbox.directory import DEPARTMENTS, OFFICES
 from dialpad_nb.sandbox.runner import bind_socket
 
 pytestmark = pytest.mark.http

@@ -6,7 +6,7 @@ import pytest
 import requests
 from dialpad import DialpadClient
 
-from dialpad_nb.sandbox.directory import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
+from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
 
 pytestmark = pytest.mark.http
 

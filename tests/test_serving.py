@@ -1,4 +1,4 @@
-"""dialpad_nb.serving: the one uvicorn runner behind the sandbox and the routing endpoint."""
+"""dialpad_nb.core.serving: the one uvicorn runner behind the sandbox and the routing endpoint."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from dialpad_nb.serving import ServedApp, bind_socket, run_foreground, serve_app, stop_all
+from dialpad_nb.core.serving import ServedApp, bind_socket, run_foreground, serve_app, stop_all
 
 pytestmark = pytest.mark.http
 

@@ -5,8 +5,8 @@ import time
 import jwt
 import pytest
 
-from dialpad_nb.errors import TokenError
-from dialpad_nb.signing import sign, verify
+from dialpad_nb.core.errors import TokenError
+from dialpad_nb.core.signing import sign, verify
 
 SECRET = "s" * 40
 PAYLOAD = {

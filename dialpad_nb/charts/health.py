@@ -1,10 +1,10 @@
 """Charts of router health: the error window, latency, outcomes.
 
 Each function takes DataFrames (attempts, or the output of
-:func:`dialpad_nb.health_window.simulate`) and returns a new
+:func:`dialpad_nb.health.window.simulate`) and returns a new
 :class:`matplotlib.figure.Figure`; nothing touches pyplot's global state. The
 threshold and deadline lines come from ``policy`` (Dialpad's numbers by default,
-or a what-if :class:`~dialpad_nb.policy.Policy`).
+or a what-if :class:`~dialpad_nb.core.policy.Policy`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import pandas as pd
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
-from ..health_window import _as_patch_frame, error_count_curve
-from ..latency import AT_RISK_FRACTION, latency_by_hour
-from ..policy import DIALPAD, OUTCOMES, Policy
+from ..core.policy import DIALPAD, OUTCOMES, Policy
+from ..health.latency import AT_RISK_FRACTION, latency_by_hour
+from ..health.window import _as_patch_frame, error_count_curve
 
 __all__ = [
     "OUTCOME_COLORS",
@@ -88,7 +88,7 @@ def error_window_chart(
     as errors expire), the threshold, the attempts that disabled a router (✕)
     and the re-enables (dashed verticals; dotted when they reset the count).
 
-    ``sim`` is :func:`~dialpad_nb.health_window.simulate`'s output and
+    ``sim`` is :func:`~dialpad_nb.health.window.simulate`'s output and
     ``patches`` the PATCHes given to it (they also draw the resets).
     ``router_names`` maps router ids to the names shown in the legend
     (e.g. ``{router.id: router.name}``); ids without a name show as ``router <id>``."""

@@ -1,6 +1,6 @@
 """Charts of a replay comparison: volume per target, calls by hour, where changed calls go.
 
-Each function takes DataFrames from :func:`dialpad_nb.replay.compare`
+Each function takes DataFrames from :func:`dialpad_nb.rules.replay.compare`
 (``result.volume``, ``result.decisions``, ``result.flows``) and returns a new
 :class:`matplotlib.figure.Figure`, never touching pyplot's global state, so a
 notebook shows each figure exactly once. Axes show target names, not ids.

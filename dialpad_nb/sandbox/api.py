@@ -36,9 +36,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..clock import ms_to_datetime
-from ..errors import ValidationError
-from ..models import (
+from ..core.clock import ms_to_datetime
+from ..core.errors import ValidationError
+from ..core.models import (
     NUMBER_STATUSES,
     normalize_e164,
     parse_id,

@@ -30,10 +30,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..clock import Clock, SimulatedClock
-from ..policy import DIALPAD, Policy
+from ..core.clock import Clock, SimulatedClock
+from ..core.policy import DIALPAD, Policy
+from ..samples.company import Directory
 from . import api, control
-from .directory import Directory
 from .store import SandboxStore
 
 __all__ = ["SandboxState", "create_app"]

@@ -4,7 +4,7 @@ Same bearer key, never mixed with Dialpad's routes. Sandbox-only insights and le
 
 * ``GET/POST /clock`` — the simulated clock (``{"now"}`` or ``{"advance_seconds"}``);
 * ``POST /calls`` ``{"to", "from", "at"?, "call_id"?}`` → one attempt record
-  (:data:`~dialpad_nb.sandbox.dispatch.ATTEMPT_KEYS`); ``{"calls": [...], "concurrency"?}``,
+  (:data:`~dialpad_nb.core.protocol.ATTEMPT_KEYS`); ``{"calls": [...], "concurrency"?}``,
   a bare list, or ``POST /calls:batch`` → the records in order (validated first: one bad
   call places none). 400 names the field (``calls[3].to``), 404 when ``to`` is not a
   router's number. ``at`` (ms or ISO) moves the simulated clock forward; an ``at``
@@ -33,9 +33,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..clock import SimulatedClock, ms_to_datetime, parse_time_ms
-from ..errors import ValidationError
-from ..models import parse_id
+from ..core.clock import SimulatedClock, ms_to_datetime, parse_time_ms
+from ..core.errors import ValidationError
+from ..core.models import parse_id
 from .api import ApiError, decode_cursor, encode_cursor, read_json, read_object, sandbox_state
 from .dispatch import Dispatcher, NumberNotAssigned, attempt_json
 

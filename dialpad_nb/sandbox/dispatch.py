@@ -1,7 +1,7 @@
 """Inbound-call dispatch: what Dialpad does with a call to a router's number.
 
 Exactly ``shared/dialpad/BEHAVIOUR.md`` ("What happens on an inbound call",
-"Auto-disable"), with the rule itself in :class:`dialpad_nb.policy.RouterHealthState`
+"Auto-disable"), with the rule itself in :class:`dialpad_nb.core.policy.RouterHealthState`
 (built per call from the errors stored in SQLite, so a PATCH's
 ``reset_error_count`` or re-enable is seen by the next call):
 
@@ -32,52 +32,38 @@ order of errors are exact; calls to different routers run in parallel.
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from ..clock import Clock, parse_time_ms
-from ..errors import DialpadError, ValidationError
-from ..http_errors import strip_query
-from ..models import (
+from ..core.clock import Clock, parse_time_ms
+from ..core.errors import DialpadError, ValidationError
+from ..core.models import (
     DIRECTORY_TYPES,
-    TARGET_TYPES,
     RoutingDecision,
     RoutingRequest,
     is_loopback_url,
     parse_id,
-    parse_routing_answer,
+    strip_query,
     validate_e164,
 )
-from ..policy import DIALPAD, ErrorWindow, Policy, RouterHealthState, is_error, reply_outcome
-from ..signing import sign
-from .directory import Directory
-from .store import ATTEMPT_FIELDS, BOOL_ATTEMPT_FIELDS
+from ..core.policy import DIALPAD, ErrorWindow, Policy, RouterHealthState, is_error
+from ..core.protocol import ATTEMPT_KEYS, BOOL_ATTEMPT_KEYS, RouteResult, request_route
+from ..samples.company import Directory
 
 __all__ = [
-    "ATTEMPT_KEYS",
     "CALL_ID_BASE",
     "Dispatcher",
     "NumberNotAssigned",
-    "RouteResult",
-    "classify_answer",
-    "request_route",
 ]
 
-ATTEMPT_KEYS: tuple[str, ...] = ("attempt_id", *("at" if f == "at_ms" else f for f in ATTEMPT_FIELDS))
-"""Keys of an attempt record as the control API returns it (``at`` in ms): the store's
-columns (``store.ATTEMPT_FIELDS``, one list for both) with ``at_ms`` named ``at``."""
 
 CALL_ID_BASE = 7_000_000_000_000_000
 """Minted call ids are ``CALL_ID_BASE + n`` (n = 1, 2, ... durable across restarts)."""
 
-_DETAIL_BODY_CHARS = 200
 _FALLBACK_ADMIN = "office-admin@sandbox.invalid"
 
 
@@ -88,103 +74,6 @@ class NumberNotAssigned(DialpadError, LookupError):
         self.number = number
         self.field = field
         super().__init__(f"{field}: {number} is not assigned to a call router")
-
-
-# --------------------------------------------------------------------------- one HTTP request
-
-
-@dataclass(frozen=True)
-class RouteResult:
-    """How one routing request went."""
-
-    outcome: str
-    latency_ms: float | None
-    http_status: int | None = None
-    detail: str | None = None
-    decision: RoutingDecision | None = None
-
-
-def classify_answer(
-    data: Any, known_target: Callable[[int, str], str | None]
-) -> RouteResult | RoutingDecision:
-    """The decision in a decoded 2xx body, or a failed :class:`RouteResult` (latency 0; caller fills it).
-
-    ``known_target(id, type)`` returns None when the target exists, else why not."""
-    if isinstance(data, Mapping):
-        ttype = data.get("target_type")
-        if isinstance(ttype, str) and ttype not in TARGET_TYPES:
-            return RouteResult(
-                "unknown_target", 0.0, detail=f"target_type {ttype!r} is not one of Dialpad's target types"
-            )
-    try:
-        decision = parse_routing_answer(data)
-    except ValidationError as exc:
-        return RouteResult("invalid_response", 0.0, detail=f"answer is not a routing decision: {exc}")
-    problem = known_target(decision.target_id, decision.target_type)
-    if problem is not None:
-        return RouteResult("unknown_target", 0.0, detail=problem)
-    return decision
-
-
-def request_route(
-    http: httpx.Client,
-    *,
-    routing_url: str,
-    secret: str | None,
-    request: RoutingRequest,
-    deadline_s: float,
-    known_target: Callable[[int, str], str | None],
-    timer: Callable[[], float] = time.perf_counter,
-) -> RouteResult:
-    """POST ``request`` to ``routing_url`` as Dialpad does and classify the outcome.
-
-    ``deadline_s`` is real time (``timer``, seconds); an answer arriving after it is
-    a ``timeout`` even if it was valid. Never raises for anything the endpoint does."""
-    if secret:
-        content = sign(request.to_json(), secret).encode("ascii")
-        headers = {"Content-Type": "application/jwt"}
-    else:
-        content = json.dumps(request.to_json(), separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"}
-    where = strip_query(routing_url)
-    started = timer()
-    try:
-        resp = http.post(routing_url, content=content, headers=headers, timeout=httpx.Timeout(deadline_s))
-        body = resp.content
-    except httpx.TimeoutException:
-        latency = (timer() - started) * 1000
-        return RouteResult("timeout", latency, detail=f"no answer from {where} within {deadline_s:g} s")
-    except (httpx.TransportError, httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-        latency = (timer() - started) * 1000
-        reason = str(exc) or type(exc).__name__
-        return RouteResult("connect_error", latency, detail=f"could not reach {where}: {reason}")
-    latency = (timer() - started) * 1000
-    status = resp.status_code
-    early = reply_outcome(status, latency, deadline_ms=deadline_s * 1000)
-    if early == "timeout":
-        return RouteResult(
-            "timeout",
-            latency,
-            http_status=status,
-            detail=f"answer from {where} came after the {deadline_s:g} s deadline",
-        )
-    if early == "http_status":
-        snippet = body[:_DETAIL_BODY_CHARS].decode("utf-8", "replace").strip()
-        return RouteResult(
-            "http_status",
-            latency,
-            http_status=status,
-            detail=f"HTTP {status} from {where}" + (f": {snippet}" if snippet else ""),
-        )
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        snippet = body[:60].decode("utf-8", "replace")
-        return RouteResult("invalid_response", latency, status, f"answer is not JSON: {snippet!r}")
-    verdict = classify_answer(data, known_target)
-    if isinstance(verdict, RouteResult):
-        return RouteResult(verdict.outcome, latency, status, verdict.detail)
-    return RouteResult("ok", latency, status, None, verdict)
 
 
 # --------------------------------------------------------------------------- the dispatcher
@@ -494,7 +383,7 @@ def attempt_json(row: Mapping[str, Any]) -> dict[str, Any]:
     """A stored attempt row (``at_ms``) as the API's attempt record (``at``), keys in order."""
     out = {k: row.get(k) for k in ATTEMPT_KEYS if k != "at"}
     out["at"] = row["at_ms"]
-    for k in BOOL_ATTEMPT_FIELDS:
+    for k in BOOL_ATTEMPT_KEYS:
         if out[k] is not None:
             out[k] = bool(out[k])
     return {k: out[k] for k in ATTEMPT_KEYS}

@@ -3,7 +3,7 @@
 The socket is bound before uvicorn starts, so the URL (with the real port when
 ``port=0``) is known at once and a client that connects early simply waits in
 the listen backlog. uvicorn's access log is off: a request line could carry
-``?apikey=``. The serving itself is :mod:`dialpad_nb.serving` (shared with the
+``?apikey=``. The serving itself is :mod:`dialpad_nb.core.serving` (shared with the
 routing endpoint); this module adds the sandbox's app, key and clock.
 """
 
@@ -13,8 +13,8 @@ import secrets
 from pathlib import Path
 from typing import Any, TextIO
 
-from ..clock import Clock, SimulatedClock, SystemClock, ms_to_datetime
-from ..serving import STOP_TIMEOUT_S, ServedApp, bind_socket, run_foreground, uvicorn_config
+from ..core.clock import Clock, SimulatedClock, SystemClock, ms_to_datetime
+from ..core.serving import ServedApp, bind_socket, run_foreground, uvicorn_config
 from .app import SandboxState, create_app
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
     "start_sandbox",
     "uvicorn_config",
 ]
-# bind_socket and uvicorn_config live in dialpad_nb.serving (shared with the routing endpoint);
+# bind_socket and uvicorn_config live in dialpad_nb.core.serving (shared with the routing endpoint);
 # they stay importable from here.
 
 
@@ -41,12 +41,11 @@ class SandboxServer(ServedApp):
     (never shown in the repr); ``clock`` the sandbox's clock; ``app`` the Starlette
     app (``app.state.sandbox`` is its :class:`SandboxState`). ``stop()`` shuts the
     server down and joins the thread; the server is also a context manager.
-    Serving itself is :class:`dialpad_nb.serving.ServedApp`.
+    Serving itself is :class:`dialpad_nb.core.serving.ServedApp`.
     """
 
     def __init__(self, app: Any, sock: Any) -> None:
         super().__init__(app, sock, name="sandbox")
-        self._control: Any = None
 
     @property
     def state(self) -> SandboxState:
@@ -59,22 +58,6 @@ class SandboxServer(ServedApp):
     @property
     def clock(self) -> Clock:
         return self.state.clock
-
-    @property
-    def control(self) -> Any:
-        """A :class:`~dialpad_nb.sandbox.control_client.SandboxControl` for this sandbox
-        (place calls, attempts as a DataFrame, outbox, clock); closed by :meth:`stop`."""
-        if self._control is None:
-            from .control_client import sandbox_control
-
-            self._control = sandbox_control(self)
-        return self._control
-
-    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Shut down (lifespan shutdown closes the store) and join the thread. Idempotent."""
-        super().stop(timeout_s)
-        if self._control is not None:
-            self._control.close()
 
 
 def start_sandbox(

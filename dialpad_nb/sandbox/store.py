@@ -41,6 +41,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..core.protocol import ATTEMPT_KEYS, BOOL_ATTEMPT_KEYS
+
 __all__ = [
     "ATTEMPT_FIELDS",
     "BOOL_ATTEMPT_FIELDS",
@@ -124,26 +126,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 """
 
-ATTEMPT_FIELDS: tuple[str, ...] = (
-    "call_id",
-    "router_id",
-    "external_number",
-    "internal_number",
-    "at_ms",
-    "latency_ms",
-    "outcome",
-    "http_status",
-    "detail",
-    "target_id",
-    "target_type",
-    "is_default",
-    "error_count",
-    "disabled_after",
-    "enabled_before",
-)
-"""Columns of an attempt record besides ``attempt_id`` (``add_attempt`` takes these keys)."""
+ATTEMPT_FIELDS: tuple[str, ...] = tuple("at_ms" if k == "at" else k for k in ATTEMPT_KEYS[1:])
+"""Columns of an attempt record besides ``attempt_id``: the control API's
+:data:`~dialpad_nb.core.protocol.ATTEMPT_KEYS` with ``at`` stored as ``at_ms``."""
 
-BOOL_ATTEMPT_FIELDS: tuple[str, ...] = ("is_default", "disabled_after", "enabled_before")
+BOOL_ATTEMPT_FIELDS: tuple[str, ...] = BOOL_ATTEMPT_KEYS
 """Attempt fields stored as 0/1 and read back as bools (or None)."""
 
 _ROUTER_COLUMNS = (

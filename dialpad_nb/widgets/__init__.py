@@ -1,6 +1,24 @@
 """ipywidgets views over the package's plain-Python state.
 
-Import the view you need from its module (``from dialpad_nb.widgets.router_console
-import router_console``); this package imports nothing so that importing
-``dialpad_nb`` never pulls in ipywidgets.
+``from dialpad_nb.widgets import router_console`` loads only that view (names load
+lazily), so importing ``dialpad_nb`` never pulls in ipywidgets.
 """
+
+from __future__ import annotations
+
+from ..core._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "HealthExplorer": "health",
+    "HealthWidget": "health",
+    "ReplaySession": "replay",
+    "ReplayWidget": "replay",
+    "RouterConsoleWidget": "console",
+    "health_widget": "health",
+    "replay_widget": "replay",
+    "router_console": "console",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)

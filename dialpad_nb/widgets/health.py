@@ -24,9 +24,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..charts.health import error_window_chart, latency_chart, outcomes_per_hour_chart
-from ..health import health_summary
-from ..health_window import simulate
-from ..policy import DIALPAD, Policy
+from ..core.policy import DIALPAD, Policy
+from ..health.summary import health_summary
+from ..health.window import simulate
 
 __all__ = ["HealthExplorer", "HealthWidget", "health_widget"]
 

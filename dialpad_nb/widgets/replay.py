@@ -34,11 +34,11 @@ import pandas as pd
 import traitlets
 from matplotlib.figure import Figure
 
-from ..enrich import Enrichment
-from ..errors import DialpadError
-from ..matrix import MatrixError, MatrixWarning
-from ..replay import Comparison, compare
-from ..rules import RuleSet, load_matrix
+from ..core.errors import DialpadError
+from ..rules.enrich import Enrichment
+from ..rules.matrix import MatrixError, MatrixWarning
+from ..rules.replay import Comparison, compare
+from ..rules.ruleset import RuleSet, load_matrix
 
 __all__ = ["BASELINES", "CheckResult", "ReplaySession", "ReplayWidget", "replay_widget"]
 
@@ -101,7 +101,7 @@ class ReplaySession:
         """``(calls, rejects, one-line summary)`` of a log (by label or path), read once."""
         path = self.logs.get(log, log)
         if path not in self._cache:
-            from ..calls import read_calls
+            from ..calls.read import read_calls
 
             result = read_calls(path, secret=self._secret)
             calls, rejects = result

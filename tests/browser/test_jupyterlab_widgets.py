@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from dialpad_nb.policy import DIALPAD
+from dialpad_nb.core.policy import DIALPAD
 
 from .conftest import REPO, RUN_ALL_TIMEOUT_MS, LabPage
 
@@ -232,10 +232,10 @@ TZ = "America/Los_Angeles"  # as in notebook 02
 @pytest.fixture(scope="module")
 def replay_session() -> Any:
     """The notebook's replay inputs, in this process: what the browser must show is computed here."""
-    from dialpad_nb import datagen
-    from dialpad_nb.enrich import Enrichment
-    from dialpad_nb.rules import load_matrix
-    from dialpad_nb.sandbox.directory import all_targets
+    from dialpad_nb.rules.enrich import Enrichment
+    from dialpad_nb.rules.ruleset import load_matrix
+    from dialpad_nb.samples import generate as datagen
+    from dialpad_nb.samples.company import all_targets
     from dialpad_nb.widgets.replay import ReplaySession
 
     directory = all_targets()
@@ -308,8 +308,8 @@ HEALTH = "03_error_rates_and_latency.ipynb"
 
 
 def test_health_widget_threshold_slider_updates_the_what_if_column(lab: LabPage) -> None:
-    from dialpad_nb.attempts import read_attempts_csv
     from dialpad_nb.health import infer_patches
+    from dialpad_nb.health.attempts import read_attempts_csv
     from dialpad_nb.widgets.health import HealthExplorer
 
     attempts = read_attempts_csv(DATA / "attempts_sample.csv", source="sample").attempts

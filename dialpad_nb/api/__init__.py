@@ -1,0 +1,20 @@
+"""The Dialpad API client: typed calls, the PATCH guard, ``connect()``, the router console's
+state and actions, and the sandbox's control API (sandbox only)."""
+
+from __future__ import annotations
+
+from .client import UNSET, DialpadClient, Directory, RouterDescription
+from .connection import connect
+from .console import ActionResult, RouterConsole
+from .control import SandboxControl
+
+__all__ = [
+    "UNSET",
+    "ActionResult",
+    "DialpadClient",
+    "Directory",
+    "RouterConsole",
+    "RouterDescription",
+    "SandboxControl",
+    "connect",
+]

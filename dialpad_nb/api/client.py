@@ -1,0 +1,846 @@
+"""A typed client for Dialpad's call-router API (and the sandbox), over httpx.
+
+::
+
+    client = DialpadClient(base_url="https://dialpad.com", api_key=key)
+    router = client.create_router(name="Support", routing_url="https://ops.example/route",
+                                  default_target="Support Tier 1")   # office from the target
+    client.assign_number(router.id, area_code="415")
+    client.update_router(router.id, routing_url="https://ops.example/v2", enabled=True)
+
+What it guarantees:
+
+* **One seam for HTTP**: everything goes through an ``httpx.Client`` built on
+  the ``transport`` you pass (tests pass ``httpx.MockTransport``; the embedded
+  sandbox is a real server on loopback).
+* **One exception tree** (:mod:`dialpad_nb.core.errors`). httpx's exceptions are
+  converted in exactly one place, :meth:`DialpadClient._send`; none leaks.
+* **Retries** with exponential backoff that honours ``Retry-After``, for
+  idempotent requests only: ``GET`` is retried on 429/502/503/504, on timeouts
+  and on connection failures; ``DELETE`` only on 429 and on a failure to
+  connect (the two cases where the server certainly did not act, so a retry can
+  never turn a success into a confusing 404). ``POST`` and ``PATCH`` are never
+  retried. A ``Retry-After`` longer than ``max_retry_wait_s`` is not waited
+  for: the :class:`~dialpad_nb.core.errors.RateLimited` error is raised at once.
+* **Validation before sending**: bad input raises
+  :class:`~dialpad_nb.core.errors.ValidationError` naming the field; nothing is sent.
+* **PATCH guard**: Dialpad allows one router update per ``policy.patch_interval_s``.
+  The client remembers each router's last update (and any ``Retry-After`` it
+  was told) and refuses a second one inside the window with
+  :class:`~dialpad_nb.core.errors.PatchGuardError`, saying when the next is allowed;
+  ``override_patch_guard=True`` sends anyway.
+* **No secrets shown**: the API key travels only in the ``Authorization``
+  header; it is not in the client's repr, in exceptions (URLs are kept without
+  their query string) or in log records. Routers show their secret as ``***``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ..core.clock import Clock, SystemClock, ms_to_datetime
+from ..core.errors import (
+    APIError,
+    DialpadTimeout,
+    PatchGuardError,
+    RateLimited,
+    SandboxOnly,
+    TransportError,
+    ValidationError,
+)
+from ..core.models import (
+    DIRECTORY_TYPES,
+    NUMBER_STATUSES,
+    CallRouter,
+    DirectoryEntry,
+    Number,
+    Office,
+    html_table,
+    normalize_e164,
+    parse_id,
+    validate_e164,
+    validate_secret,
+    validate_target_type,
+    validate_url,
+)
+from ..core.policy import DIALPAD, Policy
+from .control import SandboxControl
+from .http_errors import error_from_response, strip_query, transport_reason
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = [
+    "NUMBER_STATUSES",
+    "UNSET",
+    "DialpadClient",
+    "Directory",
+    "RouterDescription",
+    "format_time",
+    "validate_name",
+]
+
+log = logging.getLogger("dialpad_nb.api.client")
+
+API = "/api/v2"
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+class _Unset:
+    _instance: _Unset | None = None
+
+    def __new__(cls) -> _Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+UNSET: Any = _Unset()
+"""Marks an :meth:`DialpadClient.update_router` field that is not being changed."""
+
+
+class _Secret:
+    """Holds the API key so that no repr, vars() dump or traceback shows it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "'***'"
+
+
+def validate_name(value: Any, *, field: str = "name") -> str:
+    """A router name: required, one line; returned stripped."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("is required", field=field)
+    if "\n" in value or "\r" in value:
+        raise ValidationError("must be a single line", field=field)
+    return value.strip()
+
+
+def format_time(ms: int) -> str:
+    """``2026-01-05 09:05:00 UTC`` for ms since the epoch (used in guard messages)."""
+    return ms_to_datetime(ms).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _fmt_duration(seconds: float) -> str:
+    seconds = max(0, round(seconds))
+    minutes, secs = divmod(seconds, 60)
+    if minutes and secs:
+        return f"{minutes} min {secs} s"
+    if minutes:
+        return f"{minutes} min"
+    return f"{secs} s"
+
+
+# --------------------------------------------------------------------------- directory
+
+
+@dataclass(frozen=True)
+class Directory(Sequence[DirectoryEntry]):
+    """The company's routable targets (offices, departments, call centres, users), with names.
+
+    A sequence of :class:`~dialpad_nb.core.models.DirectoryEntry`; shows as a table in
+    Jupyter; :meth:`resolve` finds one by id or name."""
+
+    entries: tuple[DirectoryEntry, ...]
+
+    def __getitem__(self, index: Any) -> Any:  # type: ignore[override]  (int -> entry, slice -> tuple)
+        return self.entries[index]
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
+
+        rows = [
+            {"type": e.type, "name": e.name, "id": e.id, "office_id": e.office_id, "email": e.email or ""}
+            for e in self.entries
+        ]
+        return pd.DataFrame(rows, columns=["type", "name", "id", "office_id", "email"]).astype(
+            {"office_id": "Int64"}
+        )
+
+    def _repr_html_(self) -> str:
+        return self.to_frame().to_html(index=False)
+
+    def __repr__(self) -> str:
+        counts = ", ".join(f"{sum(e.type == t for e in self.entries)} {t}s" for t in DIRECTORY_TYPES)
+        return f"Directory({counts})"
+
+    def find(self, target_id: int | str, target_type: str | None = None) -> DirectoryEntry | None:
+        """The entry with this id (and type, if given), or None."""
+        try:
+            tid = parse_id(target_id, field="target")
+        except ValidationError:
+            return None
+        for e in self.entries:
+            if e.id == tid and (target_type is None or e.type == target_type):
+                return e
+        return None
+
+    def name_of(self, target_id: int | str, target_type: str | None = None) -> str:
+        """A display name for a target: ``"Support Tier 1 (callcenter)"``, or ``"user 123 (not in directory)"``."""
+        entry = self.find(target_id, target_type)
+        if entry is None:
+            return f"{target_type or 'target'} {target_id} (not in directory)"
+        return f"{entry.name} ({entry.type})"
+
+    def describe(self, router: CallRouter) -> RouterDescription:
+        """``router`` for display, its office and default target by name (the model holds only ids)."""
+        return RouterDescription(
+            router,
+            office=self.name_of(router.office_id, "office"),
+            default_target=self.name_of(router.default_target_id, router.default_target_type),
+        )
+
+    def resolve(
+        self,
+        name_or_id: str | int | DirectoryEntry,
+        target_type: str | None = None,
+        *,
+        field: str = "default_target",
+    ) -> DirectoryEntry:
+        """The one entry named (case-insensitive) or numbered ``name_or_id``.
+
+        ValidationError (naming ``field``) when nothing matches (with close names
+        as suggestions) or when a name is ambiguous (say which type)."""
+        if isinstance(name_or_id, DirectoryEntry):
+            return name_or_id
+        if target_type is not None:
+            validate_target_type(target_type, field=f"{field}_type")
+        pool = [e for e in self.entries if target_type is None or e.type == target_type]
+        if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.strip().isdigit()):
+            entry = self.find(name_or_id, target_type)
+            if entry is None:
+                kind = target_type or "target"
+                raise ValidationError(f"no {kind} with id {name_or_id} in the company directory", field=field)
+            return entry
+        if not isinstance(name_or_id, str) or not name_or_id.strip():
+            raise ValidationError("give a target name or id", field=field)
+        wanted = name_or_id.strip().casefold()
+        matches = [e for e in pool if e.name.casefold() == wanted]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            options = "; ".join(e.label for e in matches)
+            raise ValidationError(
+                f"{name_or_id!r} is ambiguous ({options}); give the type or the id", field=field
+            )
+        close = difflib.get_close_matches(name_or_id, [e.name for e in pool], n=3, cutoff=0.6)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ValidationError(f"no target named {name_or_id!r} in the company directory{hint}", field=field)
+
+
+@dataclass(frozen=True)
+class RouterDescription:
+    """A call router as ops read it: office and default target by name, ids beside them.
+    From :meth:`Directory.describe` or :meth:`DialpadClient.describe_router`; display only
+    (the :class:`~dialpad_nb.core.models.CallRouter` is in ``router``). The secret never shows."""
+
+    router: CallRouter
+    office: str
+    """``'San Francisco (office)'``, or ``'office <id> (not in directory)'``."""
+    default_target: str
+    """``'Support Tier 1 (callcenter)'``, or ``'<type> <id> (not in directory)'``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.router
+        return {
+            "id": r.id,
+            "name": r.name,
+            "enabled": r.enabled,
+            "phone_numbers": list(r.phone_numbers),
+            "routing_url": r.routing_url,
+            "office": f"{self.office}, id {r.office_id}",
+            "default_target": f"{self.default_target}, id {r.default_target_id}",
+            "signed": r.has_secret,
+        }
+
+    def __repr__(self) -> str:
+        r = self.router
+        signed = ", signed=True" if r.has_secret else ""
+        return (
+            f"RouterDescription(id={r.id}, name={r.name!r}, enabled={r.enabled}, "
+            f"routing_url={r.routing_url!r}, office={self.office!r}, "
+            f"default_target={self.default_target!r}, phone_numbers={list(r.phone_numbers)}{signed})"
+        )
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        return html_table(self.to_dict(), caption=f"Call router {self.router.id}: {self.router.name}")
+
+
+def _entry(kind: str, data: Mapping[str, Any]) -> DirectoryEntry:
+    if kind == "user":
+        name = data.get("display_name") or " ".join(
+            p for p in (data.get("first_name"), data.get("last_name")) if p
+        )
+        emails = data.get("emails") or []
+        email_ = emails[0] if emails else data.get("email")
+    else:
+        name = data.get("name") or ""
+        email_ = data.get("admin_email") if kind == "office" else None
+    raw_id = data.get("id") if data.get("id") is not None else data.get("office_id")
+    office = data.get("office_id") if kind != "office" else raw_id
+    return DirectoryEntry(
+        id=parse_id(raw_id, field=f"{kind}.id"),
+        type=kind,
+        name=name or f"{kind} {raw_id}",
+        office_id=None if office in (None, "") else parse_id(office, field=f"{kind}.office_id"),
+        email=email_,
+    )
+
+
+# --------------------------------------------------------------------------- client
+
+
+class DialpadClient:
+    """Dialpad's call-router API (or the sandbox's), typed and guarded. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        transport: httpx.BaseTransport | None = None,
+        clock: Clock | None = None,
+        policy: Policy = DIALPAD,
+        timeout: float = 10.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        max_retry_wait_s: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+        label: str | None = None,
+    ) -> None:
+        validate_url(base_url, field="base_url")
+        if not isinstance(api_key, str) or not api_key.strip():
+            raise ValidationError("an API key is required (set DIALPAD_API_KEY)", field="api_key")
+        if max_retries < 0:
+            raise ValidationError(f"must be >= 0, got {max_retries!r}", field="max_retries")
+        self.base_url = base_url.rstrip("/")
+        self._api_key = _Secret(api_key)
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.policy = policy
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_retry_wait_s = max_retry_wait_s
+        self._sleep = sleep
+        self.label = label or self._default_label()
+        self.sandbox: Any = None
+        """The embedded sandbox server when :func:`~dialpad_nb.api.connection.connect` started one, else None."""
+        self._owns_sandbox = False
+        self._transport = transport
+        self._control: Any = None
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Accept": "application/json",
+                "User-Agent": "dialpad_nb",
+            },
+            follow_redirects=False,
+        )
+        self._next_update_ms: dict[int, int] = {}
+        self._last_update: dict[int, tuple[int, frozenset[str]]] = {}
+        self._directory: Directory | None = None
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def _default_label(self) -> str:
+        host = urlsplit(self.base_url).hostname or self.base_url
+        if host == "dialpad.com":
+            return "live dialpad.com"
+        if host == "sandbox.dialpad.com":
+            return "Dialpad's sandbox at sandbox.dialpad.com"
+        return f"<{self.base_url}>"
+
+    def __repr__(self) -> str:
+        return f"DialpadClient({self.label})"
+
+    def attach_sandbox(self, server: Any, *, owned: bool) -> None:
+        """Remember the embedded sandbox ``server`` this client talks to; with ``owned``,
+        :meth:`close` stops it."""
+        self.sandbox = server
+        self._owns_sandbox = owned
+
+    @property
+    def control(self) -> SandboxControl:
+        """The sandbox's control API (place calls, attempts, outbox, clock): a
+        :class:`~dialpad_nb.api.control.SandboxControl` on the same host and key.
+
+        Only a sandbox has it; on Dialpad this raises :class:`~dialpad_nb.core.errors.SandboxOnly`
+        saying what to use instead."""
+        if self.sandbox is None:
+            raise SandboxOnly(
+                f"{self.label} has no control API (/sandbox/v1): placing calls, moving the clock and "
+                "reading the outbox exist only on a sandbox. On a Dialpad account, make real calls to "
+                "the router's number and read them back with the call history."
+            )
+        if self._control is None:
+            self._control = SandboxControl(self.base_url, self._api_key.reveal(), transport=self._transport)
+        return self._control
+
+    def close(self) -> None:
+        """Close the HTTP connection pool, and stop the embedded sandbox if this client started it."""
+        self._http.close()
+        if self._control is not None:
+            self._control.close()
+        if self._owns_sandbox and self.sandbox is not None:
+            self.sandbox.stop()
+            self._owns_sandbox = False
+
+    def __enter__(self) -> DialpadClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ HTTP: the one seam
+
+    def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None):
+        """One HTTP exchange with retries; every httpx exception is converted here and only here."""
+        params = {k: v for k, v in (params or {}).items() if v is not None}
+        if self._http.is_closed:
+            raise TransportError(
+                "this client is closed; make a new one (dialpad_nb.connect())",
+                method=method,
+                url=self.base_url + path,
+            )
+        attempt = 0
+        while True:
+            where = f"{self.base_url}{path}"
+            retry_after: float | None = None
+            try:
+                request = self._http.build_request(method, path, params=params or None, json=json)
+                where = strip_query(request.url)
+                response = self._http.send(request)
+            except (httpx.InvalidURL, httpx.StreamError) as exc:  # not httpx.HTTPError subclasses
+                raise TransportError(f"cannot send the request: {exc}", method=method, url=where) from None
+            except httpx.HTTPError as exc:
+                reason = transport_reason(exc)
+                log.info("%s %s failed: %s (attempt %d)", method, where, reason, attempt + 1)
+                cls = DialpadTimeout if isinstance(exc, httpx.TimeoutException) else TransportError
+                error: Exception = cls(
+                    f"cannot reach {self._target_name()} at {self.base_url}: {reason}",
+                    method=method,
+                    url=where,
+                )
+                connect_failed = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout))
+                retryable = method == "GET" or (method == "DELETE" and connect_failed)
+            else:
+                log.info("%s %s -> %d", method, where, response.status_code)
+                if response.status_code < 400:
+                    return response
+                status = response.status_code
+                error = error_from_response(response, method=method, url=where, now_ms=self.clock.now_ms())
+                if isinstance(error, RateLimited):
+                    retry_after = error.retry_after_s
+                retryable = (method == "GET" and status in RETRY_STATUSES) or (
+                    method == "DELETE" and status == 429
+                )
+            if not retryable or attempt >= self.max_retries:
+                raise error from None
+            delay = self.backoff_s * (2**attempt)
+            if retry_after is not None:
+                if retry_after > self.max_retry_wait_s:
+                    raise error from None
+                delay = max(delay, retry_after)
+            attempt += 1
+            self._sleep(delay)
+
+    def _target_name(self) -> str:
+        if self.sandbox is not None or "sandbox" in self.label:
+            return "the sandbox"
+        host = urlsplit(self.base_url).hostname or ""
+        return "Dialpad" if host.endswith("dialpad.com") else "the Dialpad API (or sandbox)"
+
+    def _json(self, method: str, path: str, **kw: Any) -> Any:
+        response = self._send(method, path, **kw)
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError:
+            raise APIError(
+                "the answer is not JSON",
+                status=response.status_code,
+                method=method,
+                url=strip_query(response.request.url),
+            ) from None
+
+    def _parse(self, factory: Callable[[Any], Any], data: Any, method: str, path: str) -> Any:
+        try:
+            if not isinstance(data, Mapping):
+                raise ValidationError(f"expected an object, got {type(data).__name__}")
+            return factory(data)
+        except (ValidationError, KeyError, TypeError) as exc:
+            raise APIError(
+                f"unexpected answer shape: {exc}", status=200, method=method, url=f"{self.base_url}{path}"
+            ) from None
+
+    def _iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Mapping[str, Any]]:
+        """Every item of a cursor-paginated collection, following ``cursor`` until it is absent."""
+        params = dict(params or {})
+        seen: set[str] = set()
+        while True:
+            data = self._json("GET", path, params=params)
+            if not isinstance(data, Mapping):
+                raise APIError(
+                    "expected a collection object", status=200, method="GET", url=f"{self.base_url}{path}"
+                )
+            yield from data.get("items") or ()
+            cursor = data.get("cursor")
+            if not cursor:
+                return
+            if cursor in seen:
+                raise APIError(
+                    "the API returned the same page cursor twice; stopping",
+                    status=200,
+                    method="GET",
+                    url=f"{self.base_url}{path}",
+                )
+            seen.add(cursor)
+            params["cursor"] = cursor
+
+    # ------------------------------------------------------------------ routers
+
+    def iter_routers(self, office_id: int | str | None = None) -> Iterator[CallRouter]:
+        """Every call router (all pages), optionally of one office."""
+        office = None if office_id is None else parse_id(office_id, field="office_id")
+        for item in self._iter_pages(f"{API}/callrouters", {"office_id": office}):
+            yield self._parse(CallRouter.from_api, item, "GET", f"{API}/callrouters")
+
+    def list_routers(self, office_id: int | str | None = None) -> list[CallRouter]:
+        return list(self.iter_routers(office_id))
+
+    def get_router(self, router_id: int | str) -> CallRouter:
+        rid = parse_id(router_id, field="router_id")
+        path = f"{API}/callrouters/{rid}"
+        return self._parse(CallRouter.from_api, self._json("GET", path), "GET", path)
+
+    def create_router(
+        self,
+        *,
+        name: str,
+        routing_url: str,
+        office_id: int | str | None = None,
+        default_target_id: int | str | None = None,
+        default_target_type: str | None = None,
+        default_target: str | int | DirectoryEntry | None = None,
+        secret: str | None = None,
+        enabled: bool = True,
+    ) -> CallRouter:
+        """Create a router. Give the default target either as ``default_target_id`` +
+        ``default_target_type`` or by name/id as ``default_target`` (looked up in the
+        directory; its office is used when ``office_id`` is not given)."""
+        body: dict[str, Any] = {"name": self._check_name(name), "routing_url": validate_url(routing_url)}
+        target_id, target_type, target_office = self._check_target(
+            default_target, default_target_id, default_target_type, required=True
+        )
+        if office_id is None:
+            office_id = target_office
+        if office_id is None:
+            raise ValidationError("is required", field="office_id")
+        body["office_id"] = parse_id(office_id, field="office_id")
+        body["default_target_id"] = target_id
+        body["default_target_type"] = target_type
+        if secret is not None:
+            body["secret"] = validate_secret(secret)
+        body["enabled"] = self._check_bool(enabled, "enabled")
+        path = f"{API}/callrouters"
+        return self._parse(CallRouter.from_api, self._json("POST", path, json=body), "POST", path)
+
+    def update_router(
+        self,
+        router_id: int | str,
+        *,
+        name: str = UNSET,
+        routing_url: str = UNSET,
+        office_id: int | str = UNSET,
+        default_target_id: int | str = UNSET,
+        default_target_type: str = UNSET,
+        default_target: str | int | DirectoryEntry = UNSET,
+        secret: str = UNSET,
+        enabled: bool = UNSET,
+        reset_error_count: bool = False,
+        override_patch_guard: bool = False,
+    ) -> CallRouter:
+        """Change some of a router's fields in ONE ``PATCH`` (only the fields given are sent).
+
+        Dialpad allows one update per router per ``policy.patch_interval_s``: put
+        everything (say a new ``routing_url`` *and* ``enabled=True`` *and*
+        ``reset_error_count=True``) in one call. A second update inside the window
+        raises :class:`PatchGuardError` unless ``override_patch_guard=True``."""
+        rid = parse_id(router_id, field="router_id")
+        body: dict[str, Any] = {}
+        if name is not UNSET:
+            body["name"] = self._check_name(name)
+        if routing_url is not UNSET:
+            body["routing_url"] = validate_url(routing_url)
+        if office_id is not UNSET:
+            body["office_id"] = parse_id(office_id, field="office_id")
+        given_target = default_target is not UNSET
+        if given_target or default_target_id is not UNSET or default_target_type is not UNSET:
+            tid, ttype, _ = self._check_target(
+                default_target if given_target else None,
+                None if default_target_id is UNSET else default_target_id,
+                None if default_target_type is UNSET else default_target_type,
+                required=False,
+            )
+            if tid is not None:
+                body["default_target_id"] = tid
+            if ttype is not None:
+                body["default_target_type"] = ttype
+        if secret is not UNSET:
+            body["secret"] = validate_secret(secret)
+        if enabled is not UNSET:
+            body["enabled"] = self._check_bool(enabled, "enabled")
+        if self._check_bool(reset_error_count, "reset_error_count"):
+            body["reset_error_count"] = True
+        if not body:
+            raise ValidationError("nothing to update: give at least one field to change", field="changes")
+        if not override_patch_guard:
+            self._guard(rid, body)
+        path = f"{API}/callrouters/{rid}"
+        try:
+            data = self._json("PATCH", path, json=body)
+        except RateLimited as exc:
+            self._learn_retry_after(rid, exc.retry_after_s)
+            raise
+        router = self._parse(CallRouter.from_api, data, "PATCH", path)
+        now = self.clock.now_ms()
+        self._last_update[rid] = (now, frozenset(body))
+        self._next_update_ms[rid] = now + self.policy.patch_interval_ms
+        return router
+
+    def enable_router(
+        self, router_id: int | str, *, reset_error_count: bool = False, override_patch_guard: bool = False
+    ) -> CallRouter:
+        """Re-enable a router. Without ``reset_error_count`` it keeps its errors of the past hour,
+        so the next error may disable it again."""
+        return self.update_router(
+            router_id,
+            enabled=True,
+            reset_error_count=reset_error_count,
+            override_patch_guard=override_patch_guard,
+        )
+
+    def disable_router(self, router_id: int | str, *, override_patch_guard: bool = False) -> CallRouter:
+        """Disable a router: calls go straight to its default target."""
+        return self.update_router(router_id, enabled=False, override_patch_guard=override_patch_guard)
+
+    def delete_router(self, router_id: int | str) -> None:
+        """Delete a router at once; its numbers go back to the company's reserved pool."""
+        rid = parse_id(router_id, field="router_id")
+        self._send("DELETE", f"{API}/callrouters/{rid}")
+        self._next_update_ms.pop(rid, None)
+        self._last_update.pop(rid, None)
+
+    def assign_number(
+        self,
+        router_id: int | str,
+        *,
+        area_code: str | int | None = None,
+        number: str | None = None,
+        primary: bool = True,
+    ) -> Number:
+        """Give a router a number: from the reserved pool first, else a new one in ``area_code``."""
+        rid = parse_id(router_id, field="router_id")
+        body: dict[str, Any] = {}
+        if area_code is not None:
+            code = str(area_code).strip()
+            if not code.isdigit() or not 1 <= len(code) <= 5:
+                raise ValidationError(
+                    f"{area_code!r} is not an area code (1-5 digits, e.g. '415')", field="area_code"
+                )
+            body["area_code"] = code
+        if number is not None:
+            body["number"] = self._check_number(number)
+        body["primary"] = self._check_bool(primary, "primary")
+        path = f"{API}/callrouters/{rid}/assign_number"
+        return self._parse(Number.from_api, self._json("POST", path, json=body), "POST", path)
+
+    # ------------------------------------------------------------------ numbers
+
+    def iter_numbers(self, status: str | None = None) -> Iterator[Number]:
+        if status is not None and status not in NUMBER_STATUSES:
+            raise ValidationError(
+                f"{status!r} is not a number status; expected one of {', '.join(NUMBER_STATUSES)}",
+                field="status",
+            )
+        for item in self._iter_pages(f"{API}/numbers", {"status": status}):
+            yield self._parse(Number.from_api, item, "GET", f"{API}/numbers")
+
+    def list_numbers(self, status: str | None = None) -> list[Number]:
+        return list(self.iter_numbers(status))
+
+    def get_number(self, number: str) -> Number:
+        path = f"{API}/numbers/{self._check_number(number)}"
+        return self._parse(Number.from_api, self._json("GET", path), "GET", path)
+
+    def unassign_number(self, number: str) -> Number:
+        """Take a number off its target; it goes back to the company's reserved pool."""
+        path = f"{API}/numbers/{self._check_number(number)}"
+        return self._parse(Number.from_api, self._json("DELETE", path), "DELETE", path)
+
+    # ------------------------------------------------------------------ directory
+
+    def list_offices(self) -> list[Office]:
+        return [
+            self._parse(Office.from_api, o, "GET", f"{API}/offices")
+            for o in self._iter_pages(f"{API}/offices")
+        ]
+
+    def get_office(self, office_id: int | str) -> Office:
+        path = f"{API}/offices/{parse_id(office_id, field='office_id')}"
+        return self._parse(Office.from_api, self._json("GET", path), "GET", path)
+
+    def _list_directory(self, kind: str, path: str, office_id: int | str | None, send_office: bool):
+        office = None if office_id is None else parse_id(office_id, field="office_id")
+        params = {"office_id": office} if send_office else {}
+        out = []
+        for item in self._iter_pages(f"{API}/{path}", params):
+            entry = self._parse(lambda d, k=kind: _entry(k, d), item, "GET", f"{API}/{path}")
+            if office is None or entry.office_id == office:
+                out.append(entry)
+        return out
+
+    def list_users(self, office_id: int | str | None = None) -> list[DirectoryEntry]:
+        # Dialpad's user list has no office filter: filter here.
+        return self._list_directory("user", "users", office_id, send_office=False)
+
+    def list_departments(self, office_id: int | str | None = None) -> list[DirectoryEntry]:
+        return self._list_directory("department", "departments", office_id, send_office=True)
+
+    def list_callcenters(self, office_id: int | str | None = None) -> list[DirectoryEntry]:
+        return self._list_directory("callcenter", "callcenters", office_id, send_office=True)
+
+    def targets(self, *, refresh: bool = False) -> Directory:
+        """The company directory of routable targets, with names (cached; ``refresh=True`` re-reads)."""
+        if self._directory is None or refresh:
+            offices = [
+                DirectoryEntry(id=o.id, type="office", name=o.name, office_id=o.id, email=o.admin_email)
+                for o in self.list_offices()
+            ]
+            self._directory = Directory(
+                tuple(offices + self.list_departments() + self.list_callcenters() + self.list_users())
+            )
+        return self._directory
+
+    def describe_router(self, router: CallRouter | int | str) -> RouterDescription:
+        """A router (or the router with this id, read fresh) for display, with its office and
+        default target by name from :meth:`targets`."""
+        if not isinstance(router, CallRouter):
+            router = self.get_router(router)
+        return self.targets().describe(router)
+
+    def resolve_target(
+        self, name_or_id: str | int | DirectoryEntry, target_type: str | None = None
+    ) -> DirectoryEntry:
+        """The directory entry for a target given by name (case-insensitive) or id."""
+        return self.targets().resolve(name_or_id, target_type)
+
+    # ------------------------------------------------------------------ PATCH guard
+
+    def next_update_allowed(self, router_id: int | str) -> int | None:
+        """When (ms since epoch) the next update of this router is allowed, or None if now."""
+        rid = parse_id(router_id, field="router_id")
+        next_ms = self._next_update_ms.get(rid)
+        if next_ms is None or self.clock.now_ms() >= next_ms:
+            return None
+        return next_ms
+
+    def _learn_retry_after(self, rid: int, retry_after_s: float | None) -> None:
+        seconds = self.policy.patch_interval_s if retry_after_s is None else retry_after_s
+        until = self.clock.now_ms() + round(seconds * 1000)
+        self._next_update_ms[rid] = max(self._next_update_ms.get(rid, 0), until)
+
+    def _guard(self, rid: int, body: Mapping[str, Any]) -> None:
+        next_ms = self.next_update_allowed(rid)
+        if next_ms is None:
+            return
+        now = self.clock.now_ms()
+        interval = _fmt_duration(self.policy.patch_interval_s)
+        last = self._last_update.get(rid)
+        if last is not None:
+            why = f"router {rid} was last updated at {format_time(last[0])}; "
+        else:
+            why = f"Dialpad refused an update of router {rid} (429) and asked to wait; "
+        message = (
+            f"{why}Dialpad allows one update per router every {interval}, so the next is allowed at "
+            f"{format_time(next_ms)} (in {_fmt_duration((next_ms - now) / 1000)}). Nothing was sent."
+        )
+        hint = "Pass override_patch_guard=True to send anyway (Dialpad will answer 429)."
+        if body.get("enabled") is True and last is not None and "routing_url" in last[1]:
+            message += (
+                " Lockout trap: the last update changed routing_url, and the re-enable has to wait. "
+                "Next time combine the URL change and the re-enable in one update."
+            )
+            hint += (
+                " In one update: update_router(id, routing_url=..., enabled=True, reset_error_count=True)."
+            )
+        raise PatchGuardError(message, router_id=rid, next_allowed=ms_to_datetime(next_ms), code_hint=hint)
+
+    # ------------------------------------------------------------------ validation helpers
+
+    @staticmethod
+    def _check_name(name: Any) -> str:
+        return validate_name(name)
+
+    @staticmethod
+    def _check_bool(value: Any, field: str) -> bool:
+        if not isinstance(value, bool):
+            raise ValidationError(f"must be True or False, got {value!r}", field=field)
+        return value
+
+    @staticmethod
+    def _check_number(number: Any) -> str:
+        if isinstance(number, str):
+            normal = normalize_e164(number)
+            if normal is not None:
+                return normal
+        return validate_e164(number, field="number")
+
+    def _check_target(
+        self, target: Any, target_id: Any, target_type: Any, *, required: bool
+    ) -> tuple[int | None, str | None, int | None]:
+        """(id, type, office) of the default target, from a name/id or an explicit id + type."""
+        if target is not None:
+            if target_id is not None:
+                raise ValidationError(
+                    "give either default_target or default_target_id, not both", field="default_target"
+                )
+            entry = self.resolve_target(target, target_type)
+            return entry.id, entry.type, entry.office_id
+        if target_id is None and required:
+            raise ValidationError("is required (or give default_target by name)", field="default_target_id")
+        if target_type is None and required:
+            raise ValidationError("is required", field="default_target_type")
+        tid = None if target_id is None else parse_id(target_id, field="default_target_id")
+        ttype = None if target_type is None else validate_target_type(target_type)
+        return tid, ttype, None

@@ -1,0 +1,22 @@
+"""Call ingest: logged routing requests (and, later, Dialpad's call history) into one typed
+``calls`` frame plus the records that were refused."""
+
+from __future__ import annotations
+
+from ..core.frames import REJECT_COLUMNS
+from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS
+from .endpoint_log import LOG_FRAME_COLUMNS, iter_log, read_log
+from .read import ReadResult, iter_calls, read_calls
+
+__all__ = [
+    "CALL_COLUMNS",
+    "CALL_DTYPES",
+    "LOG_FRAME_COLUMNS",
+    "PAYLOAD_FIELDS",
+    "REJECT_COLUMNS",
+    "ReadResult",
+    "iter_calls",
+    "iter_log",
+    "read_calls",
+    "read_log",
+]

@@ -1,0 +1,18 @@
+"""The foundation every other part stands on, importing nothing heavy and nothing of ours.
+
+=================  ==================================================================
+``policy``         Dialpad's numbers, outcomes, assumptions, the one live error window
+``clock``          injectable time; the one epoch-millisecond converter
+``errors``         the one exception tree
+``models``         Dialpad's objects, validation, redaction
+``directory``      the company directory: targets by id, type and name
+``signing``        HS256 JWTs, algorithm pinned
+``protocol``       the routing request on the wire, and how Dialpad reads the answer
+``endpoint_log``   the endpoint kit's JSONL record: its fields, writer and checker
+``frames``         the rejects frame and the read result every reader returns
+``serving``        uvicorn in a thread or in the foreground (sandbox, endpoint)
+=================  ==================================================================
+
+Import the module you need (``from dialpad_nb.core.policy import DIALPAD``); this
+package itself imports nothing.
+"""

@@ -1,0 +1,169 @@
+"""One exception tree for everything dialpad_nb raises.
+
+::
+
+    DialpadError                      base; never raised directly
+    ├── ValidationError               bad input caught before sending; names the field (ValueError too)
+    ├── PatchGuardError               a second router PATCH inside Dialpad's 5-minute window, refused locally
+    ├── SandboxOnly                   a sandbox-only feature (control API, clock, outbox) asked of Dialpad
+    ├── TokenError                    a routing-request JWT that fails verification (reason in ``reason``)
+    ├── TransportError                no HTTP answer: connection refused, DNS, timeout
+    │   └── DialpadTimeout
+    └── APIError                      Dialpad answered with an error status; carries status, message, request
+        ├── BadRequest                400 (and 413, 422)
+        ├── Unauthorized              401: wrong or missing API key
+        ├── Forbidden                 403
+        ├── NotFound                  404
+        ├── Conflict                  409
+        ├── RateLimited               429; ``retry_after_s`` from Retry-After
+        └── ServerError               5xx
+
+Context is keyword-only (``APIError(message, *, status, method, url)``). The
+request is kept as method + URL *without* the query string, so an API key
+passed as ``?apikey=`` can never leak through an exception.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+__all__ = [
+    "APIError",
+    "BadRequest",
+    "Conflict",
+    "DialpadError",
+    "DialpadTimeout",
+    "Forbidden",
+    "NotFound",
+    "PatchGuardError",
+    "RateLimited",
+    "SandboxOnly",
+    "ServerError",
+    "TokenError",
+    "TransportError",
+    "Unauthorized",
+    "ValidationError",
+    "error_for_status",
+]
+
+
+class DialpadError(Exception):
+    """Base of every error dialpad_nb raises."""
+
+
+class ValidationError(DialpadError, ValueError):
+    """Input rejected before anything was sent. ``field`` names what was wrong."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class PatchGuardError(DialpadError):
+    """A router update inside Dialpad's one-per-window limit, refused locally."""
+
+    def __init__(
+        self, message: str, *, router_id: int, next_allowed: datetime, code_hint: str | None = None
+    ) -> None:
+        self.router_id = router_id
+        self.next_allowed = next_allowed
+        self.message = message
+        """What happened and when the next update is allowed (for people, e.g. in a widget)."""
+        self.code_hint = code_hint
+        """What to do about it in code (``override_patch_guard=True``, one combined update)."""
+        super().__init__(f"{message} {code_hint}" if code_hint else message)
+
+
+class SandboxOnly(DialpadError):
+    """A feature only the sandbox has (its control API: placing calls, the clock, the outbox)
+    was asked of a client talking to Dialpad. The message says what to do instead."""
+
+
+class TokenError(DialpadError):
+    """A JWT that is malformed, wrongly signed, uses another algorithm, or has expired.
+
+    ``reason`` is one of ``malformed``, ``bad_signature``, ``bad_algorithm``,
+    ``expired``, ``not_yet_valid``, ``bad_payload``."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        self.reason = reason
+        super().__init__(message)
+
+
+class _RequestContext(DialpadError):
+    def __init__(self, message: str, *, method: str | None = None, url: str | None = None) -> None:
+        self.method = method
+        self.url = url
+        self.message = message
+        where = f" ({method} {url})" if method and url else ""
+        super().__init__(f"{message}{where}")
+
+
+class TransportError(_RequestContext):
+    """No HTTP answer at all (the host is down, refused the connection, ...)."""
+
+
+class DialpadTimeout(TransportError):
+    """No answer within the client's timeout."""
+
+
+class APIError(_RequestContext):
+    """Dialpad (or the sandbox) answered with an error status."""
+
+    status: int = 0
+
+    def __init__(
+        self, message: str, *, status: int, method: str | None = None, url: str | None = None
+    ) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}: {message}", method=method, url=url)
+        self.message = message
+
+
+class BadRequest(APIError):
+    pass
+
+
+class Unauthorized(APIError):
+    pass
+
+
+class Forbidden(APIError):
+    pass
+
+
+class NotFound(APIError):
+    pass
+
+
+class Conflict(APIError):
+    pass
+
+
+class RateLimited(APIError):
+    def __init__(self, message: str, *, retry_after_s: float | None = None, **kw) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, **kw)
+
+
+class ServerError(APIError):
+    pass
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    413: BadRequest,
+    422: BadRequest,
+    429: RateLimited,
+}
+
+
+def error_for_status(status: int) -> type[APIError]:
+    """The exception class for an HTTP error status."""
+    if status >= 500:
+        return ServerError
+    return _BY_STATUS.get(status, APIError)

@@ -1,0 +1,416 @@
+"""Dialpad's objects, their validation, and secret redaction.
+
+Every object that can hold a router secret shows ``'***'`` in its ``repr``,
+``str`` and HTML; the secret itself is reachable only as an explicit
+attribute (:attr:`CallRouter.secret`) for code that must sign with it.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from .errors import ValidationError
+from .policy import DIALPAD
+
+__all__ = [
+    "DIRECTORY_TYPES",
+    "E164_PATTERN",
+    "NUMBER_STATUSES",
+    "TARGET_TYPES",
+    "CallRouter",
+    "DirectoryEntry",
+    "Number",
+    "Office",
+    "RoutingDecision",
+    "RoutingRequest",
+    "normalize_e164",
+    "parse_id",
+    "parse_routing_answer",
+    "html_table",
+    "is_loopback_url",
+    "redact",
+    "strip_query",
+    "validate_e164",
+    "validate_secret",
+    "validate_target_type",
+    "validate_url",
+]
+
+TARGET_TYPES: tuple[str, ...] = (
+    "callcenter",
+    "callrouter",
+    "channel",
+    "coachinggroup",
+    "coachingteam",
+    "department",
+    "office",
+    "room",
+    "staffgroup",
+    "unknown",
+    "user",
+)
+"""Dialpad's target-type enum (``default_target_type``, routing answers)."""
+
+NUMBER_STATUSES: tuple[str, ...] = (
+    "available",
+    "call_center",
+    "call_router",
+    "department",
+    "dynamic_caller",
+    "office",
+    "pending",
+    "porting",
+    "room",
+    "user",
+)
+"""Dialpad's number ``status`` enum (``GET /numbers?status=``; read by the client and the sandbox)."""
+
+DIRECTORY_TYPES: tuple[str, ...] = ("office", "department", "callcenter", "user")
+"""The target types a company directory lists (:class:`DirectoryEntry.type`): the client's
+``targets()`` and the sandbox's seeded company."""
+
+E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+"""An E.164 number: ``+`` then 7-15 ASCII digits, the first not 0. Python's ``re`` and
+Arrow's RE2 (the vectorised call reader) read it the same way when used with ``fullmatch``."""
+_E164 = re.compile(E164_PATTERN)
+_PUNCT = re.compile(r"[\s().\-/]")
+REDACTED = "***"
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_e164(value: Any, *, field: str = "number") -> str:
+    """``value`` if it is an E.164 number (``+`` then 7–15 digits), else ValidationError."""
+    if not isinstance(value, str) or not _E164.fullmatch(value):
+        raise ValidationError(f"{value!r} is not an E.164 number like +14155550100", field=field)
+    return value
+
+
+def normalize_e164(value: Any, *, default_country_code: str = "1") -> str | None:
+    """Best-effort E.164 form of a phone number, or None if it cannot be one.
+
+    Strips spaces, dots, dashes, slashes and parentheses; ``00`` becomes
+    ``+``; a bare 10-digit number gets ``+<default_country_code>`` (NANP);
+    11 digits starting with the country code get a ``+``."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    text = _PUNCT.sub("", str(value))
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if not text.startswith("+"):
+        if not text.isdigit():
+            return None
+        if len(text) == 10:
+            text = "+" + default_country_code + text
+        elif len(text) == 10 + len(default_country_code) and text.startswith(default_country_code):
+            text = "+" + text
+        else:
+            text = "+" + text
+    return text if _E164.fullmatch(text) else None
+
+
+def validate_url(value: Any, *, field: str = "routing_url") -> str:
+    """An absolute http(s) URL with a host."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("a URL is required", field=field)
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError(f"{value!r} is not an absolute http(s) URL", field=field)
+    return value
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url``'s host is a loopback address or ``localhost``."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def strip_query(url: Any) -> str:
+    """``url`` for messages: without query, fragment or ``user:password@`` (any may hold a credential).
+
+    Used for the clients' errors and for the sandbox's attempt details and emails."""
+    try:
+        p = urlsplit(str(url))
+    except ValueError:
+        return "<unparseable url>"
+    return urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, "", ""))
+
+
+def validate_secret(value: Any, *, field: str = "secret", min_length: int | None = None) -> str:
+    """A router secret: text of at least ``min_length`` (default ``DIALPAD.min_secret_length``)
+    characters, one line.
+
+    The message never repeats the secret."""
+    need = DIALPAD.min_secret_length if min_length is None else min_length
+    if not isinstance(value, str):
+        raise ValidationError("must be text", field=field)
+    if "\n" in value or "\r" in value:
+        raise ValidationError("must be a single line", field=field)
+    if len(value) < need:
+        raise ValidationError(f"must be at least {need} characters (got {len(value)})", field=field)
+    return value
+
+
+def validate_target_type(value: Any, *, field: str = "default_target_type") -> str:
+    if value not in TARGET_TYPES:
+        raise ValidationError(
+            f"{value!r} is not a target type; expected one of {', '.join(TARGET_TYPES)}",
+            field=field,
+        )
+    return value
+
+
+def parse_id(value: Any, *, field: str = "id") -> int:
+    """A Dialpad 64-bit id, given as int or decimal string (the API sends both)."""
+    if isinstance(value, bool):
+        raise ValidationError(f"{value!r} is not an id", field=field)
+    if isinstance(value, int):
+        out = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        out = int(value.strip())
+    else:
+        raise ValidationError(f"{value!r} is not an integer id", field=field)
+    if not 0 < out < 2**63:
+        raise ValidationError(f"{value!r} is outside the 64-bit id range", field=field)
+    return out
+
+
+def html_table(fields: Mapping[str, Any], *, caption: str) -> str:
+    """A two-column HTML table (field, value), everything escaped: how objects show in notebooks."""
+    rows = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+        f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+        for k, v in fields.items()
+    )
+    return f"<table><caption>{html.escape(caption)}</caption>{rows}</table>"
+
+
+def redact(obj: Any) -> Any:
+    """A copy of a JSON-like object with every ``secret`` value replaced by ``'***'``."""
+    if isinstance(obj, Mapping):
+        return {
+            k: (REDACTED if k in ("secret", "api_key", "apikey") and v else redact(v)) for k, v in obj.items()
+        }
+    if isinstance(obj, list):
+        return [redact(v) for v in obj]
+    return obj
+
+
+# --------------------------------------------------------------------------- objects
+
+
+def _opt_id(value: Any, field: str) -> int | None:
+    return None if value in (None, "") else parse_id(value, field=field)
+
+
+@dataclass(frozen=True)
+class CallRouter:
+    """A Dialpad call router. ``secret`` never shows in repr/str/HTML."""
+
+    id: int
+    name: str
+    routing_url: str
+    office_id: int
+    default_target_id: int
+    default_target_type: str
+    enabled: bool = True
+    phone_numbers: tuple[str, ...] = ()
+    secret: str | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> CallRouter:
+        signature = data.get("signature") or {}
+        return cls(
+            id=parse_id(data.get("id"), field="id"),
+            name=data.get("name") or "",
+            routing_url=data.get("routing_url") or "",
+            office_id=parse_id(data.get("office_id"), field="office_id"),
+            default_target_id=parse_id(data.get("default_target_id"), field="default_target_id"),
+            default_target_type=data.get("default_target_type") or "unknown",
+            enabled=bool(data.get("enabled", True)),
+            phone_numbers=tuple(data.get("phone_numbers") or ()),
+            secret=signature.get("secret") or None,
+        )
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret)
+
+    @property
+    def signature(self) -> dict[str, str]:
+        """Dialpad's ``signature`` object, secret redacted."""
+        return {"type": "jwt", "algo": "HS256", "secret": REDACTED} if self.secret else {}
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict for tables; the secret is redacted."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "enabled": self.enabled,
+            "phone_numbers": list(self.phone_numbers),
+            "routing_url": self.routing_url,
+            "office_id": self.office_id,
+            "default_target_type": self.default_target_type,
+            "default_target_id": self.default_target_id,
+            "signed": self.has_secret,
+        }
+
+    def __repr__(self) -> str:
+        signed = ", signed=True" if self.secret else ""
+        return (
+            f"CallRouter(id={self.id}, name={self.name!r}, enabled={self.enabled}, "
+            f"routing_url={self.routing_url!r}, office_id={self.office_id}, "
+            f"default_target={self.default_target_type}:{self.default_target_id}, "
+            f"phone_numbers={list(self.phone_numbers)}{signed})"
+        )
+
+    __str__ = __repr__
+
+    def _repr_html_(self) -> str:
+        return html_table(self.to_dict(), caption=f"Call router {self.id}")
+
+
+@dataclass(frozen=True)
+class Number:
+    number: str
+    status: str | None = None
+    target_id: int | None = None
+    target_type: str | None = None
+    office_id: int | None = None
+    company_id: int | None = None
+    area_code: str | None = None
+    type: str | None = None
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Number:
+        return cls(
+            number=data["number"],
+            status=data.get("status"),
+            target_id=_opt_id(data.get("target_id"), "target_id"),
+            target_type=data.get("target_type"),
+            office_id=_opt_id(data.get("office_id"), "office_id"),
+            company_id=_opt_id(data.get("company_id"), "company_id"),
+            area_code=data.get("area_code"),
+            type=data.get("type"),
+        )
+
+
+@dataclass(frozen=True)
+class Office:
+    id: int
+    name: str
+    timezone: str | None = None
+    admin_email: str | None = None
+    phone_numbers: tuple[str, ...] = ()
+
+    @classmethod
+    def from_api(cls, data: Mapping[str, Any]) -> Office:
+        return cls(
+            id=parse_id(data.get("id") or data.get("office_id"), field="id"),
+            name=data.get("name") or "",
+            timezone=data.get("timezone"),
+            admin_email=data.get("admin_email"),
+            phone_numbers=tuple(data.get("phone_numbers") or ()),
+        )
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """A routable target in the company directory: a user, department, call centre or office."""
+
+    id: int
+    type: str
+    name: str
+    office_id: int | None = None
+    email: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.name} ({self.type} {self.id})"
+
+
+@dataclass(frozen=True)
+class RoutingRequest:
+    """What Dialpad POSTs to ``routing_url`` for one inbound call."""
+
+    date_started: int
+    call_id: int
+    external_number: str
+    internal_number: str
+    contact_id: str | None = None
+    contact_type: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "date_started": self.date_started,
+            "call_id": self.call_id,
+            "external_number": self.external_number,
+            "internal_number": self.internal_number,
+            "contact_id": self.contact_id,
+            "contact_type": self.contact_type,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> RoutingRequest:
+        """Validate a decoded routing request; ValidationError names the bad field."""
+        if not isinstance(data, Mapping):
+            raise ValidationError(f"expected a JSON object, got {type(data).__name__}", field="payload")
+        for name in ("date_started", "call_id", "external_number", "internal_number"):
+            if data.get(name) in (None, ""):
+                raise ValidationError("is required", field=name)
+        ds = data["date_started"]
+        if isinstance(ds, bool) or not isinstance(ds, (int, float)):
+            raise ValidationError(f"{ds!r} is not milliseconds since the epoch", field="date_started")
+        contact_id = data.get("contact_id")
+        return cls(
+            date_started=int(ds),
+            call_id=parse_id(data["call_id"], field="call_id"),
+            external_number=validate_e164(data["external_number"], field="external_number"),
+            internal_number=validate_e164(data["internal_number"], field="internal_number"),
+            contact_id=None if contact_id in (None, "") else str(contact_id),
+            contact_type=data.get("contact_type") or None,
+        )
+
+
+@dataclass(frozen=True)
+class RoutingDecision:
+    """An endpoint's answer: the target for the call."""
+
+    target_id: int
+    target_type: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"target_id": self.target_id, "target_type": self.target_type}
+
+
+def parse_routing_answer(data: Any) -> RoutingDecision:
+    """Validate an endpoint's JSON answer.
+
+    Accepts ``{"target_id", "target_type"}`` and (assumption ``action_route``)
+    ``{"action": "route", "target_id", "target_type"}``. Raises ValidationError
+    with ``field`` set; an unknown target type has ``field == "target_type"``."""
+    if not isinstance(data, Mapping):
+        raise ValidationError(f"expected a JSON object, got {type(data).__name__}", field="body")
+    action = data.get("action")
+    if action is not None and action != "route":
+        raise ValidationError(f"unsupported action {action!r}", field="action")
+    if "target_id" not in data or data.get("target_id") in (None, ""):
+        raise ValidationError("is required", field="target_id")
+    if "target_type" not in data:
+        raise ValidationError("is required", field="target_type")
+    target_id = parse_id(data["target_id"], field="target_id")
+    target_type = validate_target_type(data["target_type"], field="target_type")
+    return RoutingDecision(target_id, target_type)

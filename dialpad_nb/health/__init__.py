@@ -1,0 +1,73 @@
+"""Router health: how close each router is to Dialpad's auto-disable, and why.
+
+One import for the analyst; the work lives in small modules:
+
+* :mod:`.attempts` — the attempts DataFrame (sandbox, endpoint log, CSV);
+* :mod:`.window` — the auto-disable rule over a whole log, vectorised
+  (:func:`simulate`, :func:`what_if`, :func:`infer_patches`);
+* :mod:`.latency` — percentiles per hour / outcome against the deadline;
+* :mod:`.forecast` — budget left now and the expected time to disable;
+* :mod:`.summary` — :func:`health_summary`, the numbers shown for one router;
+* :mod:`.probe` — replay logged requests to an endpoint over HTTP, as Dialpad would.
+"""
+
+from __future__ import annotations
+
+from .attempts import (
+    ATTEMPT_COLUMNS,
+    SIDE_BY_SIDE_COLUMNS,
+    attempts_from_records,
+    from_sandbox,
+    read_attempts_csv,
+    read_endpoint_log,
+    side_by_side,
+    write_attempts_csv,
+)
+from .forecast import Forecast, disable_eta_s, forecast
+from .latency import latency_band, latency_by_hour, latency_by_outcome, latency_summary
+from .probe import FaultSwitch, ProbeResult, probe
+from .summary import health_summary
+from .window import (
+    PATCH_COLUMNS,
+    apply_deadline,
+    compare_policies,
+    error_count_curve,
+    infer_patches,
+    make_patches,
+    simulate,
+    simulate_router,
+    what_if,
+    window_summary,
+)
+
+__all__ = [
+    "ATTEMPT_COLUMNS",
+    "PATCH_COLUMNS",
+    "SIDE_BY_SIDE_COLUMNS",
+    "FaultSwitch",
+    "Forecast",
+    "ProbeResult",
+    "apply_deadline",
+    "attempts_from_records",
+    "compare_policies",
+    "disable_eta_s",
+    "error_count_curve",
+    "forecast",
+    "from_sandbox",
+    "health_summary",
+    "infer_patches",
+    "latency_band",
+    "latency_by_hour",
+    "latency_by_outcome",
+    "latency_summary",
+    "make_patches",
+    "probe",
+    "read_attempts_csv",
+    "read_endpoint_log",
+    "side_by_side",
+    "simulate",
+    "simulate_router",
+    "what_if",
+    "window_summary",
+    "write_attempts_csv",
+]

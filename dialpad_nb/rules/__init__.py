@@ -1,0 +1,26 @@
+"""Routing rules and replay: matrix conditions, enrichment, rule sets, and the offline
+comparison of a candidate with a baseline."""
+
+from __future__ import annotations
+
+from .enrich import DuplicateContactWarning, Enrichment, EnrichmentReport
+from .matrix import MatrixError, ShadowedRuleWarning
+from .replay import Comparison, compare, load_capacity, replay
+from .ruleset import ImplicitUTCWarning, PythonRule, RuleDecision, RuleSet, load_matrix
+
+__all__ = [
+    "Comparison",
+    "DuplicateContactWarning",
+    "Enrichment",
+    "EnrichmentReport",
+    "ImplicitUTCWarning",
+    "MatrixError",
+    "PythonRule",
+    "RuleDecision",
+    "RuleSet",
+    "ShadowedRuleWarning",
+    "compare",
+    "load_capacity",
+    "load_matrix",
+    "replay",
+]

@@ -1,0 +1,387 @@
+r"""Routing matrices: an ordered table of conditions -> target, loaded from CSV or a DataFrame.
+
+Syntax
+======
+
+One row per rule, evaluated top to bottom; **the first row whose conditions all
+hold decides the call**. A last row with no conditions is the **default**
+(or pass ``default=(target_id, target_type)``).
+
+Columns
+-------
+
+=================  ==================================================================
+``rule``           the rule's name (unique; empty → ``row N``)
+``target_id``      Dialpad id of the target (integer)
+``target_type``    one of Dialpad's target types (``callcenter``, ``department``,
+                   ``user``, ``office``, ...)
+``tz``             optional: IANA timezone for this row's ``hours``/``days``
+                   (empty → the matrix timezone, argument ``timezone``, default UTC)
+``target_name``,   optional, free text for readers; ignored
+``note``
+*any other*        a **condition column** named by the field it tests:
+                   ``external_number`` (caller), ``internal_number`` (number
+                   dialled), ``contact_id``, ``contact_type``, an enrichment field
+                   such as ``crm.segment`` / ``crm.status`` / ``crm.owner``, or the
+                   time pseudo-fields ``hours`` and ``days`` (of ``date_started``)
+=================  ==================================================================
+
+Condition cells (empty = any value)
+-----------------------------------
+
+=========================  ===========================================================
+``enterprise`` or          equals (a leading ``=`` lets a value contain ``:``)
+``=enterprise``
+``in:gold|silver``         one of the values
+``prefix:+1415|+1628``     starts with one of the prefixes
+``re:^\+44``               Python regular expression, ``re.search`` semantics
+``null``                   the value is missing (e.g. no CRM match)
+``!`` before any of these  negation: ``!in:churned|lead``, ``!null``
+``09:00-17:30``            (``hours`` column) local time in ``[start, end)``;
+                           ``18:00-08:00`` crosses midnight; several windows
+                           ``08:00-12:00|13:00-17:00``; ``hours:`` prefix allowed
+``mon-fri``                (``days`` column) local weekday; ranges wrap
+                           (``fri-mon``); lists ``sat|sun``; ``weekdays``, ``weekend``
+=========================  ===========================================================
+
+Numbers in ``external_number``/``internal_number`` equality cells are normalised
+to E.164 (``(415) 555-0100`` → ``+14155550100``). ``hours`` and ``days`` are
+tested independently on the call's local time: ``days=mon-fri`` with
+``hours=18:00-08:00`` matches Monday 18:00–24:00 *and* Monday 00:00–08:00.
+A missing value fails every positive test (so ``!`` of it holds).
+
+Errors and warnings
+-------------------
+
+Loading raises :class:`MatrixError` (a ``ValidationError``) listing every problem
+with its row (1 = first rule under the header) and column: missing column,
+unknown field, unparsable condition, bad id, unknown target type, unknown
+timezone, duplicate rule name, no default, and — when a ``directory`` is given —
+target ids that are not in the company. Rows that can never match because an
+earlier row already catches all their calls (an unconditional row, identical
+conditions, or broader conditions such as ``in:a|b`` before ``=a``) are reported
+as :class:`ShadowedRuleWarning` and kept in ``RuleSet.warnings``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from ..core.errors import ValidationError
+from ..core.models import TARGET_TYPES, DirectoryEntry, parse_id, validate_target_type
+from .conditions import (
+    CALL_FIELDS,
+    TIME_FIELDS,
+    Condition,
+    ConditionSyntaxError,
+    check_timezone,
+    parse_condition,
+)
+
+__all__ = [
+    "ENRICHMENT_PREFIX",
+    "INFO_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "MatrixError",
+    "MatrixProblem",
+    "MatrixRule",
+    "MatrixWarning",
+    "ShadowedRuleWarning",
+    "directory_index",
+    "parse_matrix",
+]
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("rule", "target_id", "target_type")
+INFO_COLUMNS: frozenset[str] = frozenset({"tz", "note", "notes", "description", "comment", "target_name"})
+ENRICHMENT_PREFIX = "crm."
+
+
+@dataclass(frozen=True)
+class MatrixRule:
+    """One matrix row: all ``conditions`` must hold; then the call goes to the target."""
+
+    name: str
+    conditions: tuple[Condition, ...]
+    target_id: int
+    target_type: str
+    row: int | None = None
+
+    @property
+    def unconditional(self) -> bool:
+        return not self.conditions
+
+    def matches(self, call: Mapping[str, Any]) -> bool:
+        return all(c.test(call) for c in self.conditions)
+
+
+@dataclass(frozen=True)
+class MatrixProblem:
+    row: int | None
+    """1-based rule row (None: the header / the whole matrix)."""
+    column: str | None
+    message: str
+    rule: str | None = None
+
+    def __str__(self) -> str:
+        where = []
+        if self.row is not None:
+            where.append(f"row {self.row}" + (f" (rule {self.rule!r})" if self.rule else ""))
+        if self.column is not None:
+            where.append(f"column {self.column!r}")
+        return f"{', '.join(where) or 'matrix'}: {self.message}"
+
+
+class MatrixError(ValidationError):
+    """An invalid routing matrix; ``problems`` lists every row/column at fault."""
+
+    def __init__(self, problems: Sequence[MatrixProblem]) -> None:
+        self.problems = tuple(problems)
+        first = self.problems[0]
+        self.row = first.row
+        self.column = first.column
+        lines = [str(p) for p in self.problems]
+        more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
+        super().__init__(f"invalid routing matrix{more}: " + "; ".join(lines))
+
+
+class ShadowedRuleWarning(UserWarning):
+    """A matrix row that can never match: an earlier row catches all of its calls."""
+
+
+@dataclass(frozen=True)
+class MatrixWarning:
+    row: int | None
+    rule: str
+    shadowed_by: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def directory_index(directory: Iterable[Any]) -> dict[tuple[int, str], str]:
+    """``{(id, type): name}`` from directory entries (dicts with id/type/name or DirectoryEntry)."""
+    out: dict[tuple[int, str], str] = {}
+    for entry in directory:
+        if isinstance(entry, DirectoryEntry):
+            out[(entry.id, entry.type)] = entry.name
+        else:
+            out[(int(entry["id"]), str(entry["type"]))] = str(entry.get("name") or entry["id"])
+    return out
+
+
+def parse_matrix(
+    frame: pd.DataFrame,
+    *,
+    timezone: str = "UTC",
+    default: Any = None,
+    directory: Iterable[Any] | None = None,
+    fields: Iterable[str] = (),
+) -> tuple[list[MatrixRule], MatrixRule, list[MatrixWarning]]:
+    """Validate a matrix table; return ``(rules, default_rule, warnings)``.
+
+    ``default`` is ``(target_id, target_type)``, a RoutingDecision or None (then
+    the last row must have no conditions). Raises :class:`MatrixError`."""
+    problems: list[MatrixProblem] = []
+    frame = frame.copy()
+    frame.columns = [str(c).strip() for c in frame.columns]
+    for col in REQUIRED_COLUMNS:
+        if col not in frame.columns:
+            problems.append(
+                MatrixProblem(None, col, "column is missing (required: rule, target_id, target_type)")
+            )
+    extra = set(fields)
+    condition_cols = []
+    for col in frame.columns:
+        if col in REQUIRED_COLUMNS or col in INFO_COLUMNS:
+            continue
+        known = col in CALL_FIELDS or col in TIME_FIELDS or col in extra
+        if col.startswith(ENRICHMENT_PREFIX) and len(col) > len(ENRICHMENT_PREFIX):
+            known = True
+        if not known:
+            problems.append(
+                MatrixProblem(
+                    None,
+                    col,
+                    f"unknown field; conditions can test {', '.join(CALL_FIELDS + TIME_FIELDS)}"
+                    f" or an enrichment field {ENRICHMENT_PREFIX}<name>",
+                )
+            )
+        else:
+            condition_cols.append(col)
+    if problems:
+        raise MatrixError(problems)
+    try:
+        check_timezone(timezone)
+    except ConditionSyntaxError as exc:
+        raise MatrixError([MatrixProblem(None, "tz", f"matrix timezone: {exc}")]) from None
+    known_targets = directory_index(directory) if directory is not None else None
+
+    rules: list[MatrixRule] = []
+    seen: dict[str, int] = {}
+    for pos, record in enumerate(frame.to_dict("records")):
+        row = pos + 1
+        name = _cell(record.get("rule")) or f"row {row}"
+        if name in seen:
+            problems.append(
+                MatrixProblem(row, "rule", f"duplicate rule name (first used on row {seen[name]})", name)
+            )
+        seen.setdefault(name, row)
+        tz = _cell(record.get("tz")) or timezone
+        if tz != timezone:
+            try:
+                check_timezone(tz)
+            except ConditionSyntaxError as exc:
+                problems.append(MatrixProblem(row, "tz", str(exc), name))
+                tz = timezone
+        conditions = []
+        for col in condition_cols:
+            try:
+                cond = parse_condition(col, _cell(record.get(col)), tz=tz)
+            except ConditionSyntaxError as exc:
+                problems.append(
+                    MatrixProblem(row, col, f"cannot parse {_cell(record.get(col))!r}: {exc}", name)
+                )
+                continue
+            if cond is not None:
+                conditions.append(cond)
+        target_id, target_type = _target(record, row, name, problems, known_targets)
+        rules.append(MatrixRule(name, tuple(conditions), target_id, target_type, row))
+
+    if default is not None:
+        try:
+            default_rule = _explicit_default(default)
+        except ValidationError as exc:
+            problems.append(MatrixProblem(None, "default", str(exc)))
+            default_rule = None
+        else:
+            if (
+                known_targets is not None
+                and (default_rule.target_id, default_rule.target_type) not in known_targets
+            ):
+                problems.append(
+                    MatrixProblem(
+                        None,
+                        "default",
+                        f"{default_rule.target_type} {default_rule.target_id} is not in the directory",
+                    )
+                )
+            if default_rule.name in seen:
+                problems.append(
+                    MatrixProblem(
+                        seen[default_rule.name], "rule", "'default' is reserved for default=", "default"
+                    )
+                )
+    elif rules and rules[-1].unconditional:
+        default_rule = rules.pop()
+    else:
+        default_rule = None
+        problems.append(
+            MatrixProblem(
+                None,
+                None,
+                "no default: end with a row that has no conditions, or pass default=(target_id, target_type)",
+            )
+        )
+    if problems:
+        raise MatrixError(problems)
+    warnings = shadow_warnings(rules, default_rule)
+    return rules, default_rule, warnings
+
+
+def shadow_warnings(
+    rules: Sequence[MatrixRule], default_rule: MatrixRule | None = None
+) -> list[MatrixWarning]:
+    """Rows that an earlier row makes unreachable (every call they match, it matches first)."""
+    out: list[MatrixWarning] = []
+    ordered = [r for r in rules if isinstance(r, MatrixRule)]
+    candidates = list(ordered) + ([default_rule] if default_rule is not None else [])
+    for j, later in enumerate(candidates):
+        for earlier in ordered[: min(j, len(ordered))]:
+            if earlier is later:
+                break
+            if _covers(earlier, later):
+                if earlier.unconditional:
+                    why = "it has no conditions"
+                elif set(earlier.conditions) == set(later.conditions):
+                    why = "it has the same conditions"
+                else:
+                    why = "its conditions include every call this row matches"
+                where = f"row {later.row} " if later.row is not None else ""
+                out.append(
+                    MatrixWarning(
+                        later.row,
+                        later.name,
+                        earlier.name,
+                        f"{where}(rule {later.name!r}) is shadowed by rule {earlier.name!r}"
+                        f" (row {earlier.row}): {why}; it can never match",
+                    )
+                )
+                break
+    return out
+
+
+def _covers(earlier: MatrixRule, later: MatrixRule) -> bool:
+    return all(any(lc.implies(ec) for lc in later.conditions) for ec in earlier.conditions)
+
+
+def _explicit_default(default: Any) -> MatrixRule:
+    if isinstance(default, MatrixRule):
+        return default
+    if isinstance(default, Mapping):
+        target_id, target_type = default.get("target_id"), default.get("target_type")
+    elif hasattr(default, "target_id") and hasattr(default, "target_type"):
+        target_id, target_type = default.target_id, default.target_type
+    else:
+        try:
+            target_id, target_type = default
+        except (TypeError, ValueError):
+            raise ValidationError(f"{default!r} is not (target_id, target_type)", field="default") from None
+    return MatrixRule(
+        "default",
+        (),
+        parse_id(target_id, field="default target_id"),
+        validate_target_type(target_type, field="default target_type"),
+        None,
+    )
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+        return ""
+    return str(value).strip()
+
+
+def _target(
+    record: Mapping[str, Any],
+    row: int,
+    name: str,
+    problems: list[MatrixProblem],
+    known: dict[tuple[int, str], str] | None,
+) -> tuple[int, str]:
+    raw_id, raw_type = record.get("target_id"), _cell(record.get("target_type"))
+    target_id = 0
+    if isinstance(raw_id, float) and raw_id == raw_id and raw_id.is_integer():
+        raw_id = int(raw_id)
+    try:
+        target_id = parse_id(raw_id if isinstance(raw_id, int) else _cell(raw_id), field="target_id")
+    except ValidationError:
+        problems.append(MatrixProblem(row, "target_id", f"{_cell(raw_id)!r} is not an integer id", name))
+    if raw_type not in TARGET_TYPES:
+        problems.append(
+            MatrixProblem(
+                row,
+                "target_type",
+                f"{raw_type!r} is not a target type; expected one of {', '.join(TARGET_TYPES)}",
+                name,
+            )
+        )
+    elif target_id and known is not None and (target_id, raw_type) not in known:
+        problems.append(
+            MatrixProblem(row, "target_id", f"{raw_type} {target_id} is not in the directory", name)
+        )
+    return target_id, raw_type

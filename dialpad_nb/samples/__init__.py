@@ -1,0 +1,32 @@
+"""Sample data: the fictional company the sandbox serves (Harbor & Pine Outfitters), and
+seeded generators of call logs, CRM exports and attempt logs.
+
+Never imported by the analytics (``calls``, ``rules``, ``health``): they work on any
+company. Names are loaded lazily.
+"""
+
+from __future__ import annotations
+
+from ..core._lazy import lazy_exports
+
+_EXPORTS: dict[str, str] = {
+    "CALLCENTERS": "company",
+    "INTERNAL_NUMBERS": "generate",
+    "COMPANY": "company",
+    "DEPARTMENTS": "company",
+    "OFFICES": "company",
+    "SAMPLE_ROUTERS": "attempts",
+    "SAMPLE_SECRET": "generate",
+    "USERS": "company",
+    "all_targets": "company",
+    "generate_calls": "generate",
+    "generate_crm": "generate",
+    "sample_attempts": "attempts",
+    "write_call_log": "generate",
+    "write_sample": "generate",
+    "write_sample_attempts": "attempts",
+}
+
+__all__ = sorted(_EXPORTS)
+
+__getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
