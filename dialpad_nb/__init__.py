@@ -22,7 +22,7 @@ _EXPORTS: dict[str, str] = {
     "DialpadClient": "api.client",
     "DialpadError": "core.errors",
     "DialpadTimeout": "core.errors",
-    "Directory": "api.client",
+    "Directory": "core.directory",
     "DirectoryEntry": "core.models",
     "ERROR_OUTCOMES": "core.policy",
     "Enrichment": "rules.enrich",

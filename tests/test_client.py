@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dialpad_nb.api.client import DialpadClient, Directory
+from dialpad_nb.api.client import DialpadClient
 from dialpad_nb.core.clock import SimulatedClock, ms_to_datetime
+from dialpad_nb.core.directory import Directory
 from dialpad_nb.core.errors import (
     APIError,
     BadRequest,

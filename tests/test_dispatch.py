@@ -16,7 +16,7 @@ from dialpad_nb.core.errors import ValidationError
 from dialpad_nb.core.policy import DIALPAD, RouterHealthState
 from dialpad_nb.core.protocol import ATTEMPT_KEYS
 from dialpad_nb.core.signing import verify
-from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
+from dialpad_nb.samples.company import CALLCENTERS, COMPANY, DEPARTMENTS, OFFICES, USERS
 from dialpad_nb.sandbox.dispatch import CALL_ID_BASE, Dispatcher, NumberNotAssigned
 from dialpad_nb.sandbox.store import SandboxStore
 
@@ -70,7 +70,9 @@ def world():
     store = SandboxStore(":memory:")
     clock = SimulatedClock(T0)
     endpoint = Endpoint()
-    dispatcher = Dispatcher(store, clock, transport=httpx.MockTransport(endpoint), deadline_s=1.0)
+    dispatcher = Dispatcher(
+        store, clock, directory=COMPANY.directory(), transport=httpx.MockTransport(endpoint), deadline_s=1.0
+    )
     yield store, clock, endpoint, dispatcher
     dispatcher.close()
     store.close()
@@ -179,11 +181,11 @@ def test_details_never_carry_the_url_query(world):
     assert "key=abc" not in d.place_call(number, CALLER)["detail"]
 
 
-def test_known_target_accepts_the_companys_routers(world):
+def test_unknown_target_reason_accepts_the_companys_routers(world):
     store, clock, endpoint, d = world
     other, _ = add_router(store)
-    assert d.known_target(other, "callrouter") is None
-    assert "not a call router" in d.known_target(999, "callrouter")
+    assert d.unknown_target_reason(other, "callrouter") is None
+    assert "not a call router" in d.unknown_target_reason(999, "callrouter")
 
 
 def test_eleventh_error_disables_and_emails_the_office_admin(world):
@@ -338,7 +340,7 @@ def test_router_errors_of_unknown_router(world):
 
 def test_deadline_must_be_positive():
     with pytest.raises(ValidationError, match="routing_deadline_s"):
-        Dispatcher(SandboxStore(":memory:"), SimulatedClock(T0), deadline_s=0)
+        Dispatcher(SandboxStore(":memory:"), SimulatedClock(T0), directory=COMPANY.directory(), deadline_s=0)
 
 
 @settings(max_examples=20, deadline=None)
@@ -352,7 +354,7 @@ def test_stored_window_agrees_with_one_live_state(events):
     RouterHealthState fed the same calls must give the same counts and disables."""
     store, clock = SandboxStore(":memory:"), SimulatedClock(T0)
     endpoint = Endpoint()
-    d = Dispatcher(store, clock, transport=httpx.MockTransport(endpoint))
+    d = Dispatcher(store, clock, directory=COMPANY.directory(), transport=httpx.MockTransport(endpoint))
     try:
         _, number = add_router(store)
         live, t = RouterHealthState(DIALPAD), T0
@@ -380,7 +382,7 @@ def test_a_valid_answer_after_the_deadline_is_a_timeout():
             secret=None,
             request=RoutingRequest(T0, 1, CALLER, "+14155551001"),
             deadline_s=5.0,
-            known_target=lambda tid, ttype: None,
+            unknown_target_reason=lambda tid, ttype: None,
             timer=lambda: next(ticks),
         )
     assert (result.outcome, result.http_status, result.decision) == ("timeout", 200, None)
@@ -390,7 +392,7 @@ def test_a_valid_answer_after_the_deadline_is_a_timeout():
 def test_without_a_transport_only_loopback_endpoints_are_called():
     # An offline sandbox must not send call data to whatever host a router names.
     store, clock = SandboxStore(":memory:"), SimulatedClock(T0)
-    d = Dispatcher(store, clock, deadline_s=1.0)
+    d = Dispatcher(store, clock, directory=COMPANY.directory(), deadline_s=1.0)
     try:
         rid, number = add_router(store, url="https://routing.example.com/route?token=abc")
         rec = d.place_call(number, CALLER)
@@ -408,7 +410,7 @@ def test_without_a_transport_only_loopback_endpoints_are_called():
 )
 def test_loopback_endpoints_are_called_without_a_transport(url):
     store, clock = SandboxStore(":memory:"), SimulatedClock(T0)
-    d = Dispatcher(store, clock, deadline_s=1.0)
+    d = Dispatcher(store, clock, directory=COMPANY.directory(), deadline_s=1.0)
     try:
         rid, number = add_router(store, url=url)
         rec = d.place_call(number, CALLER)
@@ -424,7 +426,12 @@ def test_allow_remote_routing_sends_to_other_hosts():
     endpoint = Endpoint()
     store, clock = SandboxStore(":memory:"), SimulatedClock(T0)
     d = Dispatcher(
-        store, clock, deadline_s=1.0, allow_remote_routing=True, transport=httpx.MockTransport(endpoint)
+        store,
+        clock,
+        directory=COMPANY.directory(),
+        deadline_s=1.0,
+        allow_remote_routing=True,
+        transport=httpx.MockTransport(endpoint),
     )
     try:
         rid, number = add_router(store, url="https://routing.example.com/route")

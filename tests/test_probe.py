@@ -77,7 +77,7 @@ def test_unknown_target_ids_via_known_target():
         payloads(1),
         transport=httpx.MockTransport(answer_by_call),
         progress=False,
-        known_target=lambda tid, ttype: None if tid != TARGET else "not in the company",
+        unknown_target_reason=lambda tid, ttype: None if tid != TARGET else "not in the company",
     )
     assert res.attempts["outcome"].tolist() == ["unknown_target"]
 

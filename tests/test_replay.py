@@ -11,6 +11,7 @@ from dialpad_nb.core.errors import ValidationError
 from dialpad_nb.rules.matrix import MatrixError
 from dialpad_nb.rules.replay import compare, load_capacity, logged_decisions, replay
 from dialpad_nb.rules.ruleset import RuleSet
+from dialpad_nb.samples import all_targets
 from tests.helpers_rules import AFTER_HOURS, INBOUND_SALES, SALES, SPANISH, SPANISH_LINE, TIER1, make_calls
 
 CANDIDATE = f"""rule,internal_number,hours,target_id,target_type
@@ -65,7 +66,9 @@ def calls() -> pd.DataFrame:
 
 @pytest.fixture
 def candidate() -> RuleSet:
-    return RuleSet.from_text(CANDIDATE, timezone="America/Los_Angeles", name="candidate")
+    return RuleSet.from_text(
+        CANDIDATE, timezone="America/Los_Angeles", name="candidate", directory=all_targets()
+    )
 
 
 def test_replay_adds_decisions_to_call_ids(calls, candidate):
@@ -187,7 +190,15 @@ def test_flows_count_changed_calls(calls, candidate):
 
 def test_unknown_targets_are_labelled_by_type_and_id(calls):
     rs = RuleSet.from_text("rule,target_id,target_type\ndefault,42,user\n")
-    assert compare(calls, rs).volume.index.tolist() == ["user 42", "Spanish Line", "Support Tier 1"]
+    volume = compare(calls, rs, directory=all_targets()).volume
+    assert volume.index.tolist() == ["user 42", "Spanish Line", "Support Tier 1"]
+
+
+def test_without_a_directory_targets_show_as_type_and_id(calls):
+    # analytics never assume the sample company: nobody named these targets
+    rs = RuleSet.from_text(CANDIDATE, timezone="America/Los_Angeles")
+    volume = compare(calls, rs).volume
+    assert sorted(volume.index) == sorted(f"callcenter {t[0]}" for t in (AFTER_HOURS, SPANISH, TIER1))
 
 
 def test_summary_renders_html_and_text(calls, candidate):

@@ -442,7 +442,7 @@ def test_assign_takes_the_oldest_pool_number_and_returns_a_number_object(app_cli
         "target_id": rid,
         "target_type": "callrouter",
         "office_id": SF,
-        "company_id": app_client.app.state.sandbox.directory.company.id,
+        "company_id": app_client.app.state.sandbox.company.id,
         "area_code": "415",
         "type": "local",
     }

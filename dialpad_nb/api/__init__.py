@@ -3,7 +3,8 @@ state and actions, and the sandbox's control API (sandbox only)."""
 
 from __future__ import annotations
 
-from .client import UNSET, DialpadClient, Directory, RouterDescription
+from ..core.directory import Directory, RouterDescription
+from .client import UNSET, DialpadClient
 from .connection import connect
 from .console import ActionResult, RouterConsole
 from .control import SandboxControl

@@ -36,17 +36,16 @@ What it guarantees:
 
 from __future__ import annotations
 
-import difflib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from ..core.clock import Clock, SystemClock, ms_to_datetime
+from ..core.directory import Directory, RouterDescription
 from ..core.errors import (
     APIError,
     DialpadTimeout,
@@ -57,13 +56,11 @@ from ..core.errors import (
     ValidationError,
 )
 from ..core.models import (
-    DIRECTORY_TYPES,
     NUMBER_STATUSES,
     CallRouter,
     DirectoryEntry,
     Number,
     Office,
-    html_table,
     normalize_e164,
     parse_id,
     validate_e164,
@@ -76,14 +73,12 @@ from .control import SandboxControl
 from .http_errors import error_from_response, strip_query, transport_reason
 
 if TYPE_CHECKING:  # pragma: no cover
-    import pandas as pd
+    pass
 
 __all__ = [
     "NUMBER_STATUSES",
     "UNSET",
     "DialpadClient",
-    "Directory",
-    "RouterDescription",
     "format_time",
     "validate_name",
 ]
@@ -150,167 +145,6 @@ def _fmt_duration(seconds: float) -> str:
     if minutes:
         return f"{minutes} min"
     return f"{secs} s"
-
-
-# --------------------------------------------------------------------------- directory
-
-
-@dataclass(frozen=True)
-class Directory(Sequence[DirectoryEntry]):
-    """The company's routable targets (offices, departments, call centres, users), with names.
-
-    A sequence of :class:`~dialpad_nb.core.models.DirectoryEntry`; shows as a table in
-    Jupyter; :meth:`resolve` finds one by id or name."""
-
-    entries: tuple[DirectoryEntry, ...]
-
-    def __getitem__(self, index: Any) -> Any:  # type: ignore[override]  (int -> entry, slice -> tuple)
-        return self.entries[index]
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def to_frame(self) -> pd.DataFrame:
-        import pandas as pd
-
-        rows = [
-            {"type": e.type, "name": e.name, "id": e.id, "office_id": e.office_id, "email": e.email or ""}
-            for e in self.entries
-        ]
-        return pd.DataFrame(rows, columns=["type", "name", "id", "office_id", "email"]).astype(
-            {"office_id": "Int64"}
-        )
-
-    def _repr_html_(self) -> str:
-        return self.to_frame().to_html(index=False)
-
-    def __repr__(self) -> str:
-        counts = ", ".join(f"{sum(e.type == t for e in self.entries)} {t}s" for t in DIRECTORY_TYPES)
-        return f"Directory({counts})"
-
-    def find(self, target_id: int | str, target_type: str | None = None) -> DirectoryEntry | None:
-        """The entry with this id (and type, if given), or None."""
-        try:
-            tid = parse_id(target_id, field="target")
-        except ValidationError:
-            return None
-        for e in self.entries:
-            if e.id == tid and (target_type is None or e.type == target_type):
-                return e
-        return None
-
-    def name_of(self, target_id: int | str, target_type: str | None = None) -> str:
-        """A display name for a target: ``"Support Tier 1 (callcenter)"``, or ``"user 123 (not in directory)"``."""
-        entry = self.find(target_id, target_type)
-        if entry is None:
-            return f"{target_type or 'target'} {target_id} (not in directory)"
-        return f"{entry.name} ({entry.type})"
-
-    def describe(self, router: CallRouter) -> RouterDescription:
-        """``router`` for display, its office and default target by name (the model holds only ids)."""
-        return RouterDescription(
-            router,
-            office=self.name_of(router.office_id, "office"),
-            default_target=self.name_of(router.default_target_id, router.default_target_type),
-        )
-
-    def resolve(
-        self,
-        name_or_id: str | int | DirectoryEntry,
-        target_type: str | None = None,
-        *,
-        field: str = "default_target",
-    ) -> DirectoryEntry:
-        """The one entry named (case-insensitive) or numbered ``name_or_id``.
-
-        ValidationError (naming ``field``) when nothing matches (with close names
-        as suggestions) or when a name is ambiguous (say which type)."""
-        if isinstance(name_or_id, DirectoryEntry):
-            return name_or_id
-        if target_type is not None:
-            validate_target_type(target_type, field=f"{field}_type")
-        pool = [e for e in self.entries if target_type is None or e.type == target_type]
-        if isinstance(name_or_id, int) or (isinstance(name_or_id, str) and name_or_id.strip().isdigit()):
-            entry = self.find(name_or_id, target_type)
-            if entry is None:
-                kind = target_type or "target"
-                raise ValidationError(f"no {kind} with id {name_or_id} in the company directory", field=field)
-            return entry
-        if not isinstance(name_or_id, str) or not name_or_id.strip():
-            raise ValidationError("give a target name or id", field=field)
-        wanted = name_or_id.strip().casefold()
-        matches = [e for e in pool if e.name.casefold() == wanted]
-        if len(matches) == 1:
-            return matches[0]
-        if len(matches) > 1:
-            options = "; ".join(e.label for e in matches)
-            raise ValidationError(
-                f"{name_or_id!r} is ambiguous ({options}); give the type or the id", field=field
-            )
-        close = difflib.get_close_matches(name_or_id, [e.name for e in pool], n=3, cutoff=0.6)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise ValidationError(f"no target named {name_or_id!r} in the company directory{hint}", field=field)
-
-
-@dataclass(frozen=True)
-class RouterDescription:
-    """A call router as ops read it: office and default target by name, ids beside them.
-    From :meth:`Directory.describe` or :meth:`DialpadClient.describe_router`; display only
-    (the :class:`~dialpad_nb.core.models.CallRouter` is in ``router``). The secret never shows."""
-
-    router: CallRouter
-    office: str
-    """``'San Francisco (office)'``, or ``'office <id> (not in directory)'``."""
-    default_target: str
-    """``'Support Tier 1 (callcenter)'``, or ``'<type> <id> (not in directory)'``."""
-
-    def to_dict(self) -> dict[str, Any]:
-        r = self.router
-        return {
-            "id": r.id,
-            "name": r.name,
-            "enabled": r.enabled,
-            "phone_numbers": list(r.phone_numbers),
-            "routing_url": r.routing_url,
-            "office": f"{self.office}, id {r.office_id}",
-            "default_target": f"{self.default_target}, id {r.default_target_id}",
-            "signed": r.has_secret,
-        }
-
-    def __repr__(self) -> str:
-        r = self.router
-        signed = ", signed=True" if r.has_secret else ""
-        return (
-            f"RouterDescription(id={r.id}, name={r.name!r}, enabled={r.enabled}, "
-            f"routing_url={r.routing_url!r}, office={self.office!r}, "
-            f"default_target={self.default_target!r}, phone_numbers={list(r.phone_numbers)}{signed})"
-        )
-
-    __str__ = __repr__
-
-    def _repr_html_(self) -> str:
-        return html_table(self.to_dict(), caption=f"Call router {self.router.id}: {self.router.name}")
-
-
-def _entry(kind: str, data: Mapping[str, Any]) -> DirectoryEntry:
-    if kind == "user":
-        name = data.get("display_name") or " ".join(
-            p for p in (data.get("first_name"), data.get("last_name")) if p
-        )
-        emails = data.get("emails") or []
-        email_ = emails[0] if emails else data.get("email")
-    else:
-        name = data.get("name") or ""
-        email_ = data.get("admin_email") if kind == "office" else None
-    raw_id = data.get("id") if data.get("id") is not None else data.get("office_id")
-    office = data.get("office_id") if kind != "office" else raw_id
-    return DirectoryEntry(
-        id=parse_id(raw_id, field=f"{kind}.id"),
-        type=kind,
-        name=name or f"{kind} {raw_id}",
-        office_id=None if office in (None, "") else parse_id(office, field=f"{kind}.office_id"),
-        email=email_,
-    )
 
 
 # --------------------------------------------------------------------------- client
@@ -725,7 +559,7 @@ class DialpadClient:
         params = {"office_id": office} if send_office else {}
         out = []
         for item in self._iter_pages(f"{API}/{path}", params):
-            entry = self._parse(lambda d, k=kind: _entry(k, d), item, "GET", f"{API}/{path}")
+            entry = self._parse(lambda d, k=kind: DirectoryEntry.from_api(k, d), item, "GET", f"{API}/{path}")
             if office is None or entry.office_id == office:
                 out.append(entry)
         return out

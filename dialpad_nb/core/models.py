@@ -337,6 +337,28 @@ class DirectoryEntry:
     office_id: int | None = None
     email: str | None = None
 
+    @classmethod
+    def from_api(cls, kind: str, data: Mapping[str, Any]) -> DirectoryEntry:
+        """An entry from Dialpad's user / department / call centre / office object."""
+        if kind == "user":
+            name = data.get("display_name") or " ".join(
+                p for p in (data.get("first_name"), data.get("last_name")) if p
+            )
+            emails = data.get("emails") or []
+            email_ = emails[0] if emails else data.get("email")
+        else:
+            name = data.get("name") or ""
+            email_ = data.get("admin_email") if kind == "office" else None
+        raw_id = data.get("id") if data.get("id") is not None else data.get("office_id")
+        office = data.get("office_id") if kind != "office" else raw_id
+        return cls(
+            id=parse_id(raw_id, field=f"{kind}.id"),
+            type=kind,
+            name=name or f"{kind} {raw_id}",
+            office_id=None if office in (None, "") else parse_id(office, field=f"{kind}.office_id"),
+            email=email_,
+        )
+
     @property
     def label(self) -> str:
         return f"{self.name} ({self.type} {self.id})"

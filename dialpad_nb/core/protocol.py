@@ -64,11 +64,11 @@ class RouteResult:
 
 
 def classify_answer(
-    data: Any, known_target: Callable[[int, str], str | None]
+    data: Any, unknown_target_reason: Callable[[int, str], str | None]
 ) -> RouteResult | RoutingDecision:
     """The decision in a decoded 2xx body, or a failed :class:`RouteResult` (latency 0; caller fills it).
 
-    ``known_target(id, type)`` returns None when the target exists, else why not."""
+    ``unknown_target_reason(id, type)`` returns None when the target exists, else why not."""
     if isinstance(data, Mapping):
         ttype = data.get("target_type")
         if isinstance(ttype, str) and ttype not in TARGET_TYPES:
@@ -79,7 +79,7 @@ def classify_answer(
         decision = parse_routing_answer(data)
     except ValidationError as exc:
         return RouteResult("invalid_response", 0.0, detail=f"answer is not a routing decision: {exc}")
-    problem = known_target(decision.target_id, decision.target_type)
+    problem = unknown_target_reason(decision.target_id, decision.target_type)
     if problem is not None:
         return RouteResult("unknown_target", 0.0, detail=problem)
     return decision
@@ -92,7 +92,7 @@ def request_route(
     secret: str | None,
     request: RoutingRequest,
     deadline_s: float,
-    known_target: Callable[[int, str], str | None],
+    unknown_target_reason: Callable[[int, str], str | None],
     timer: Callable[[], float] = time.perf_counter,
 ) -> RouteResult:
     """POST ``request`` to ``routing_url`` as Dialpad does and classify the outcome.
@@ -140,7 +140,7 @@ def request_route(
     except (json.JSONDecodeError, UnicodeDecodeError):
         snippet = body[:60].decode("utf-8", "replace")
         return RouteResult("invalid_response", latency, status, f"answer is not JSON: {snippet!r}")
-    verdict = classify_answer(data, known_target)
+    verdict = classify_answer(data, unknown_target_reason)
     if isinstance(verdict, RouteResult):
         return RouteResult(verdict.outcome, latency, status, verdict.detail)
     return RouteResult("ok", latency, status, None, verdict)

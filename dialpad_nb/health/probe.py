@@ -125,7 +125,7 @@ def probe(
     allow_remote: bool = False,
     progress: bool = True,
     router_id: int | None = None,
-    known_target: Callable[[int, str], str | None] | None = None,
+    unknown_target_reason: Callable[[int, str], str | None] | None = None,
     transport: httpx.BaseTransport | None = None,
     clock: Clock | None = None,
     timer: Callable[[], float] = time.monotonic,
@@ -136,7 +136,7 @@ def probe(
     ``rate``: requests per second (request *i* starts no earlier than *i/rate*
     after the start; ``None`` = as fast as ``concurrency`` allows).
     ``concurrency``: requests in flight at once. Each request has the policy's
-    deadline (``policy.deadline_s``). ``known_target(id, type)`` returns None
+    deadline (``policy.deadline_s``). ``unknown_target_reason(id, type)`` returns None
     for a target that exists (else the reason, → ``unknown_target``); by
     default every id of a known type is accepted. ``clock`` stamps the attempts'
     ``time`` (wall clock by default); ``timer``/``sleep`` pace the run (inject
@@ -159,7 +159,7 @@ def probe(
     requests, rejects = routing_requests(payloads)
     todo = requests[:max_requests]
     clock = clock or SystemClock()
-    known = known_target or (lambda _id, _type: None)
+    known = unknown_target_reason or (lambda _id, _type: None)
     deadline_s = policy.deadline_s
     records: list[dict[str, Any]] = []
     lock = threading.Lock()
@@ -179,7 +179,12 @@ def probe(
             return
         at = clock.now_ms()
         res = request_route(
-            http, routing_url=url, secret=secret, request=req, deadline_s=deadline_s, known_target=known
+            http,
+            routing_url=url,
+            secret=secret,
+            request=req,
+            deadline_s=deadline_s,
+            unknown_target_reason=known,
         )
         decision = res.decision
         rec = {

@@ -54,13 +54,15 @@ _DECISION_COLUMNS = ("target_id", "target_type", "rule", "is_default")
 _MS_PER_HOUR = 3_600_000
 
 
-def target_names(directory: Iterable[Any] | None = None) -> dict[tuple[int, str], str]:
-    """``{(target_id, target_type): name}``; by default the seeded company's directory."""
-    if directory is None:
-        from ..samples.company import all_targets
-
-        directory = all_targets()
-    return directory_index(directory)
+def target_names(directory: Iterable[Any] | None = None, *rule_sets: Any) -> dict[tuple[int, str], str]:
+    """``{(target_id, target_type): name}`` from ``directory``, else from the directories the
+    rule sets were loaded with; empty when nothing names the targets (they show as ``type id``)."""
+    if directory is not None:
+        return directory_index(directory)
+    names: dict[tuple[int, str], str] = {}
+    for rules in rule_sets:
+        names.update(getattr(rules, "target_names", None) or {})
+    return names
 
 
 def replay(calls: pd.DataFrame, rules: RuleSet) -> pd.DataFrame:
@@ -328,9 +330,10 @@ def compare(
     """Compare a candidate rule set (or its :func:`replay` decisions) with a baseline.
 
     ``capacity``: a table for :func:`load_capacity` (path or DataFrame).
-    ``directory``: entries naming targets (default: the seeded company).
+    ``directory``: entries naming targets (default: the directories the rule sets were loaded
+    with; targets nobody names show as ``type id``).
     ``default``: the default target for logged decisions (default: the candidate's)."""
-    names = target_names(directory)
+    names = target_names(directory, candidate, baseline)
     after = replay(calls, candidate) if isinstance(candidate, RuleSet) else candidate
     cand_name = candidate.name if isinstance(candidate, RuleSet) else "candidate"
     default_rule = None

@@ -4,12 +4,17 @@ Read-only directory data (offices, departments, call centres, users) served by
 the sandbox at ``/api/v2/offices``, ``/users``, ``/departments``,
 ``/callcenters``. The sample data in ``data/`` and the notebooks route to these
 same ids, so a matrix written against the sample log also validates against
-the sandbox.
+the sandbox. :class:`Company` holds it for the sandbox; ``COMPANY.directory()`` is the
+same targets as a :class:`~dialpad_nb.core.directory.Directory`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from ..core.directory import Directory
+from ..core.errors import ValidationError
+from ..core.models import DirectoryEntry
 
 __all__ = [
     "CALLCENTERS",
@@ -18,19 +23,9 @@ __all__ = [
     "OFFICES",
     "USERS",
     "Company",
-    "Directory",
     "all_targets",
 ]
 
-
-@dataclass(frozen=True)
-class Company:
-    id: int
-    name: str
-    area_codes: tuple[str, ...]
-
-
-COMPANY = Company(id=4_820_117_365_904_384, name="Harbor & Pine Outfitters", area_codes=("415", "628", "206"))
 
 OFFICES: tuple[dict, ...] = (
     {
@@ -102,49 +97,25 @@ USERS: tuple[dict, ...] = tuple(
 )
 
 
-def all_targets() -> list[dict]:
-    """Every routable target: ``{"id", "type", "name", "office_id"}``."""
-    out = [{"id": o["id"], "type": "office", "name": o["name"], "office_id": o["id"]} for o in OFFICES]
-    out += [
-        {"id": d["id"], "type": "department", "name": d["name"], "office_id": d["office_id"]}
-        for d in DEPARTMENTS
-    ]
-    out += [
-        {"id": c["id"], "type": "callcenter", "name": c["name"], "office_id": c["office_id"]}
-        for c in CALLCENTERS
-    ]
-    out += [
-        {"id": u["id"], "type": "user", "name": u["display_name"], "office_id": u["office_id"]} for u in USERS
-    ]
-    return out
+@dataclass(frozen=True)
+class Company:
+    """A company as Dialpad's API serves it: its id, name, area codes and the raw directory
+    objects (offices, departments, call centres, users), as ``/api/v2`` returns them.
 
+    The sandbox serves one (by default :data:`COMPANY`); :meth:`directory` is the same targets
+    as a :class:`~dialpad_nb.core.directory.Directory`."""
 
-class Directory:
-    """Look-ups over a company directory (by default the seeded one above).
+    id: int
+    name: str
+    area_codes: tuple[str, ...]
+    offices: tuple[dict, ...]
+    departments: tuple[dict, ...] = ()
+    callcenters: tuple[dict, ...] = ()
+    users: tuple[dict, ...] = ()
 
-    The sandbox validates default targets and routing answers with
-    :meth:`find`, and addresses auto-disable emails with :meth:`admin_email`.
-    Entries are the plain dicts above; callers must not mutate them.
-    """
-
-    def __init__(
-        self,
-        *,
-        company: Company = COMPANY,
-        offices: tuple[dict, ...] = OFFICES,
-        departments: tuple[dict, ...] = DEPARTMENTS,
-        callcenters: tuple[dict, ...] = CALLCENTERS,
-        users: tuple[dict, ...] = USERS,
-    ) -> None:
-        self.company = company
-        self.offices = offices
-        self.departments = departments
-        self.callcenters = callcenters
-        self.users = users
-        by_type = {"office": offices, "department": departments, "callcenter": callcenters, "user": users}
-        self._targets: dict[tuple[str, int], dict] = {
-            (kind, entry["id"]): entry for kind, entries in by_type.items() for entry in entries
-        }
+    def __post_init__(self) -> None:
+        if not self.offices:
+            raise ValidationError("a company needs at least one office", field="offices")
 
     @property
     def primary_office(self) -> dict:
@@ -152,28 +123,36 @@ class Directory:
 
     @property
     def default_area_code(self) -> str:
-        return self.company.area_codes[0]
+        return self.area_codes[0]
 
-    def office(self, office_id: int) -> dict | None:
-        return self._targets.get(("office", office_id))
-
-    def find(self, target_type: str, target_id: int) -> dict | None:
-        """The office, department, call centre or user with this type and id, else None."""
-        return self._targets.get((target_type, target_id))
-
-    def has_target(self, target_type: str, target_id: int) -> bool:
-        return (target_type, target_id) in self._targets
-
-    def target_name(self, target_type: str, target_id: int) -> str | None:
-        entry = self.find(target_type, target_id)
-        if entry is None:
-            return None
-        return entry.get("display_name") or entry.get("name")
-
-    def admin_email(self, office_id: int) -> str | None:
-        """Where the auto-disable email of a router in this office goes."""
-        office = self.office(office_id)
-        return office.get("admin_email") if office else None
+    def directory(self) -> Directory:
+        """The company's routable targets, by id, type and name."""
+        return Directory.from_api(
+            {
+                "office": self.offices,
+                "department": self.departments,
+                "callcenter": self.callcenters,
+                "user": self.users,
+            }
+        )
 
     def __repr__(self) -> str:
-        return f"Directory({self.company.name!r}, {len(self._targets)} targets)"
+        n = len(self.offices) + len(self.departments) + len(self.callcenters) + len(self.users)
+        return f"Company({self.name!r}, {n} targets)"
+
+
+COMPANY = Company(
+    id=4_820_117_365_904_384,
+    name="Harbor & Pine Outfitters",
+    area_codes=("415", "628", "206"),
+    offices=OFFICES,
+    departments=DEPARTMENTS,
+    callcenters=CALLCENTERS,
+    users=USERS,
+)
+"""The sample company: Harbor & Pine Outfitters."""
+
+
+def all_targets() -> list[DirectoryEntry]:
+    """Every routable target of the sample company, as directory entries."""
+    return list(COMPANY.directory())

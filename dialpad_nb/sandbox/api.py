@@ -276,7 +276,7 @@ def _office(state: SandboxState, value: Any) -> int:
         office_id = parse_id(value, field="office_id")
     except ValidationError as exc:
         raise _validation(exc) from None
-    if state.directory.office(office_id) is None:
+    if not state.directory.has_target(office_id, "office"):
         raise ApiError(400, f"office_id: no office with id {office_id} in the company")
     return office_id
 
@@ -287,7 +287,7 @@ def _default_target(state: SandboxState, target_type: Any, target_id: Any) -> tu
         tid = parse_id(target_id, field="default_target_id")
     except ValidationError as exc:
         raise _validation(exc) from None
-    if not state.target_exists(ttype, tid):
+    if not state.has_target(tid, ttype):
         raise ApiError(400, f"default_target_id: no {ttype} with id {tid} in the company")
     return ttype, tid
 
@@ -452,8 +452,8 @@ async def assign_number(request: Request) -> JSONResponse:
             number=number,
             area_code=area_code,
             primary=primary,
-            default_area_code=state.directory.default_area_code,
-            company_id=state.directory.company.id,
+            default_area_code=state.company.default_area_code,
+            company_id=state.company.id,
         )
     except NotFoundError as exc:
         raise ApiError(404, str(exc)) from None
@@ -563,9 +563,9 @@ routes: list[Route] = [
     Route("/api/v2/numbers", list_numbers, methods=["GET"]),
     Route("/api/v2/numbers/{number}", get_number, methods=["GET"]),
     Route("/api/v2/numbers/{number}", unassign_number, methods=["DELETE"]),
-    *_directory_routes("offices", "office", lambda s: s.directory.offices),
-    *_directory_routes("users", "user", lambda s: s.directory.users),
-    *_directory_routes("departments", "department", lambda s: s.directory.departments),
-    *_directory_routes("callcenters", "call center", lambda s: s.directory.callcenters),
+    *_directory_routes("offices", "office", lambda s: s.company.offices),
+    *_directory_routes("users", "user", lambda s: s.company.users),
+    *_directory_routes("departments", "department", lambda s: s.company.departments),
+    *_directory_routes("callcenters", "call center", lambda s: s.company.callcenters),
 ]
 """Every ``/api/v2`` route, mounted by :func:`~dialpad_nb.sandbox.app.create_app`."""

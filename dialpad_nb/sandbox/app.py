@@ -1,7 +1,7 @@
 """The sandbox as one declared Starlette app: Dialpad's ``/api/v2`` and the sandbox's ``/sandbox/v1``.
 
 Everything a route needs is one object, ``app.state.sandbox`` (a :class:`SandboxState`):
-the SQLite store, the clock, Dialpad's policy numbers, the directory and the
+the SQLite store, the clock, Dialpad's policy numbers, the company and its directory and the
 settings. The lifespan opens the store (and closes it, with anything a route put
 on :attr:`SandboxState.exit_stack`); the store also opens itself on first use, so
 ``TestClient(app)`` works without ``with`` too.
@@ -31,8 +31,9 @@ from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core.clock import Clock, SimulatedClock
+from ..core.directory import Directory
 from ..core.policy import DIALPAD, Policy
-from ..samples.company import Directory
+from ..samples.company import COMPANY, Company
 from . import api, control
 from .store import SandboxStore
 
@@ -51,7 +52,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024
 class SandboxState:
     """Everything the sandbox's routes share (``app.state.sandbox``).
 
-    The dispatch code reads ``store``, ``clock``, ``policy``, ``directory``,
+    The dispatch code reads ``store``, ``clock``, ``policy``, ``company``, ``directory``,
     ``routing_deadline_s`` and ``transport`` (an optional ``httpx.AsyncBaseTransport``
     for outgoing routing requests, for tests) from here. ``exit_stack`` is entered
     by the app's lifespan: put long-lived async resources on it (e.g. an
@@ -62,6 +63,7 @@ class SandboxState:
     clock: Clock
     policy: Policy
     api_key: str = field(repr=False)
+    company: Company
     directory: Directory
     page_size: int = 20
     id_format: Literal["int", "string"] = "int"
@@ -98,11 +100,11 @@ class SandboxState:
             return obj
         return {k: (self.out_id(v) if k in api.ID_KEYS else v) for k, v in obj.items()}
 
-    def target_exists(self, target_type: str, target_id: int) -> bool:
+    def has_target(self, target_id: int, target_type: str) -> bool:
         """Whether a routing target exists in the company: a directory entry, or a call router."""
         if target_type == "callrouter":
             return self.store.get_router(target_id) is not None
-        return self.directory.has_target(target_type, target_id)
+        return self.directory.has_target(target_id, target_type)
 
 
 class ApiKeyAuth:
@@ -180,7 +182,7 @@ def create_app(
     routing_deadline_s: float | None = None,
     transport: Any = None,
     allow_remote_routing: bool = False,
-    directory: Directory | None = None,
+    company: Company = COMPANY,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> Starlette:
     """The sandbox app.
@@ -194,8 +196,8 @@ def create_app(
     JSON integers (the schema's int64), ``"string"`` as decimal strings (as Dialpad's
     own examples do). ``routing_deadline_s`` (default ``policy.deadline_s``) and
     ``transport`` are for the call dispatch; routing requests go only to loopback URLs
-    unless ``allow_remote_routing`` is true. ``directory``: the company (default: the
-    seeded one). A request body over ``max_body_bytes`` is answered 413.
+    unless ``allow_remote_routing`` is true. ``company``: the company served (default: the
+    sample company, :data:`dialpad_nb.samples.company.COMPANY`). A request body over ``max_body_bytes`` is answered 413.
     """
     if not isinstance(api_key, str) or not api_key:
         raise ValueError("create_app needs a non-empty api_key")
@@ -203,8 +205,7 @@ def create_app(
         raise ValueError(f"id_format must be 'int' or 'string', got {id_format!r}")
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1, got {page_size!r}")
-    directory = directory or Directory()
-    company_id = directory.company.id
+    company_id = company.id
     seed_numbers = [
         {
             "number": number,
@@ -214,18 +215,16 @@ def create_app(
             "office_id": office["id"],
             "company_id": company_id,
         }
-        for office in directory.offices
+        for office in company.offices
         for number in office.get("phone_numbers", ())
     ]
-    pool_office = directory.primary_office["id"]
+    pool_office = company.primary_office["id"]
     seed_numbers += [
         {"number": n, "status": "available", "office_id": pool_office, "company_id": company_id}
         for n in RESERVED_POOL
     ]
-    reserved_ids = [
-        entry["id"] for entries in (directory.offices, directory.departments) for entry in entries
-    ]
-    reserved_ids += [entry["id"] for entries in (directory.callcenters, directory.users) for entry in entries]
+    reserved_ids = [entry["id"] for entries in (company.offices, company.departments) for entry in entries]
+    reserved_ids += [entry["id"] for entries in (company.callcenters, company.users) for entry in entries]
     store = SandboxStore(
         db_path, seed=seed, seed_numbers=seed_numbers, reserved_ids=reserved_ids, pool_office_id=pool_office
     )
@@ -234,7 +233,8 @@ def create_app(
         clock=clock if clock is not None else SimulatedClock(),
         policy=policy,
         api_key=api_key,
-        directory=directory,
+        company=company,
+        directory=company.directory(),
         page_size=page_size,
         id_format=id_format,
         routing_deadline_s=policy.deadline_s if routing_deadline_s is None else routing_deadline_s,

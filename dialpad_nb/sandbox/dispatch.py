@@ -40,9 +40,9 @@ from typing import Any
 import httpx
 
 from ..core.clock import Clock, parse_time_ms
+from ..core.directory import Directory
 from ..core.errors import DialpadError, ValidationError
 from ..core.models import (
-    DIRECTORY_TYPES,
     RoutingDecision,
     RoutingRequest,
     is_loopback_url,
@@ -52,7 +52,6 @@ from ..core.models import (
 )
 from ..core.policy import DIALPAD, ErrorWindow, Policy, RouterHealthState, is_error
 from ..core.protocol import ATTEMPT_KEYS, BOOL_ATTEMPT_KEYS, RouteResult, request_route
-from ..samples.company import Directory
 
 __all__ = [
     "CALL_ID_BASE",
@@ -97,7 +96,7 @@ class Dispatcher:
         policy: Policy = DIALPAD,
         deadline_s: float | None = None,
         transport: httpx.BaseTransport | None = None,
-        directory: Directory | None = None,
+        directory: Directory,
         allow_remote_routing: bool = False,
     ) -> None:
         self.store = store
@@ -114,7 +113,7 @@ class Dispatcher:
                 f"transport: dispatch sends with a sync httpx client; got {type(transport).__name__} "
                 "(use httpx.MockTransport or another httpx.BaseTransport)"
             )
-        self.directory = directory or Directory()
+        self.directory = directory
         self._http = httpx.Client(
             transport=transport,
             trust_env=False,
@@ -140,18 +139,14 @@ class Dispatcher:
 
     # ------------------------------------------------------------------ targets
 
-    def known_target(self, target_id: int, target_type: str) -> str | None:
-        """None if ``target_type:target_id`` exists in the company, else why not."""
+    def unknown_target_reason(self, target_id: int, target_type: str) -> str | None:
+        """None if ``target_type:target_id`` exists in the company (a directory entry or a call
+        router), else why not."""
         if target_type == "callrouter":
             if self.store.get_router(target_id) is not None:
                 return None
             return f"target_id {target_id} is not a call router in the company"
-        if self.directory.has_target(target_type, target_id):
-            return None
-        for other in DIRECTORY_TYPES:
-            if self.directory.has_target(other, target_id):
-                return f"target_id {target_id} is a {other}, not a {target_type}"
-        return f"target_id {target_id} is not in the company directory"
+        return self.directory.unknown_target_reason(target_id, target_type)
 
     # ------------------------------------------------------------------ time
 
@@ -233,7 +228,7 @@ class Dispatcher:
                     secret=router.get("secret"),
                     request=request,
                     deadline_s=self.deadline_s,
-                    known_target=self.known_target,
+                    unknown_target_reason=self.unknown_target_reason,
                 )
             return self._record(router, now, call_id, from_, to, enabled_before, default, result)
 
