@@ -22,10 +22,10 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 
 def _time_arg(text: str) -> int:
-    from .core.clock import parse_time_ms
+    from .core.clock import to_ms
 
     try:
-        return parse_time_ms(text)
+        return to_ms(text)
     except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

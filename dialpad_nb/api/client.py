@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..core.clock import Clock, SystemClock, ms_to_datetime
+from ..core.clock import Clock, SystemClock, format_time, ms_to_datetime
 from ..core.directory import Directory, RouterDescription
 from ..core.errors import (
     APIError,
@@ -79,7 +79,6 @@ __all__ = [
     "NUMBER_STATUSES",
     "UNSET",
     "DialpadClient",
-    "format_time",
     "validate_name",
 ]
 
@@ -130,11 +129,6 @@ def validate_name(value: Any, *, field: str = "name") -> str:
     if "\n" in value or "\r" in value:
         raise ValidationError("must be a single line", field=field)
     return value.strip()
-
-
-def format_time(ms: int) -> str:
-    """``2026-01-05 09:05:00 UTC`` for ms since the epoch (used in guard messages)."""
-    return ms_to_datetime(ms).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _fmt_duration(seconds: float) -> str:

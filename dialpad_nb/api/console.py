@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ..core.clock import format_time
 from ..core.directory import Directory
 from ..core.errors import (
     APIError,
@@ -40,7 +41,7 @@ from ..core.errors import (
     ValidationError,
 )
 from ..core.models import CallRouter, parse_id, validate_secret, validate_url
-from .client import DialpadClient, format_time, validate_name
+from .client import DialpadClient, validate_name
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd

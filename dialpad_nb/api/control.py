@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..core.clock import SystemClock, parse_time_ms
+from ..core.clock import SystemClock, to_ms
 from ..core.errors import DialpadTimeout, TransportError
 from ..core.policy import OUTCOMES
 from ..core.protocol import ATTEMPT_KEYS
@@ -144,7 +144,7 @@ class SandboxControl:
         """Place one inbound call; the attempt record (``core.protocol.ATTEMPT_KEYS``)."""
         body: dict[str, Any] = {"to": to, "from": from_}
         if at is not None:
-            body["at"] = parse_time_ms(at) if isinstance(at, datetime) else at
+            body["at"] = to_ms(at) if isinstance(at, datetime) else at
         if call_id is not None:
             body["call_id"] = call_id
         return self._call("POST", "/calls", json=body)
@@ -160,7 +160,7 @@ class SandboxControl:
             if "from_" in c:
                 item["from"] = c["from_"]
             if isinstance(item.get("at"), datetime):
-                item["at"] = parse_time_ms(item["at"])
+                item["at"] = to_ms(item["at"])
             items.append(item)
         return self._call("POST", "/calls:batch", json={"calls": items, "concurrency": concurrency})
 
@@ -231,7 +231,7 @@ class SandboxControl:
 
     def set_clock(self, now: int | str | datetime) -> int:
         """Move the simulated clock to ``now`` (never backwards); the new now."""
-        return int(self._call("POST", "/clock", json={"now": parse_time_ms(now)})["now"])
+        return int(self._call("POST", "/clock", json={"now": to_ms(now)})["now"])
 
 
 def sandbox_control(server: Any, **kwargs: Any) -> SandboxControl:

@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import io
 import json
-import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -31,7 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from ..core.clock import MAX_MS, MIN_MS, to_ms
 from ..core.endpoint_log import ENDPOINT_LOG_VERSION, BadLogRecord, check_record, logged_error
+from ..core.errors import ValidationError
 from ..core.frames import RAW_LIMIT, empty_rejects, rejects_frame
 from ..core.models import E164_PATTERN, normalize_e164
 from .columns import PAYLOAD_FIELDS, Part, calls_frame
@@ -39,7 +39,6 @@ from .jwt_batch import CLAIMS, TokenBatch, check_secret, verify_tokens
 
 __all__ = ["CallReader", "line_chunks"]
 
-_MAX_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _SMALL = 32  # blocks at most this long are parsed line by line
 _GROUP = 4096  # a failing block longer than this is retried in groups of this many lines
 _WORKERS = 2
@@ -103,7 +102,7 @@ class CallReader:
         ms = _to_ms(ds)
         if ms is None:
             return ("!", "bad record", f"date_started {ds!r} is not milliseconds since the epoch")
-        if not 0 <= ms <= _MAX_MS:
+        if not MIN_MS <= ms <= MAX_MS:
             return ("!", "bad record", f"date_started {ms} is outside the years 1970-9999")
         cid = obj.get("call_id")
         if cid is None or cid == "":
@@ -444,7 +443,7 @@ class CallReader:
             return False
         ds_np = _np(ds)
         cid_np = _np(cid)
-        bad = (ds_np < 0) | (ds_np > _MAX_MS) | (cid_np <= 0)
+        bad = (ds_np < MIN_MS) | (ds_np > MAX_MS) | (cid_np <= 0)
         ext_s = _str_col(ext)
         inn_s = _str_col(inn)
         nums = []
@@ -722,27 +721,11 @@ def line_chunks(f: io.BufferedIOBase, chunksize: int) -> Iterator[tuple[bytes, i
 
 
 def _to_ms(v: Any) -> int | None:
-    if isinstance(v, bool):
+    """``core.clock.to_ms`` (floored to the millisecond), or None when ``v`` is not a time."""
+    try:
+        return to_ms(v)
+    except ValidationError:
         return None
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return int(v) if math.isfinite(v) else None
-    if isinstance(v, datetime):
-        dt = v if v.tzinfo else v.replace(tzinfo=UTC)
-        return round(dt.timestamp() * 1000)
-    if isinstance(v, pd.Timestamp):
-        return _to_ms(v.to_pydatetime())
-    if isinstance(v, str):
-        text = v.strip()
-        if text.isdigit():
-            return int(text)
-        try:
-            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        return _to_ms(dt)
-    return None
 
 
 def _jwt_shaped(s: bytes) -> bool:

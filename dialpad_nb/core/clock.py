@@ -10,10 +10,22 @@ from __future__ import annotations
 import math
 import threading
 import time
-from datetime import UTC, datetime
-from typing import Protocol, runtime_checkable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Clock", "SimulatedClock", "SystemClock", "ms_to_datetime", "parse_time_ms"]
+from .errors import ValidationError
+
+__all__ = [
+    "MAX_MS",
+    "MIN_MS",
+    "Clock",
+    "SimulatedClock",
+    "SystemClock",
+    "check_ms",
+    "format_time",
+    "ms_to_datetime",
+    "to_ms",
+]
 
 
 @runtime_checkable
@@ -38,7 +50,7 @@ class SimulatedClock:
     """
 
     def __init__(self, start_ms: int | str | datetime = "2026-01-05T09:00:00Z") -> None:
-        self._now = parse_time_ms(start_ms)
+        self._now = to_ms(start_ms)
         self._lock = threading.Lock()
 
     def now_ms(self) -> int:
@@ -47,7 +59,7 @@ class SimulatedClock:
 
     def set(self, now_ms: int | str | datetime) -> int:
         """Move to ``now_ms``; moving backwards is an error (the clock is monotonic)."""
-        target = parse_time_ms(now_ms)
+        target = to_ms(now_ms)
         with self._lock:
             if target < self._now:
                 raise ValueError(
@@ -74,32 +86,83 @@ class SimulatedClock:
         return f"SimulatedClock({ms_to_datetime(self._now).isoformat()!r})"
 
 
+MIN_MS = 0
+"""1970-01-01T00:00:00Z: the earliest time a call can have (Dialpad's times are ms since the epoch)."""
+MAX_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: the latest time Python's datetime (and so any report) can show."""
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PER_MS = {"ms": 1, "us": 1_000, "ns": 1_000_000}
+_MS = timedelta(milliseconds=1)
+
+
 def ms_to_datetime(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, tz=UTC)
+    """The UTC datetime of ``ms`` (exact: no float arithmetic)."""
+    return _EPOCH + timedelta(milliseconds=int(ms))
 
 
-def parse_time_ms(value: int | float | str | datetime) -> int:
-    """Milliseconds since the epoch from an int, an ISO-8601 string or a datetime.
+def format_time(ms: int) -> str:
+    """``2026-01-05 09:05:00 UTC`` for ms since the epoch (used in guard messages)."""
+    return ms_to_datetime(ms).strftime("%Y-%m-%d %H:%M:%S UTC")
 
-    Naive datetimes and ISO strings without an offset are taken as UTC."""
-    if isinstance(value, bool):
-        raise TypeError("a time cannot be a bool")
+
+def to_ms(value: Any, *, field: str = "time") -> int:
+    """Milliseconds since the epoch from anything that means a time: the one converter.
+
+    **Rule: a time is floored to the whole millisecond** (never rounded up), exactly, with no
+    float arithmetic on timestamps: ``09:00:00.9996`` is ``09:00:00.999``, the float ``1.7`` is
+    ``1`` and ``-0.5`` is ``-1``. pandas' vectorised conversions (``astype("datetime64[ms]")``,
+    ``as_unit("ms")``) floor the same way, so a log read row by row and column-wise agree.
+
+    * ``int`` (and numpy integers): itself;
+    * finite ``float``: floored; NaN and infinities are refused;
+    * ``datetime``/``pandas.Timestamp``/``numpy.datetime64``: naive ones are UTC;
+    * ``str``: an optional sign and digits (ms), or ISO-8601 (``Z`` or an offset; none = UTC).
+
+    Anything else (``bool``, ``None``, other types, unparseable text) raises
+    :class:`~dialpad_nb.core.errors.ValidationError` naming ``field``. Whether the result is a
+    sensible date is the caller's check (:func:`check_ms`)."""
+    if isinstance(value, bool) or value is None or type(value).__name__ in ("NaTType", "NAType"):
+        raise ValidationError(f"{value!r} is not a time", field=field)
     if isinstance(value, int):
         return value
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"not a time: {value!r}")
-        return round(value)
+            raise ValidationError(f"not a time: {value!r}", field=field)
+        return math.floor(value)
     if isinstance(value, datetime):
+        if hasattr(value, "asm8"):  # pandas.Timestamp: exact integer in its own unit (UTC)
+            ticks = int(value.asm8.view("i8"))
+            return ticks * 1000 if value.unit == "s" else ticks // _PER_MS[value.unit]
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return round(dt.timestamp() * 1000)
+        return (dt - _EPOCH) // _MS
     if isinstance(value, str):
         text = value.strip()
-        if text.lstrip("-").isdigit():
+        if text.lstrip("+-").isdigit() and text.lstrip("+-").isascii():
             return int(text)
         try:
             dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"not a time (ms since epoch or ISO-8601): {value!r}") from None
-        return parse_time_ms(dt)
-    raise TypeError(f"not a time: {value!r} ({type(value).__name__})")
+            raise ValidationError(
+                f"not a time (ms since epoch or ISO-8601): {value!r}", field=field
+            ) from None
+        return to_ms(dt, field=field)
+    kind = type(value).__name__
+    if kind in ("int64", "int32", "uint64", "uint32", "int16", "int8", "uint16", "uint8"):
+        return int(value)
+    if kind in ("float64", "float32", "float16"):
+        return to_ms(float(value), field=field)
+    if kind == "datetime64":
+        import pandas as pd
+
+        if str(value) == "NaT":
+            raise ValidationError("NaT is not a time", field=field)
+        return to_ms(pd.Timestamp(value), field=field)
+    raise ValidationError(f"not a time: {value!r} ({kind})", field=field)
+
+
+def check_ms(ms: int, *, field: str = "time") -> int:
+    """``ms`` if it lies in the years 1970-9999 (:data:`MIN_MS`..:data:`MAX_MS`), else ValidationError."""
+    if not MIN_MS <= ms <= MAX_MS:
+        raise ValidationError(f"{ms} is outside the years 1970-9999", field=field)
+    return ms

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import ipaddress
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ __all__ = [
     "parse_id",
     "parse_routing_answer",
     "html_table",
+    "is_missing",
     "is_loopback_url",
     "redact",
     "strip_query",
@@ -87,6 +87,16 @@ REDACTED = "***"
 # --------------------------------------------------------------------------- validation
 
 
+def is_missing(value: Any) -> bool:
+    """The one test for "no value": ``None``, a float NaN, ``pandas.NA`` or ``pandas.NaT``
+    (checked by type, so pandas need not be imported)."""
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return value != value
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
 def validate_e164(value: Any, *, field: str = "number") -> str:
     """``value`` if it is an E.164 number (``+`` then 7–15 digits), else ValidationError."""
     if not isinstance(value, str) or not _E164.fullmatch(value):
@@ -100,7 +110,7 @@ def normalize_e164(value: Any, *, default_country_code: str = "1") -> str | None
     Strips spaces, dots, dashes, slashes and parentheses; ``00`` becomes
     ``+``; a bare 10-digit number gets ``+<default_country_code>`` (NANP);
     11 digits starting with the country code get a ``+``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return None
     text = _PUNCT.sub("", str(value))
     if text.startswith("00"):

@@ -51,7 +51,9 @@ import pandas as pd
 
 from ..calls.endpoint_log import LogSource, iter_log, read_log
 from ..core.endpoint_log import BadLogRecord, LogRecord
+from ..core.errors import ValidationError
 from ..core.frames import REJECT_COLUMNS, ReadResult, rejects_frame
+from ..core.models import is_missing
 from ..core.policy import DIALPAD, ERROR_OUTCOMES, OUTCOMES, Policy, reply_outcome
 
 __all__ = [
@@ -99,7 +101,7 @@ class _Reject(ValueError):
 
 
 def _opt_int(value: Any, name: str) -> int | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+    if is_missing(value):
         return None
     if isinstance(value, bool):
         raise _Reject(f"{name}: {value!r} is not an integer")
@@ -124,7 +126,7 @@ def _opt_int(value: Any, name: str) -> int | None:
 
 
 def _opt_float(value: Any, name: str) -> float:
-    if value is None or value is pd.NA or (isinstance(value, str) and value.strip() == ""):
+    if is_missing(value) or (isinstance(value, str) and value.strip() == ""):
         return math.nan
     if isinstance(value, bool):
         raise _Reject(f"{name}: {value!r} is not a number")
@@ -138,7 +140,7 @@ def _opt_float(value: Any, name: str) -> float:
 
 
 def _opt_bool(value: Any, name: str) -> bool | None:
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         return None
     if isinstance(value, (bool, np.bool_)):
         return bool(value)
@@ -162,14 +164,14 @@ def _outcome(value: Any) -> str:
 
 
 def _time_ms(value: Any) -> int:
-    from ..core.clock import parse_time_ms
+    from ..core.clock import to_ms
 
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if is_missing(value):
         raise _Reject("time: missing")
     try:
-        return parse_time_ms(value)
-    except (TypeError, ValueError) as exc:
-        raise _Reject(f"time: {exc}") from None
+        return to_ms(value, field="time")
+    except ValidationError as exc:
+        raise _Reject(str(exc)) from None
 
 
 def attempts_from_records(records: Iterable[Mapping[str, Any]], *, source: str) -> pd.DataFrame:

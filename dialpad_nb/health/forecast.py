@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.clock import parse_time_ms
+from ..core.clock import to_ms
 from ..core.policy import DIALPAD, Policy
 from .window import _patch_arrays, _time_ms_array, simulate
 
@@ -130,11 +130,7 @@ def forecast(
     times = _time_ms_array(sim["time"])
     order = np.argsort(times, kind="stable")
     times = times[order]
-    now_ms = (
-        int(times[-1])
-        if now is None
-        else parse_time_ms(now.to_pydatetime() if isinstance(now, pd.Timestamp) else now)
-    )
+    now_ms = int(times[-1]) if now is None else to_ms(now, field="now")
     upto = int(np.searchsorted(times, now_ms, side="right"))
     enabled_after = sim["enabled_after"].to_numpy(dtype=bool)[order]
     is_error = sim["is_error"].to_numpy(dtype=bool)[order]

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 import httpx
 import pandas as pd
 
-from ..core.clock import Clock, SystemClock, parse_time_ms
+from ..core.clock import Clock, SystemClock, to_ms
 from ..core.errors import ValidationError
 from ..core.models import RoutingRequest, is_loopback_url
 from ..core.policy import DIALPAD, Policy
@@ -82,9 +82,7 @@ def _to_request(item: Any) -> RoutingRequest:
         data = {k: (None if _is_missing(v) else v) for k, v in item.items()}
         started = data.get("date_started")
         if started is not None and not isinstance(started, (int, float)):
-            data["date_started"] = parse_time_ms(
-                started.to_pydatetime() if isinstance(started, pd.Timestamp) else started
-            )
+            data["date_started"] = to_ms(started, field="date_started")
         return RoutingRequest.from_json(data)
     raise ValidationError(
         f"expected a RoutingRequest or a mapping, got {type(item).__name__}", field="payload"

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.models import is_missing
 from ..core.policy import DIALPAD, ERROR_OUTCOMES, Policy
 from .attempts import OUTCOME_DTYPE
 
@@ -200,7 +201,7 @@ def make_patches(rows: Iterable[Mapping[str, Any] | tuple] = ()) -> pd.DataFrame
     """A PATCH-events DataFrame from dicts (``time``, ``router_id``, ``enabled``,
     ``reset_error_count``) or ``(time, router_id, enabled, reset_error_count)``
     tuples; times as ms, ISO text or datetimes."""
-    from ..core.clock import parse_time_ms
+    from ..core.clock import to_ms
 
     records = []
     for row in rows:
@@ -211,7 +212,7 @@ def make_patches(rows: Iterable[Mapping[str, Any] | tuple] = ()) -> pd.DataFrame
         if "time" not in rec:
             raise ValueError(f"patch {row!r}: time is required")
         time = rec["time"]
-        rec["time"] = parse_time_ms(time.to_pydatetime() if isinstance(time, pd.Timestamp) else time)
+        rec["time"] = to_ms(time)
         records.append(rec)
     frame = pd.DataFrame(records, columns=list(PATCH_COLUMNS))
     return pd.DataFrame(
@@ -314,7 +315,7 @@ def _patches_for(patches: pd.DataFrame | None, router: Any) -> pd.DataFrame | No
     if patches is None or len(patches) == 0:
         return None
     rid = patches["router_id"] if "router_id" in patches else pd.Series(pd.NA, index=patches.index)
-    if router is None or router is pd.NA or (isinstance(router, float) and np.isnan(router)):
+    if is_missing(router):
         mask = rid.isna()
     else:
         mask = rid.isna() | (rid.astype("Int64") == router).fillna(False)

@@ -18,14 +18,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
 
-from ..core.models import normalize_e164
+from ..core.clock import ms_to_datetime, to_ms
+from ..core.models import is_missing, normalize_e164
 
 __all__ = [
     "CALL_FIELDS",
@@ -95,7 +95,7 @@ class Condition:
 
     def test_value(self, value: Any) -> bool:
         """The positive (un-negated) test on one field value; missing is False except for ``null``."""
-        missing = value is None or value is pd.NA or (isinstance(value, float) and value != value)
+        missing = is_missing(value)
         if self.op == "null":
             return missing
         if missing:
@@ -182,25 +182,9 @@ def _minute_set(windows: tuple) -> np.ndarray:
 # --------------------------------------------------------------------------- time
 
 
-def _to_ms(value: Any) -> int:
-    if isinstance(value, pd.Timestamp):
-        if value.tzinfo is None:
-            value = value.tz_localize("UTC")
-        return int(value.as_unit("ms")._value)
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=UTC)
-        delta = value - datetime(1970, 1, 1, tzinfo=UTC)
-        return delta // timedelta(milliseconds=1)
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return int(value)
-    raise TypeError(f"date_started must be ms since the epoch or a datetime, got {value!r}")
-
-
 def local_time(date_started: Any, tz: str) -> tuple[int, int]:
     """``(minute of the day, weekday Monday=0)`` of a call in ``tz``."""
-    ms = _to_ms(date_started)
-    utc = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
+    utc = ms_to_datetime(to_ms(date_started, field="date_started"))
     local = utc.astimezone(_zone(tz))
     return local.hour * 60 + local.minute, local.weekday()
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from ..core._caller import caller_stacklevel
 from ..core.errors import ValidationError
-from ..core.models import normalize_e164
+from ..core.models import is_missing, normalize_e164
 from .matrix import ENRICHMENT_PREFIX
 
 __all__ = ["DuplicateContactWarning", "Enrichment", "EnrichmentReport"]
@@ -101,7 +101,7 @@ class Enrichment:
         """The contacts used, indexed by E.164 number, one column per field."""
         self.fields: tuple[str, ...] = tuple(self.table.columns)
         self._records: dict[str, dict[str, Any]] = {
-            number: {f: _none(v) for f, v in zip(self.fields, values, strict=True)}
+            number: {f: _text(v) for f, v in zip(self.fields, values, strict=True)}
             for number, values in zip(
                 self.table.index, self.table.itertuples(index=False, name=None), strict=True
             )
@@ -169,7 +169,8 @@ class Enrichment:
         )
 
 
-def _none(value: Any) -> Any:
-    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+def _text(value: Any) -> str | None:
+    """A contact field as text (a CSV export may hold numbers), or None when missing."""
+    if is_missing(value):
         return None
     return value if isinstance(value, str) else str(value)

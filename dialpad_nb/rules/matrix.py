@@ -72,7 +72,7 @@ from typing import Any
 import pandas as pd
 
 from ..core.errors import ValidationError
-from ..core.models import TARGET_TYPES, DirectoryEntry, parse_id, validate_target_type
+from ..core.models import TARGET_TYPES, DirectoryEntry, is_missing, parse_id, validate_target_type
 from .conditions import (
     CALL_FIELDS,
     TIME_FIELDS,
@@ -351,7 +351,7 @@ def _explicit_default(default: Any) -> MatrixRule:
 
 
 def _cell(value: Any) -> str:
-    if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+    if is_missing(value):
         return ""
     return str(value).strip()
 

@@ -35,7 +35,7 @@ import pandas as pd
 
 from ..core._caller import caller_stacklevel
 from ..core.errors import ValidationError
-from ..core.models import TARGET_TYPES, RoutingDecision, RoutingRequest, parse_routing_answer
+from ..core.models import TARGET_TYPES, RoutingDecision, RoutingRequest, is_missing, parse_routing_answer
 from .conditions import CALL_FIELDS, TIME_FIELDS, FrameContext
 from .enrich import Enrichment
 from .matrix import (
@@ -363,7 +363,7 @@ class RuleSet:
         if isinstance(call, RoutingRequest):
             record: dict[str, Any] = call.to_json()
         else:
-            record = {k: _none(v) for k, v in call.items()}
+            record = {k: (None if is_missing(v) else v) for k, v in call.items()}
         ds = record.get("date_started")
         if ds is not None and not isinstance(ds, pd.Timestamp):
             record["date_started"] = (
@@ -481,18 +481,12 @@ def load_matrix(source: str | os.PathLike | pd.DataFrame, **kw: Any) -> RuleSet:
     return RuleSet.from_csv(source, **kw)
 
 
-def _none(value: Any) -> Any:
-    if value is None or value is pd.NA or value is pd.NaT or (isinstance(value, float) and value != value):
-        return None
-    return value
-
-
 def _records(frame: pd.DataFrame, positions: np.ndarray) -> list[dict[str, Any]]:
     sub = frame.iloc[positions]
     cols = list(sub.columns)
     out = []
     for values in sub.itertuples(index=False, name=None):
-        record = {c: _none(v) for c, v in zip(cols, values, strict=True)}
+        record = {c: (None if is_missing(v) else v) for c, v in zip(cols, values, strict=True)}
         ds = record.get("date_started")
         if ds is not None and not isinstance(ds, pd.Timestamp):
             record["date_started"] = pd.Timestamp(int(ds), unit="ms", tz="UTC")

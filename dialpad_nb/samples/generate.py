@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.models import is_missing
 from .company import USERS
 
 __all__ = [
@@ -261,7 +262,7 @@ def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def _missing(v: Any) -> bool:
-    return v is None or v is pd.NA or (isinstance(v, float) and v != v)
+    return is_missing(v)
 
 
 def _bad_line(kind: str, rec: dict[str, Any], secret: str | None, rng: np.random.Generator) -> str:

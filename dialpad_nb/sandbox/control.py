@@ -33,7 +33,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from ..core.clock import SimulatedClock, ms_to_datetime, parse_time_ms
+from ..core.clock import SimulatedClock, ms_to_datetime, to_ms
 from ..core.errors import ValidationError
 from ..core.models import parse_id
 from .api import ApiError, decode_cursor, encode_cursor, read_json, read_object, sandbox_state
@@ -65,9 +65,9 @@ async def set_clock(request: Request) -> JSONResponse:
         raise ApiError(400, "give exactly one of 'now' (ms since epoch or ISO time) or 'advance_seconds'")
     if "now" in data:
         try:
-            target = parse_time_ms(data["now"])
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, f"now: {exc}") from None
+            target = to_ms(data["now"], field="now")
+        except ValidationError as exc:
+            raise ApiError(400, str(exc)) from None
         try:
             now = clock.set(target)
         except ValueError as exc:

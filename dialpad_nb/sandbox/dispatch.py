@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from ..core.clock import Clock, parse_time_ms
+from ..core.clock import Clock, to_ms
 from ..core.directory import Directory
 from ..core.errors import DialpadError, ValidationError
 from ..core.models import (
@@ -154,10 +154,7 @@ class Dispatcher:
         """The attempt's time: now, or ``at`` (which moves a simulated clock forward)."""
         if at is None:
             return self.clock.now_ms()
-        try:
-            at_ms = parse_time_ms(at)
-        except (TypeError, ValueError) as exc:
-            raise ValidationError(str(exc), field=field) from None
+        at_ms = to_ms(at, field=field)
         setter = getattr(self.clock, "set", None)
         if setter is None:
             now = self.clock.now_ms()
@@ -330,10 +327,7 @@ class Dispatcher:
                 parse_id(c["call_id"], field=f"{prefix}call_id")
             at = c.get("at")
             if at is not None:
-                try:
-                    at_ms = parse_time_ms(at)
-                except (TypeError, ValueError) as exc:
-                    raise ValidationError(str(exc), field=f"{prefix}at") from None
+                at_ms = to_ms(at, field=f"{prefix}at")
                 floor = max(self.clock.now_ms(), last_at or 0)
                 if at_ms < floor:
                     raise ValidationError(
