@@ -89,7 +89,7 @@ def test_flow_chart_with_no_changes_says_so():
 
 
 def test_missing_columns_are_named():
-    with pytest.raises(ValueError, match="volume needs column"):
+    with pytest.raises(ValueError, match="volume: needs column"):
         volume_chart(VOLUME.drop(columns=["after"]))
-    with pytest.raises(ValueError, match="flows needs column"):
+    with pytest.raises(ValueError, match="flows: needs column"):
         flow_chart(FLOWS.drop(columns=["calls"]))

@@ -61,3 +61,48 @@ def test_validation_error_names_field_and_is_a_value_error():
 def test_server_and_auth_errors_are_distinct():
     assert not issubclass(ServerError, Unauthorized)
     assert issubclass(Unauthorized, APIError)
+
+
+# --------------------------------------------------------------------------- the tree holds
+
+
+BUILTIN_ERRORS = {
+    name
+    for name, obj in vars(__import__("builtins")).items()
+    if isinstance(obj, type) and issubclass(obj, BaseException)
+}
+
+
+ALLOWED = {
+    "AssertionError",  # invariants that cannot fail (accepted + rejected == records)
+    "AttributeError",  # the protocol of a module's __getattr__ (lazy exports)
+    "TimeoutError",  # EndpointLog.wait_for_call: waiting for the server, not a user's input
+}
+
+
+def test_every_error_the_package_raises_is_in_its_tree():
+    """No ``raise ValueError(...)``/``TypeError``/``KeyError``/... anywhere in dialpad_nb: every
+    error a user can cause is a DialpadError (still a ValueError etc. where that is what it is)."""
+    import ast
+    import pathlib
+
+    import dialpad_nb
+
+    offenders = []
+    for path in sorted(pathlib.Path(dialpad_nb.__file__).parent.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                func = node.exc.func
+                if isinstance(func, ast.Name) and func.id in BUILTIN_ERRORS - ALLOWED:
+                    offenders.append(f"{path.name}:{node.lineno} raise {func.id}")
+    assert offenders == []
+
+
+def test_user_errors_keep_their_builtin_meaning():
+    assert issubclass(errors.InvalidType, ValueError) and issubclass(errors.InvalidType, TypeError)
+    assert issubclass(errors.SourceNotFound, FileNotFoundError)
+    assert issubclass(errors.ServerNotStarted, RuntimeError)
+    from dialpad_nb.sandbox.store import MissingRecord, StoreClosed
+
+    assert issubclass(MissingRecord, DialpadError) and issubclass(MissingRecord, LookupError)
+    assert issubclass(StoreClosed, DialpadError) and issubclass(StoreClosed, RuntimeError)

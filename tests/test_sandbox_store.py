@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from dialpad_nb.sandbox.store import ATTEMPT_FIELDS, ConflictError, NotFoundError, SandboxStore
+from dialpad_nb.sandbox.store import ATTEMPT_FIELDS, MissingRecord, RecordConflict, SandboxStore
 
 T0 = 1_767_603_600_000
 OFFICE = 6_286_560_707_051_431
@@ -108,7 +108,7 @@ def test_update_and_enable_and_unknown_router():
     assert store.set_enabled(rid, True) is True
     assert store.get_router(rid)["enabled"] is True
     assert store.set_enabled(12345, True) is False
-    with pytest.raises(NotFoundError):
+    with pytest.raises(MissingRecord):
         store.update_router(12345, {"name": "x"}, now_ms=T0)
     with pytest.raises(ValueError, match="phone_numbers"):
         store.update_router(rid, {"phone_numbers": []}, now_ms=T0)
@@ -120,9 +120,9 @@ def test_assign_conflict_and_unknown_router_change_nothing():
     b = store.create_router(ROUTER, now_ms=T0)["id"]
     taken = store.assign_number(a)["number"]
     before = store.list_numbers()
-    with pytest.raises(ConflictError, match=re.escape(taken)):
+    with pytest.raises(RecordConflict, match=re.escape(taken)):
         store.assign_number(b, number=taken)
-    with pytest.raises(NotFoundError):
+    with pytest.raises(MissingRecord):
         store.assign_number(777)
     assert store.list_numbers() == before
 

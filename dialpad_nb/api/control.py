@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 
 from ..core.clock import SystemClock, to_ms
-from ..core.errors import DialpadTimeout, TransportError
+from ..core.errors import DialpadTimeout, TransportError, ValidationError
 from ..core.policy import OUTCOMES
 from ..core.protocol import ATTEMPT_KEYS
 from .http_errors import error_from_response, transport_reason
@@ -171,10 +171,10 @@ class SandboxControl:
         the sandbox's now; what happened to them (:func:`count_outcomes`) and, given ``router_id``,
         that router's ``"errors in window now"``."""
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"count: {count!r} is not a positive whole number of calls")
+            raise ValidationError(f"{count!r} is not a positive whole number of calls", field="count")
         step_ms = round(every_s * 1000) if every_s == every_s else 0  # NaN -> 0
         if step_ms < 1:
-            raise ValueError(f"every_s: {every_s!r} must be at least 0.001 seconds")
+            raise ValidationError(f"{every_s!r} must be at least 0.001 seconds", field="every_s")
         start = self.clock()
         records = self.place_calls(
             [{"to": to, "from": from_, "at": start + (i + 1) * step_ms} for i in range(count)]

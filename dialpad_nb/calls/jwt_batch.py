@@ -34,7 +34,7 @@ from typing import Any
 import jwt
 from jwt.algorithms import HMACAlgorithm
 
-from ..core.errors import TokenError
+from ..core.errors import TokenError, ValidationError
 from ..core.signing import ALGORITHM as _ALG
 from ..core.signing import DECODE_OPTIONS
 
@@ -62,7 +62,7 @@ def check_secret(secret: str | bytes) -> bytes:
     try:
         return HMACAlgorithm(HMACAlgorithm.SHA256).prepare_key(secret)
     except jwt.InvalidKeyError as exc:
-        raise ValueError(f"secret: {exc}") from None
+        raise ValidationError(str(exc), field="secret") from None
 
 
 def _b64url_canonical(segment: bytes) -> bytes | None:

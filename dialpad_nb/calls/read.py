@@ -52,6 +52,7 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from ..core.errors import SourceNotFound, ValidationError
 from ..core.frames import ReadResult, empty_rejects
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS, Part, empty_calls
 from .reader import CallReader, line_chunks
@@ -78,24 +79,24 @@ def _expand(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str
     else:
         items = list(source)
         if not items:
-            raise ValueError("source: an empty list of files")
+            raise ValidationError("an empty list of files", field="source")
     out: list[str] = []
     for item in items:
         text = os.fspath(item)
         if os.path.isdir(text):
             found = sorted(str(p) for p in Path(text).rglob("*") if p.is_file() and _is_log_name(p.name))
             if not found:
-                raise FileNotFoundError(f"source: no call log files in folder {text!r}")
+                raise SourceNotFound(f"source: no call log files in folder {text!r}")
             out += found
         elif os.path.isfile(text):
             out.append(text)
         elif _glob.has_magic(text):
             found = sorted(p for p in _glob.glob(text, recursive=True) if os.path.isfile(p))
             if not found:
-                raise FileNotFoundError(f"source: no files match {text!r}")
+                raise SourceNotFound(f"source: no files match {text!r}")
             out += found
         else:
-            raise FileNotFoundError(f"source: no such file or folder {text!r}")
+            raise SourceNotFound(f"source: no such file or folder {text!r}")
     return list(dict.fromkeys(out))
 
 
@@ -136,7 +137,7 @@ def iter_calls(
     Memory is bounded by the chunk (plus 24 bytes per call id when ``duplicates="reject"``,
     so duplicates are caught across chunks and files)."""
     if chunksize < 1:
-        raise ValueError(f"chunksize must be >= 1, got {chunksize!r}")
+        raise ValidationError(f"must be >= 1, got {chunksize!r}", field="chunksize")
     files = _expand(source)
     reader = CallReader(
         secret, default_country_code=default_country_code, duplicates=duplicates, leeway_s=leeway_s

@@ -58,7 +58,7 @@ class CallReader:
         leeway_s: float,
     ) -> None:
         if duplicates not in ("reject", "keep"):
-            raise ValueError(f"duplicates: expected 'reject' or 'keep', got {duplicates!r}")
+            raise ValidationError(f"expected 'reject' or 'keep', got {duplicates!r}", field="duplicates")
         self.key = None if secret is None else check_secret(secret)
         self._secret_text = (
             None

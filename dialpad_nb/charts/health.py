@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from ..core.errors import ValidationError
 from ..core.policy import DIALPAD, OUTCOMES, Policy
 from ..health.latency import AT_RISK_FRACTION, latency_by_hour
 from ..health.window import _as_patch_frame, error_count_curve
@@ -94,7 +95,7 @@ def error_window_chart(
     (e.g. ``{router.id: router.name}``); ids without a name show as ``router <id>``."""
     missing = [c for c in ("error_count", "disabled_now", "is_error") if c not in sim]
     if missing:
-        raise ValueError(f"sim: missing {missing}; pass the output of health_window.simulate(...)")
+        raise ValidationError(f"missing {missing}; pass the output of health.simulate(...)", field="sim")
     window_min = policy.window_s / 60
     fig, ax = _new(title or f"Errors in the last {window_min:g} min")
     for router, group in sim.sort_values("time", kind="stable").groupby("router_id", dropna=False, sort=True):

@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from ..core.errors import ValidationError
+
 __all__ = ["flow_chart", "hourly_heatmap", "volume_chart"]
 
 BEFORE_COLOR = "#9aa5b1"
@@ -141,6 +143,6 @@ def flow_chart(flows: pd.DataFrame, *, title: str = "Where the changed calls go 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ValueError(
-            f"{what} needs column(s) {', '.join(missing)}; got {', '.join(map(str, frame.columns))}"
+        raise ValidationError(
+            f"needs column(s) {', '.join(missing)}; got {', '.join(map(str, frame.columns))}", field=what
         )

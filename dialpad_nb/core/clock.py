@@ -62,15 +62,16 @@ class SimulatedClock:
         target = to_ms(now_ms)
         with self._lock:
             if target < self._now:
-                raise ValueError(
-                    f"the simulated clock is monotonic: cannot move back from {self._now} to {target}"
+                raise ValidationError(
+                    f"the simulated clock is monotonic: cannot move back from {self._now} to {target}",
+                    field="now",
                 )
             self._now = target
             return self._now
 
     def advance(self, seconds: float) -> int:
         if seconds < 0:
-            raise ValueError(f"advance_seconds must be >= 0, got {seconds!r}")
+            raise ValidationError(f"must be >= 0, got {seconds!r}", field="advance_seconds")
         with self._lock:
             self._now += round(seconds * 1000)
             return self._now

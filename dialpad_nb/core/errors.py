@@ -3,7 +3,10 @@
 ::
 
     DialpadError                      base; never raised directly
-    ├── ValidationError               bad input caught before sending; names the field (ValueError too)
+    ├── ValidationError               bad input: a value that cannot be used; names the field (ValueError too)
+    │   └── InvalidType               an argument of the wrong kind (TypeError too)
+    ├── SourceNotFound                a file, folder or glob to read that is not there (FileNotFoundError too)
+    ├── ServerNotStarted              a local server (sandbox, endpoint) that could not start (RuntimeError too)
     ├── PatchGuardError               a second router PATCH inside Dialpad's 5-minute window, refused locally
     ├── SandboxOnly                   a sandbox-only feature (control API, clock, outbox) asked of Dialpad
     ├── TokenError                    a routing-request JWT that fails verification (reason in ``reason``)
@@ -34,11 +37,14 @@ __all__ = [
     "DialpadError",
     "DialpadTimeout",
     "Forbidden",
+    "InvalidType",
     "NotFound",
     "PatchGuardError",
     "RateLimited",
     "SandboxOnly",
     "ServerError",
+    "ServerNotStarted",
+    "SourceNotFound",
     "TokenError",
     "TransportError",
     "Unauthorized",
@@ -57,6 +63,18 @@ class ValidationError(DialpadError, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(f"{field}: {message}" if field else message)
+
+
+class InvalidType(ValidationError, TypeError):
+    """An argument of the wrong kind (a number where a callable is expected, ...)."""
+
+
+class SourceNotFound(DialpadError, FileNotFoundError):
+    """A file, folder or glob given to a reader that does not exist or matches nothing."""
+
+
+class ServerNotStarted(DialpadError, RuntimeError):
+    """A server this package starts on this machine (the sandbox, an endpoint) did not start."""
 
 
 class PatchGuardError(DialpadError):

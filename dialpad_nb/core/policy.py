@@ -26,6 +26,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .errors import ValidationError
+
 __all__ = [
     "ASSUMPTIONS",
     "DIALPAD",
@@ -58,13 +60,13 @@ class Policy:
 
     def __post_init__(self) -> None:
         if self.deadline_s <= 0:
-            raise ValueError(f"Policy.deadline_s must be > 0, got {self.deadline_s!r}")
+            raise ValidationError(f"must be > 0, got {self.deadline_s!r}", field="deadline_s")
         if self.error_threshold < 0:
-            raise ValueError(f"Policy.error_threshold must be >= 0, got {self.error_threshold!r}")
+            raise ValidationError(f"must be >= 0, got {self.error_threshold!r}", field="error_threshold")
         if self.window_s <= 0:
-            raise ValueError(f"Policy.window_s must be > 0, got {self.window_s!r}")
+            raise ValidationError(f"must be > 0, got {self.window_s!r}", field="window_s")
         if self.patch_interval_s < 0:
-            raise ValueError(f"Policy.patch_interval_s must be >= 0, got {self.patch_interval_s!r}")
+            raise ValidationError(f"must be >= 0, got {self.patch_interval_s!r}", field="patch_interval_s")
 
     @property
     def deadline_ms(self) -> int:
@@ -116,7 +118,9 @@ ERROR_OUTCOMES: frozenset[str] = frozenset(OUTCOMES) - {"ok", "skipped_disabled"
 
 def is_error(outcome: str) -> bool:
     if outcome not in OUTCOMES:
-        raise ValueError(f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}")
+        raise ValidationError(
+            f"unknown outcome {outcome!r}; expected one of {', '.join(OUTCOMES)}", field="outcome"
+        )
     return outcome in ERROR_OUTCOMES
 
 
@@ -170,7 +174,9 @@ class ErrorWindow:
         Times must not go backwards (the sandbox's clock is monotonic)."""
         now_ms = int(now_ms)
         if self._times and now_ms < self._times[-1]:
-            raise ValueError(f"error at {now_ms} is earlier than the last one at {self._times[-1]}")
+            raise ValidationError(
+                f"error at {now_ms} is earlier than the last one at {self._times[-1]}", field="now_ms"
+            )
         self._expire(now_ms)
         self._times.append(now_ms)
         return len(self._times)

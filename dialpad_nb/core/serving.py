@@ -19,6 +19,8 @@ from typing import Any, TextIO
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
 
+from .errors import ServerNotStarted
+
 __all__ = [
     "START_TIMEOUT_S",
     "STOP_TIMEOUT_S",
@@ -127,7 +129,9 @@ class ServedApp:
                 self._server.should_exit = True
                 self._thread.join(STOP_TIMEOUT_S)
             self._sock.close()
-            raise RuntimeError(f"the {self._name} at {self.url} did not start ({reason})") from self._error
+            raise ServerNotStarted(
+                f"the {self._name} at {self.url} did not start ({reason})"
+            ) from self._error
         return self
 
     def request_stop(self) -> None:

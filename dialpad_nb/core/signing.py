@@ -12,7 +12,7 @@ from typing import Any
 
 import jwt
 
-from .errors import TokenError
+from .errors import TokenError, ValidationError
 
 __all__ = ["ALGORITHM", "DECODE_OPTIONS", "sign", "verify"]
 
@@ -25,7 +25,7 @@ are checked when present, ``aud``/``iss`` are not (Dialpad documents neither).""
 def sign(payload: Mapping[str, Any], secret: str) -> str:
     """The compact HS256 JWT of ``payload``."""
     if not secret:
-        raise ValueError("secret: a signing secret is required")
+        raise ValidationError("a signing secret is required", field="secret")
     return jwt.encode(dict(payload), secret, algorithm=ALGORITHM)
 
 

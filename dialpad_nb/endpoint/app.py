@@ -52,7 +52,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..core.clock import Clock, SystemClock
-from ..core.errors import TokenError, ValidationError
+from ..core.errors import InvalidType, TokenError, ValidationError
 from ..core.models import DirectoryEntry, RoutingDecision, RoutingRequest, parse_id, validate_target_type
 from ..core.policy import DIALPAD, Policy
 from ..core.serving import ServedApp, run_foreground, serve_app
@@ -110,7 +110,9 @@ def _decide_function(decide: Any) -> Callable[[RoutingRequest], Any]:
         return fn
     if callable(decide):
         return decide
-    raise TypeError(f"decide: expected a callable or an object with .decide(request), got {decide!r}")
+    raise InvalidType(
+        f"expected a callable or an object with .decide(request), got {decide!r}", field="decide"
+    )
 
 
 def _is_async(fn: Any) -> bool:

@@ -363,27 +363,35 @@ def read_attempts_csv(
     column.
     """
     if time_unit not in _TIME_UNITS:
-        raise ValueError(f"time_unit: {time_unit!r} is not one of {', '.join(_TIME_UNITS)}")
+        raise ValidationError(f"{time_unit!r} is not one of {', '.join(_TIME_UNITS)}", field="time_unit")
     if latency_unit not in _LATENCY_UNITS:
-        raise ValueError(f"latency_unit: {latency_unit!r} is not one of {', '.join(_LATENCY_UNITS)}")
+        raise ValidationError(
+            f"{latency_unit!r} is not one of {', '.join(_LATENCY_UNITS)}", field="latency_unit"
+        )
     mapping = dict(columns or {})
     unknown = sorted(set(mapping) - set(_CSV_FIELDS))
     if unknown:
-        raise ValueError(f"columns: unknown attempt column(s) {unknown}; mappable: {', '.join(_CSV_FIELDS)}")
+        raise ValidationError(
+            f"unknown attempt column(s) {unknown}; mappable: {', '.join(_CSV_FIELDS)}", field="columns"
+        )
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     headers = {field: mapping.get(field, field) for field in _CSV_FIELDS}
     missing_mapped = sorted(h for f, h in headers.items() if f in mapping and h not in raw.columns)
     if missing_mapped:
-        raise ValueError(f"columns: the CSV has no column(s) {missing_mapped}; it has {list(raw.columns)}")
+        raise ValidationError(
+            f"the CSV has no column(s) {missing_mapped}; it has {list(raw.columns)}", field="columns"
+        )
     present = {f: h for f, h in headers.items() if h in raw.columns}
     if "time" not in present:
-        raise ValueError(f"columns: no time column {headers['time']!r} in the CSV; map one with columns=")
+        raise ValidationError(
+            f"no time column {headers['time']!r} in the CSV; map one with columns=", field="columns"
+        )
     if "outcome" not in present and "http_status" not in present:
-        raise ValueError("columns: the CSV needs an outcome column or an http_status column")
+        raise ValidationError("the CSV needs an outcome column or an http_status column", field="columns")
     outcome_map = dict(outcome_map or {})
     bad_map = sorted(v for v in outcome_map.values() if v not in OUTCOMES)
     if bad_map:
-        raise ValueError(f"outcome_map: {bad_map} not in {', '.join(OUTCOMES)}")
+        raise ValidationError(f"{bad_map} not in {', '.join(OUTCOMES)}", field="outcome_map")
     latency_scale = _LATENCY_UNITS[latency_unit]
 
     def parse_time(text: str) -> int:

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.clock import to_ms
+from ..core.errors import ValidationError
 from ..core.policy import DIALPAD, Policy
 from .window import _patch_arrays, _time_ms_array, simulate
 
@@ -111,15 +112,19 @@ def forecast(
     ``now`` defaults to the router's last attempt; ``router_id`` may be left
     out when the log holds one router."""
     if pace_window_s <= 0:
-        raise ValueError(f"pace_window_s must be > 0, got {pace_window_s!r}")
+        raise ValidationError(f"must be > 0, got {pace_window_s!r}", field="pace_window_s")
     routers = attempts["router_id"].dropna().unique().tolist()
     if router_id is None:
         if len(routers) > 1:
-            raise ValueError(f"router_id: the log holds several routers {sorted(routers)}; pick one")
+            raise ValidationError(
+                f"the log holds several routers {sorted(routers)}; pick one", field="router_id"
+            )
         router_id = int(routers[0]) if routers else None
     mine = attempts if router_id is None else attempts[(attempts["router_id"] == router_id).fillna(False)]
     if router_id is not None and mine.empty:
-        raise ValueError(f"router_id: no attempts for router {router_id} (routers: {sorted(routers)})")
+        raise ValidationError(
+            f"no attempts for router {router_id} (routers: {sorted(routers)})", field="router_id"
+        )
     if patches is not None and not isinstance(patches, pd.DataFrame):
         from .window import make_patches
 

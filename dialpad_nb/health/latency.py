@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..core.errors import ValidationError
 from ..core.policy import DIALPAD, Policy
 
 __all__ = [
@@ -41,8 +42,9 @@ def _floor_ms(policy: Policy, at_risk_s: float | None) -> tuple[float, float]:
     deadline = policy.deadline_s * 1000
     floor = (policy.deadline_s * AT_RISK_FRACTION if at_risk_s is None else at_risk_s) * 1000
     if not 0 <= floor <= deadline:
-        raise ValueError(
-            f"at_risk_s must be between 0 and the deadline ({policy.deadline_s} s), got {at_risk_s!r}"
+        raise ValidationError(
+            f"must be between 0 and the deadline ({policy.deadline_s} s), got {at_risk_s!r}",
+            field="at_risk_s",
         )
     return deadline, floor
 

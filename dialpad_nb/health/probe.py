@@ -249,13 +249,13 @@ class FaultSwitch:
 
     def slow(self, delay_s: float) -> FaultSwitch:
         if delay_s < 0:
-            raise ValueError(f"delay_s must be >= 0, got {delay_s!r}")
+            raise ValidationError(f"must be >= 0, got {delay_s!r}", field="delay_s")
         self.delay_s, self.status = float(delay_s), None
         return self
 
     def fail(self, status: int = 503) -> FaultSwitch:
         if not 100 <= status <= 599:
-            raise ValueError(f"status must be an HTTP status, got {status!r}")
+            raise ValidationError(f"must be an HTTP status, got {status!r}", field="status")
         self.delay_s, self.status = 0.0, int(status)
         return self
 

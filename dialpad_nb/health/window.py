@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.errors import ValidationError
 from ..core.models import is_missing
 from ..core.policy import DIALPAD, ERROR_OUTCOMES, Policy
 from .attempts import OUTCOME_DTYPE
@@ -126,10 +127,10 @@ def simulate_router(
     t = np.asarray(times_ms, dtype=np.int64)
     err = np.asarray(errors, dtype=bool)
     if t.shape != err.shape or t.ndim != 1:
-        raise ValueError("times_ms and errors must be 1-d and the same length")
+        raise ValidationError("times_ms and errors must be 1-d and the same length", field="errors")
     n = t.size
     if n > 1 and bool(np.any(t[1:] < t[:-1])):
-        raise ValueError("times_ms must be non-decreasing (sort the attempts by time)")
+        raise ValidationError("must be non-decreasing (sort the attempts by time)", field="times_ms")
     w = policy.window_ms
     threshold = policy.error_threshold
     ev_t, ev_en, ev_reset = _patch_arrays(patches)
@@ -208,9 +209,9 @@ def make_patches(rows: Iterable[Mapping[str, Any] | tuple] = ()) -> pd.DataFrame
         rec = dict(zip(PATCH_COLUMNS, row, strict=False)) if isinstance(row, tuple) else dict(row)
         unknown = set(rec) - set(PATCH_COLUMNS)
         if unknown:
-            raise ValueError(f"patch {row!r}: unknown field(s) {sorted(unknown)}")
+            raise ValidationError(f"patch {row!r}: unknown field(s) {sorted(unknown)}", field="patches")
         if "time" not in rec:
-            raise ValueError(f"patch {row!r}: time is required")
+            raise ValidationError(f"patch {row!r}: time is required", field="patches")
         time = rec["time"]
         rec["time"] = to_ms(time)
         records.append(rec)
@@ -260,7 +261,9 @@ def simulate(attempts: pd.DataFrame, *, policy: Policy = DIALPAD, patches: Any =
     """
     missing = [c for c in ("time", "router_id", "latency_ms", "outcome") if c not in attempts]
     if missing:
-        raise ValueError(f"attempts: missing column(s) {missing}; expected the ATTEMPT_COLUMNS shape")
+        raise ValidationError(
+            f"missing column(s) {missing}; expected the ATTEMPT_COLUMNS shape", field="attempts"
+        )
     n = len(attempts)
     would_be = apply_deadline(attempts, policy.deadline_s)
     recorded_skip = (attempts["outcome"] == "skipped_disabled").to_numpy(dtype=bool)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.clock import ms_to_datetime, to_ms
+from ..core.errors import ValidationError
 from ..core.models import is_missing, normalize_e164
 
 __all__ = [
@@ -225,7 +226,7 @@ class FrameContext:
         hit = self._codes.get(name)
         if hit is None:
             if name not in self.frame.columns:
-                raise KeyError(name)
+                raise ValidationError(f"the calls have no {name!r} column", field=name)
             col = self.frame[name]
             if isinstance(col.dtype, pd.CategoricalDtype):
                 codes = np.asarray(col.cat.codes, dtype=np.int64)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core.errors import ValidationError
 from ..core.models import is_missing
 from .company import USERS
 
@@ -104,7 +105,9 @@ def _caller_pool(rng: np.random.Generator, size: int) -> tuple[np.ndarray, np.nd
     uk = [f"+4420794600{k:02d}" for k in range(100)]
     pool = list(dict.fromkeys(us + es + uk))
     if size > len(pool):
-        raise ValueError(f"at most {len(pool)} distinct fictional callers, asked for {size}")
+        raise ValidationError(
+            f"at most {len(pool)} distinct fictional callers, asked for {size}", field="callers"
+        )
     numbers = np.array(pool, dtype=object)[rng.permutation(len(pool))[:size]]
     spanish_codes = tuple(f"+1{ac}" for ac in _SPANISH_AREA_CODES)
     spanish = np.array([n.startswith(spanish_codes) for n in numbers]) & (rng.random(size) < 0.45)
@@ -178,9 +181,9 @@ def generate_calls(
     ``contact_type`` (None for unknown callers; ``"shared"`` for CRM contacts,
     ``"local"`` for a user's own contacts). ``start`` is a local date (America/Los_Angeles)."""
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise ValidationError(f"must be >= 0, got {n}", field="n")
     if days < 1:
-        raise ValueError(f"days must be >= 1, got {days}")
+        raise ValidationError(f"must be >= 1, got {days}", field="days")
     rng = _rng(seed)
     pool_size = callers or _default_callers(crm_contacts)
     numbers, spanish = _caller_pool(rng, pool_size)
@@ -280,7 +283,7 @@ def _bad_line(kind: str, rec: dict[str, Any], secret: str | None, rng: np.random
     if kind == "alg_none":
         head = _b64(b'{"alg":"none","typ":"JWT"}')
         return (head + b"." + _b64(json.dumps(rec).encode()) + b".").decode()
-    raise ValueError(f"unknown bad line kind {kind!r}")  # pragma: no cover
+    raise ValidationError(f"unknown bad line kind {kind!r}", field="kind")  # pragma: no cover
 
 
 def write_call_log(
@@ -304,9 +307,11 @@ def write_call_log(
     blank lines are inserted at seeded positions. Returns counts:
     ``{"calls", "plain", "jwt", "wrapped", "bad", "blank", "records"}`` (records = calls + bad)."""
     if not 0 <= jwt_share + wrapped_share <= 1:
-        raise ValueError("jwt_share + wrapped_share must be between 0 and 1")
+        raise ValidationError("jwt_share + wrapped_share must be between 0 and 1", field="jwt_share")
     if (jwt_share or wrapped_share) and not secret:
-        raise ValueError("secret: signing JWT lines needs a secret (or jwt_share=0, wrapped_share=0)")
+        raise ValidationError(
+            "signing JWT lines needs a secret (or jwt_share=0, wrapped_share=0)", field="secret"
+        )
     df = calls if calls is not None else generate_calls(n, seed=seed, **generate)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x10C]))
     recs = _records(df)

@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..core.clock import ms_to_datetime
-from ..core.errors import ValidationError
+from ..core.errors import DialpadError, ValidationError
 from ..core.models import (
     NUMBER_STATUSES,
     normalize_e164,
@@ -47,14 +47,14 @@ from ..core.models import (
     validate_target_type,
     validate_url,
 )
-from .store import ConflictError, NotFoundError
+from .store import MissingRecord, RecordConflict
 
 if TYPE_CHECKING:
     from .app import SandboxState
 
 __all__ = [
     "NUMBER_STATUSES",
-    "ApiError",
+    "ErrorAnswer",
     "decode_cursor",
     "encode_cursor",
     "error_body",
@@ -82,7 +82,7 @@ ASSIGN_FIELDS = ("area_code", "number", "primary")
 # --------------------------------------------------------------------------- shared helpers
 
 
-class ApiError(Exception):
+class ErrorAnswer(DialpadError):
     """Raise inside a sandbox route to answer ``{"error": {"code", "message"}}``."""
 
     def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None) -> None:
@@ -116,7 +116,7 @@ async def read_body(request: Request) -> bytes:
     async for chunk in request.stream():
         raw += chunk
         if len(raw) > limit:
-            raise ApiError(413, too_large_message(limit))
+            raise ErrorAnswer(413, too_large_message(limit))
     return raw
 
 
@@ -126,7 +126,7 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
     Malformed JSON is a 400 whose message gives the position, never the body."""
     raw = await read_body(request)
     if not raw.strip() and required:
-        raise ApiError(400, "request body is required: a JSON object")
+        raise ErrorAnswer(400, "request body is required: a JSON object")
     return parse_json_body(raw)
 
 
@@ -138,7 +138,7 @@ def parse_json_body(raw: bytes) -> Any:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ApiError(400, f"request body is not valid JSON{where}") from None
+        raise ErrorAnswer(400, f"request body is not valid JSON{where}") from None
 
 
 def read_object(body: Any, allowed: Sequence[str], *, what: str = "request body") -> dict[str, Any]:
@@ -146,10 +146,10 @@ def read_object(body: Any, allowed: Sequence[str], *, what: str = "request body"
     if body is None:
         return {}
     if not isinstance(body, dict):
-        raise ApiError(400, f"{what} must be a JSON object, got {type(body).__name__}")
+        raise ErrorAnswer(400, f"{what} must be a JSON object, got {type(body).__name__}")
     unknown = [k for k in body if k not in allowed]
     if unknown:
-        raise ApiError(400, f"unknown field {unknown[0]!r}; expected some of: {', '.join(allowed)}")
+        raise ErrorAnswer(400, f"unknown field {unknown[0]!r}; expected some of: {', '.join(allowed)}")
     return {k: v for k, v in body.items() if v is not None}
 
 
@@ -169,7 +169,7 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
             return int(position)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
-    raise ApiError(400, f"cursor: {cursor!r} is not a cursor of this {kind} list")
+    raise ErrorAnswer(400, f"cursor: {cursor!r} is not a cursor of this {kind} list")
 
 
 def page_response(
@@ -194,7 +194,7 @@ def _query_id(request: Request, name: str) -> int | None:
     try:
         return parse_id(raw, field=name)
     except ValidationError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise ErrorAnswer(400, str(exc)) from None
 
 
 def _query_bool(request: Request, name: str) -> bool | None:
@@ -206,7 +206,7 @@ def _query_bool(request: Request, name: str) -> bool | None:
         return True
     if value in ("false", "0"):
         return False
-    raise ApiError(400, f"{name}: {raw!r} is not true or false")
+    raise ErrorAnswer(400, f"{name}: {raw!r} is not true or false")
 
 
 def _path_id(request: Request, what: str, name: str = "id") -> int:
@@ -214,11 +214,11 @@ def _path_id(request: Request, what: str, name: str = "id") -> int:
     try:
         return parse_id(raw, field=name)
     except ValidationError:
-        raise ApiError(404, f"no {what} with id {raw!r}") from None
+        raise ErrorAnswer(404, f"no {what} with id {raw!r}") from None
 
 
-def _validation(exc: ValidationError) -> ApiError:
-    return ApiError(400, str(exc))
+def _validation(exc: ValidationError) -> ErrorAnswer:
+    return ErrorAnswer(400, str(exc))
 
 
 # --------------------------------------------------------------------------- rendering
@@ -259,15 +259,15 @@ def number_json(state: SandboxState, row: Mapping[str, Any]) -> dict[str, Any]:
 
 def _name(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, f"name: must be a non-empty string, got {value!r}")
+        raise ErrorAnswer(400, f"name: must be a non-empty string, got {value!r}")
     if "\n" in value or "\r" in value:
-        raise ApiError(400, "name: must be a single line")
+        raise ErrorAnswer(400, "name: must be a single line")
     return value
 
 
 def _bool(value: Any, field: str) -> bool:
     if not isinstance(value, bool):
-        raise ApiError(400, f"{field}: must be true or false, got {value!r}")
+        raise ErrorAnswer(400, f"{field}: must be true or false, got {value!r}")
     return value
 
 
@@ -277,7 +277,7 @@ def _office(state: SandboxState, value: Any) -> int:
     except ValidationError as exc:
         raise _validation(exc) from None
     if not state.directory.has_target(office_id, "office"):
-        raise ApiError(400, f"office_id: no office with id {office_id} in the company")
+        raise ErrorAnswer(400, f"office_id: no office with id {office_id} in the company")
     return office_id
 
 
@@ -288,7 +288,7 @@ def _default_target(state: SandboxState, target_type: Any, target_id: Any) -> tu
     except ValidationError as exc:
         raise _validation(exc) from None
     if not state.has_target(tid, ttype):
-        raise ApiError(400, f"default_target_id: no {ttype} with id {tid} in the company")
+        raise ErrorAnswer(400, f"default_target_id: no {ttype} with id {tid} in the company")
     return ttype, tid
 
 
@@ -307,13 +307,13 @@ def _url(value: Any) -> str:
 
 
 def validate_create(state: SandboxState, body: Any) -> dict[str, Any]:
-    """Store-ready columns of a new router from a create body; ApiError(400) naming the field."""
+    """Store-ready columns of a new router from a create body; ErrorAnswer(400) naming the field."""
     if body is None:
-        raise ApiError(400, "request body is required: a JSON object")
+        raise ErrorAnswer(400, "request body is required: a JSON object")
     data = read_object(body, CREATE_FIELDS)
     missing = [k for k in CREATE_REQUIRED if k not in data]
     if missing:
-        raise ApiError(400, f"missing required field(s): {', '.join(missing)}")
+        raise ErrorAnswer(400, f"missing required field(s): {', '.join(missing)}")
     ttype, tid = _default_target(state, data["default_target_type"], data["default_target_id"])
     return {
         "name": _name(data["name"]),
@@ -374,7 +374,7 @@ async def create_router(request: Request) -> JSONResponse:
 def _router_or_404(state: SandboxState, router_id: int) -> dict[str, Any]:
     router = state.store.get_router(router_id)
     if router is None:
-        raise ApiError(404, f"no call router with id {router_id}")
+        raise ErrorAnswer(404, f"no call router with id {router_id}")
     return router
 
 
@@ -403,7 +403,7 @@ async def update_router(request: Request) -> JSONResponse:
         if last is not None and now - last < interval:
             next_ms = last + interval
             wait_s = retry_after_s(next_ms - now)
-            raise ApiError(
+            raise ErrorAnswer(
                 429,
                 f"call router {router_id} can be updated once per {state.policy.patch_interval_s:g} s; "
                 f"the next update is allowed at {ms_to_datetime(next_ms).isoformat()} (in {wait_s} s)",
@@ -422,13 +422,13 @@ async def delete_router(request: Request) -> JSONResponse:
     router_id = _path_id(request, "call router")
     router = state.store.delete_router(router_id)
     if router is None:
-        raise ApiError(404, f"no call router with id {router_id}")
+        raise ErrorAnswer(404, f"no call router with id {router_id}")
     return JSONResponse(router_json(state, router))
 
 
 def _area_code(value: Any) -> str:
     if not isinstance(value, str) or len(value) != 3 or not value.isdigit():
-        raise ApiError(400, f"area_code: {value!r} is not a 3-digit area code such as '415'")
+        raise ErrorAnswer(400, f"area_code: {value!r} is not a 3-digit area code such as '415'")
     return value
 
 
@@ -455,10 +455,10 @@ async def assign_number(request: Request) -> JSONResponse:
             default_area_code=state.company.default_area_code,
             company_id=state.company.id,
         )
-    except NotFoundError as exc:
-        raise ApiError(404, str(exc)) from None
-    except ConflictError as exc:
-        raise ApiError(409, str(exc)) from None
+    except MissingRecord as exc:
+        raise ErrorAnswer(404, str(exc)) from None
+    except RecordConflict as exc:
+        raise ErrorAnswer(409, str(exc)) from None
     return JSONResponse(number_json(state, row))
 
 
@@ -470,7 +470,7 @@ async def list_numbers(request: Request) -> JSONResponse:
     after = decode_cursor("numbers", request.query_params.get("cursor"))
     status = request.query_params.get("status") or None
     if status is not None and status not in NUMBER_STATUSES:
-        raise ApiError(
+        raise ErrorAnswer(
             400, f"status: {status!r} is not a number status; expected one of {', '.join(NUMBER_STATUSES)}"
         )
     rows = state.store.list_numbers(status=status, after_seq=after, limit=state.page_size + 1)
@@ -487,7 +487,7 @@ async def get_number(request: Request) -> JSONResponse:
     number = _number_param(request)
     row = state.store.get_number(number)
     if row is None:
-        raise ApiError(404, f"no number {number!r} in the company")
+        raise ErrorAnswer(404, f"no number {number!r} in the company")
     return JSONResponse(number_json(state, row))
 
 
@@ -497,15 +497,15 @@ async def unassign_number(request: Request) -> JSONResponse:
     release = bool(_query_bool(request, "release"))
     current = state.store.get_number(number)
     if current is not None and current["status"] == "office":
-        raise ApiError(
+        raise ErrorAnswer(
             400,
             f"number {number} is the main line of office {current['target_id']}; "
             "the sandbox's directory is read-only, so it cannot be unassigned",
         )
     try:
         row = state.store.unassign_number(number, release=release)
-    except NotFoundError:
-        raise ApiError(404, f"no number {number!r} in the company") from None
+    except MissingRecord:
+        raise ErrorAnswer(404, f"no number {number!r} in the company") from None
     body = number_json(state, row)
     if release:
         body = {k: v for k, v in body.items() if k != "status"} | {"deleted": True}
@@ -535,7 +535,7 @@ def _directory_routes(kind: str, what: str, entries: Callable[[SandboxState], Se
         for entry in entries(state):
             if entry["id"] == entry_id:
                 return JSONResponse(_entry_json(state, kind, entry))
-        raise ApiError(404, f"no {what} with id {entry_id}")
+        raise ErrorAnswer(404, f"no {what} with id {entry_id}")
 
     list_entries.__name__ = f"list_{kind}"
     get_entry.__name__ = f"get_{kind}"

@@ -32,6 +32,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..core.clock import Clock, SimulatedClock
 from ..core.directory import Directory
+from ..core.errors import ValidationError
 from ..core.policy import DIALPAD, Policy
 from ..samples.company import COMPANY, Company
 from . import api, control
@@ -147,7 +148,7 @@ class ApiKeyAuth:
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, api.ApiError)
+    assert isinstance(exc, api.ErrorAnswer)
     return api.error_response(exc.status, exc.message, exc.headers)
 
 
@@ -200,11 +201,11 @@ def create_app(
     sample company, :data:`dialpad_nb.samples.company.COMPANY`). A request body over ``max_body_bytes`` is answered 413.
     """
     if not isinstance(api_key, str) or not api_key:
-        raise ValueError("create_app needs a non-empty api_key")
+        raise ValidationError("create_app needs a non-empty key", field="api_key")
     if id_format not in ("int", "string"):
-        raise ValueError(f"id_format must be 'int' or 'string', got {id_format!r}")
+        raise ValidationError(f"must be 'int' or 'string', got {id_format!r}", field="id_format")
     if page_size < 1:
-        raise ValueError(f"page_size must be >= 1, got {page_size!r}")
+        raise ValidationError(f"must be >= 1, got {page_size!r}", field="page_size")
     company_id = company.id
     seed_numbers = [
         {
@@ -259,7 +260,7 @@ def create_app(
     app = Starlette(
         routes=[*api.routes, Mount("/sandbox/v1", routes=control.routes)],
         exception_handlers={
-            api.ApiError: _api_error,
+            api.ErrorAnswer: _api_error,
             HTTPException: _http_error,
             Exception: _server_error,
         },

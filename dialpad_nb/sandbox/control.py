@@ -19,7 +19,7 @@ Dialpad's ``/api/v2`` only).
 
 ``routes`` is the list mounted by :func:`~dialpad_nb.sandbox.app.create_app`
 (paths here are relative to ``/sandbox/v1``). Use the helpers of
-:mod:`dialpad_nb.sandbox.api` (``ApiError``, ``read_json``, ``sandbox_state``,
+:mod:`dialpad_nb.sandbox.api` (``ErrorAnswer``, ``read_json``, ``sandbox_state``,
 ``encode_cursor``/``decode_cursor``) so errors and paging look the same everywhere.
 """
 
@@ -36,7 +36,7 @@ from starlette.routing import Route
 from ..core.clock import SimulatedClock, ms_to_datetime, to_ms
 from ..core.errors import ValidationError
 from ..core.models import parse_id
-from .api import ApiError, decode_cursor, encode_cursor, read_json, read_object, sandbox_state
+from .api import ErrorAnswer, decode_cursor, encode_cursor, read_json, read_object, sandbox_state
 from .dispatch import Dispatcher, NumberNotAssigned, attempt_json
 
 __all__ = ["routes"]
@@ -60,26 +60,26 @@ async def set_clock(request: Request) -> JSONResponse:
     data = read_object(await read_json(request), ("now", "advance_seconds"))
     clock = state.clock
     if not isinstance(clock, SimulatedClock):
-        raise ApiError(400, "the sandbox runs on the system clock; only a simulated clock can be set")
+        raise ErrorAnswer(400, "the sandbox runs on the system clock; only a simulated clock can be set")
     if len(data) != 1:
-        raise ApiError(400, "give exactly one of 'now' (ms since epoch or ISO time) or 'advance_seconds'")
+        raise ErrorAnswer(400, "give exactly one of 'now' (ms since epoch or ISO time) or 'advance_seconds'")
     if "now" in data:
         try:
             target = to_ms(data["now"], field="now")
         except ValidationError as exc:
-            raise ApiError(400, str(exc)) from None
+            raise ErrorAnswer(400, str(exc)) from None
         try:
             now = clock.set(target)
         except ValueError as exc:
-            raise ApiError(400, f"now: {exc}") from None
+            raise ErrorAnswer(400, f"now: {exc}") from None
     else:
         seconds = data["advance_seconds"]
         if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
-            raise ApiError(400, f"advance_seconds: must be a number, got {seconds!r}")
+            raise ErrorAnswer(400, f"advance_seconds: must be a number, got {seconds!r}")
         try:
             now = clock.advance(seconds)
         except ValueError as exc:
-            raise ApiError(400, f"advance_seconds: {exc}") from None
+            raise ErrorAnswer(400, f"advance_seconds: {exc}") from None
     state.store.note_time(now)
     return JSONResponse(clock_json(now, simulated=True))
 
@@ -116,9 +116,9 @@ async def _dispatch(fn, *args, **kwargs) -> Any:
     try:
         return await run_in_threadpool(fn, *args, **kwargs)
     except ValidationError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise ErrorAnswer(400, str(exc)) from None
     except NumberNotAssigned as exc:
-        raise ApiError(404, str(exc)) from None
+        raise ErrorAnswer(404, str(exc)) from None
 
 
 async def place_calls(request: Request) -> JSONResponse:
@@ -147,12 +147,12 @@ async def place_calls(request: Request) -> JSONResponse:
     data = read_object(body, ("calls", "concurrency"))
     calls = data.get("calls")
     if not isinstance(calls, list):
-        raise ApiError(400, "calls: must be a list of {to, from, at?, call_id?} objects")
+        raise ErrorAnswer(400, "calls: must be a list of {to, from, at?, call_id?} objects")
     for i, c in enumerate(calls):
         read_object(c, CALL_FIELDS, what=f"calls[{i}]")
     concurrency = data.get("concurrency", 1)
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
-        raise ApiError(400, f"concurrency: must be an integer from 1 to 64, got {concurrency!r}")
+        raise ErrorAnswer(400, f"concurrency: must be an integer from 1 to 64, got {concurrency!r}")
     return JSONResponse(await _dispatch(d.place_calls, calls, concurrency=concurrency))
 
 
@@ -163,12 +163,14 @@ async def list_attempts(request: Request) -> JSONResponse:
     try:
         router_id = parse_id(q["router_id"], field="router_id") if q.get("router_id") else None
     except ValidationError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise ErrorAnswer(400, str(exc)) from None
     limit_raw = q.get("limit")
     limit = state.page_size
     if limit_raw not in (None, ""):
         if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_ATTEMPTS_PAGE:
-            raise ApiError(400, f"limit: must be an integer from 1 to {MAX_ATTEMPTS_PAGE}, got {limit_raw!r}")
+            raise ErrorAnswer(
+                400, f"limit: must be an integer from 1 to {MAX_ATTEMPTS_PAGE}, got {limit_raw!r}"
+            )
         limit = int(limit_raw)
     after = decode_cursor("attempts", q.get("cursor"))
     rows = state.store.list_attempts(router_id=router_id, after_id=after, limit=limit + 1)
@@ -197,7 +199,7 @@ async def list_outbox(request: Request) -> JSONResponse:
     try:
         router_id = parse_id(raw, field="router_id") if raw else None
     except ValidationError as exc:
-        raise ApiError(400, str(exc)) from None
+        raise ErrorAnswer(400, str(exc)) from None
     return JSONResponse({"items": [_email_json(r) for r in state.store.list_outbox(router_id=router_id)]})
 
 
@@ -208,11 +210,11 @@ async def router_errors(request: Request) -> JSONResponse:
     try:
         router_id = parse_id(raw, field="router_id")
     except ValidationError:
-        raise ApiError(404, f"no call router with id {raw}") from None
+        raise ErrorAnswer(404, f"no call router with id {raw}") from None
     try:
         return JSONResponse(dispatcher(state).router_errors(router_id))
     except LookupError as exc:
-        raise ApiError(404, str(exc)) from None
+        raise ErrorAnswer(404, str(exc)) from None
 
 
 routes: list[Route] = [

@@ -41,7 +41,7 @@ import httpx
 
 from ..core.clock import Clock, to_ms
 from ..core.directory import Directory
-from ..core.errors import DialpadError, ValidationError
+from ..core.errors import DialpadError, InvalidType, ValidationError
 from ..core.models import (
     RoutingDecision,
     RoutingRequest,
@@ -52,6 +52,7 @@ from ..core.models import (
 )
 from ..core.policy import DIALPAD, ErrorWindow, Policy, RouterHealthState, is_error
 from ..core.protocol import ATTEMPT_KEYS, BOOL_ATTEMPT_KEYS, RouteResult, request_route
+from .store import MissingRecord
 
 __all__ = [
     "CALL_ID_BASE",
@@ -109,7 +110,7 @@ class Dispatcher:
         if self.deadline_s <= 0:
             raise ValidationError(f"must be > 0, got {deadline_s!r}", field="routing_deadline_s")
         if transport is not None and not isinstance(transport, httpx.BaseTransport):
-            raise TypeError(
+            raise InvalidType(
                 f"transport: dispatch sends with a sync httpx client; got {type(transport).__name__} "
                 "(use httpx.MockTransport or another httpx.BaseTransport)"
             )
@@ -353,7 +354,7 @@ class Dispatcher:
         """The router's error count in the window now (sandbox-only insight)."""
         router = self.store.get_router(router_id)
         if router is None:
-            raise LookupError(f"no call router with id {router_id}")
+            raise MissingRecord(f"no call router with id {router_id}")
         now = self.clock.now_ms()
         window = ErrorWindow(
             self.policy, self.store.error_times(router_id, since_ms=now - self.policy.window_ms)

@@ -41,14 +41,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import DialpadError, ValidationError
 from ..core.protocol import ATTEMPT_KEYS, BOOL_ATTEMPT_KEYS
 
 __all__ = [
     "ATTEMPT_FIELDS",
     "BOOL_ATTEMPT_FIELDS",
-    "ConflictError",
-    "NotFoundError",
+    "RecordConflict",
+    "MissingRecord",
     "SandboxStore",
+    "StoreClosed",
     "StoreError",
 ]
 
@@ -148,15 +150,19 @@ _ROUTER_ID_BASE = 5_100_000_000_000_000
 _ROUTER_ID_SPAN = 10**15
 
 
-class StoreError(Exception):
+class StoreError(DialpadError):
     """Base of the store's refusals (the API turns them into 4xx answers)."""
 
 
-class NotFoundError(StoreError, LookupError):
+class MissingRecord(StoreError, LookupError):
     """No such router or number."""
 
 
-class ConflictError(StoreError):
+class StoreClosed(StoreError, RuntimeError):
+    """The store was closed (its sandbox stopped); :meth:`SandboxStore.open` starts it again."""
+
+
+class RecordConflict(StoreError):
     """The number is already assigned elsewhere."""
 
 
@@ -264,7 +270,7 @@ class SandboxStore:
             if self._closed:
                 # Reopening silently would hand an empty database to late callers of a
                 # closed in-memory store; only an explicit open() starts again.
-                raise RuntimeError(f"the sandbox store {self.path!r} is closed")
+                raise StoreClosed(f"the sandbox store {self.path!r} is closed")
             self.open()
         assert self._conn is not None
         return self._conn
@@ -418,13 +424,13 @@ class SandboxStore:
         """Change router columns (keys of ``changes`` among the create fields and ``enabled``).
 
         A changed ``office_id`` moves the router's numbers to that office too.
-        Raises NotFoundError for an unknown router."""
+        Raises MissingRecord for an unknown router."""
         unknown = set(changes) - set(_ROUTER_COLUMNS)
         if unknown:
-            raise ValueError(f"not router columns: {', '.join(sorted(unknown))}")
+            raise ValidationError(f"not router columns: {', '.join(sorted(unknown))}", field="values")
         with self.transaction() as conn:
             if self.get_router(router_id) is None:
-                raise NotFoundError(f"no call router with id {router_id}")
+                raise MissingRecord(f"no call router with id {router_id}")
             values = {k: (1 if v else 0) if k == "enabled" else v for k, v in changes.items()}
             if "secret" in values:
                 values["secret"] = values["secret"] or None
@@ -598,7 +604,7 @@ class SandboxStore:
                 candidate = f"+1{area_code}555{block:02d}{line:02d}"
                 if candidate not in existing:
                     return candidate
-        raise ConflictError(f"no free number left to mint in area code {area_code}")
+        raise RecordConflict(f"no free number left to mint in area code {area_code}")
 
     def assign_number(
         self,
@@ -612,7 +618,7 @@ class SandboxStore:
     ) -> dict[str, Any]:
         """Assign a number to a router and return the number row.
 
-        * ``number`` given: that number. ConflictError if it is assigned to anything
+        * ``number`` given: that number. RecordConflict if it is assigned to anything
           but this router; taken out of the pool if it was there; added (minted) if new.
         * else: the reserved pool first (oldest number in ``area_code`` if any, else the
           oldest in the pool; assumption: BEHAVIOUR.md says the pool is used "if any"),
@@ -620,11 +626,11 @@ class SandboxStore:
           ``area_code`` or ``default_area_code``.
 
         ``primary`` puts the number first in the router's ``phone_numbers``.
-        NotFoundError for an unknown router. Atomic: a refusal changes nothing."""
+        MissingRecord for an unknown router. Atomic: a refusal changes nothing."""
         with self.transaction() as conn:
             router = self.get_router(router_id)
             if router is None:
-                raise NotFoundError(f"no call router with id {router_id}")
+                raise MissingRecord(f"no call router with id {router_id}")
             if number is not None:
                 row = self.get_number(number)
                 if row is None:
@@ -633,7 +639,7 @@ class SandboxStore:
                     owner = (
                         f"{row['target_type']} {row['target_id']}" if row["target_type"] else row["status"]
                     )
-                    raise ConflictError(f"number {number} is already assigned to {owner}")
+                    raise RecordConflict(f"number {number} is already assigned to {owner}")
                 chosen = number
             else:
                 row = None
@@ -670,11 +676,11 @@ class SandboxStore:
         """Unassign a number: back to the reserved pool, or (``release``) out of the company.
 
         Returns the number row afterwards (for a release, the row as it was, unassigned).
-        NotFoundError for an unknown number."""
+        MissingRecord for an unknown number."""
         with self.transaction() as conn:
             row = self.get_number(number)
             if row is None:
-                raise NotFoundError(f"no number {number} in the company")
+                raise MissingRecord(f"no number {number} in the company")
             self._return_to_pool("number = ?", (number,))
             after = self.get_number(number)
             if release:
@@ -689,9 +695,9 @@ class SandboxStore:
         Atomic and thread-safe; returns the new ``attempt_id`` (1, 2, 3, ...)."""
         unknown = set(record) - set(ATTEMPT_FIELDS) - {"attempt_id"}
         if unknown:
-            raise ValueError(f"not attempt fields: {', '.join(sorted(unknown))}")
+            raise ValidationError(f"not attempt fields: {', '.join(sorted(unknown))}", field="record")
         if record.get("at_ms") is None or record.get("outcome") is None:
-            raise ValueError("an attempt needs at_ms and outcome")
+            raise ValidationError("an attempt needs at_ms and outcome", field="record")
         values = []
         for name in ATTEMPT_FIELDS:
             value = record.get(name)

@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from ..charts.health import error_window_chart, latency_chart, outcomes_per_hour_chart
+from ..core.errors import ValidationError
 from ..core.policy import DIALPAD, Policy
 from ..health.summary import health_summary
 from ..health.window import simulate
@@ -72,7 +73,9 @@ class HealthExplorer:
         if self.router_id is None and routers:
             self.router_id = routers[0]
         if self.router_id is not None and self.router_id not in routers:
-            raise ValueError(f"router_id: {self.router_id} is not in the log (routers: {routers})")
+            raise ValidationError(
+                f"{self.router_id} is not in the log (routers: {routers})", field="router_id"
+            )
 
     def routers(self) -> list[int]:
         return sorted(int(r) for r in self.attempts["router_id"].dropna().unique())
