@@ -7,7 +7,7 @@ output), a ~50-row routing matrix mixing every condition kind (dialled number,
 caller prefixes, a regex, CRM segment/status, hours and weekday windows in
 America/Los_Angeles, negation), joined to the generated CRM export.
 
-* vectorised: ``rules.evaluate(calls)`` over all calls, CRM join included
+* vectorised: ``rules.decide_all(calls)`` over all calls, CRM join included
   (best of ``--repeat`` runs, first run printed too);
 * per call: ``rules.decide(RoutingRequest)`` with a CRM lookup per call, run on a
   random sample of ``--sample`` calls and extrapolated linearly to all calls.
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     times = []
     for _ in range(max(1, args.repeat)):
         t = time.perf_counter()
-        decided = rules.evaluate(calls)
+        decided = rules.decide_all(calls)
         times.append(time.perf_counter() - t)
     vec = min(times)
     hits = decided["rule"].value_counts()

@@ -68,7 +68,7 @@ def test_first_matching_rule_decides(rules, when, internal, external, rule):
     assert decision.rule == rule
     assert decision.is_default == (rule == "default")
     frame = make_calls([{"date_started": when, "external_number": external, "internal_number": internal}])
-    assert rules.evaluate(frame)["rule"].tolist() == [rule]
+    assert rules.decide_all(frame)["rule"].tolist() == [rule]
 
 
 def test_decide_is_a_routing_decision_the_endpoint_understands(rules):
@@ -77,19 +77,16 @@ def test_decide_is_a_routing_decision_the_endpoint_understands(rules):
     assert decision.to_json() == {"target_id": AFTER_HOURS[0], "target_type": "callcenter"}
     answered, rule = coerce_decision(decision)  # what the endpoint kit does with decide()'s answer
     assert (answered.to_json(), rule) == (decision.to_json(), "spanish_after_hours")
-    plain, name = rules.decide_with_rule(request(EVENING, SPANISH_LINE))
-    assert (plain, name) == (RoutingDecision(*AFTER_HOURS), "spanish_after_hours")
-    assert type(plain) is RoutingDecision
 
 
-def test_evaluate_columns_and_alignment(rules):
+def test_decide_all_columns_and_alignment(rules):
     calls = make_calls(
         [
             {"date_started": DAY, "external_number": "+14155550199", "internal_number": MAIN_LINE},
             {"date_started": DAY, "external_number": "+14155551234", "internal_number": MAIN_LINE},
         ]
     ).set_axis([10, 20])
-    out = rules.evaluate(calls)
+    out = rules.decide_all(calls)
     assert list(out.index) == [10, 20]
     assert list(out.columns) == ["target_id", "target_type", "rule", "is_default"]
     assert out["target_id"].tolist() == [VIP[0], TIER1[0]]
@@ -103,15 +100,15 @@ def test_enrichment_is_joined_only_when_needed(rules):
     )
     pre = calls.assign(**{"crm.segment": pd.array(["smb"], dtype="string")})
     # columns already on the frame win over the enrichment (the caller enriched on purpose)
-    assert rules.evaluate(pre)["rule"].tolist() == ["default"]
-    assert rules.evaluate(calls)["rule"].tolist() == ["vip"]
+    assert rules.decide_all(pre)["rule"].tolist() == ["default"]
+    assert rules.decide_all(calls)["rule"].tolist() == ["vip"]
 
 
 def test_missing_enrichment_field_is_a_clear_error():
     rs = RuleSet.from_text(MATRIX, warn=False)
     calls = make_calls([{"date_started": DAY, "external_number": "+1", "internal_number": MAIN_LINE}])
     with pytest.raises(ValidationError, match=r"rule 'vip' tests 'crm.segment' .*with_enrichment"):
-        rs.evaluate(calls)
+        rs.decide_all(calls)
 
 
 def test_python_rule_runs_only_on_calls_still_undecided():
@@ -147,7 +144,7 @@ def test_python_rule_runs_only_on_calls_still_undecided():
             },
         ]
     ).assign(**{"crm.segment": pd.array([None] * 4, dtype="string")})
-    out = rs.evaluate(calls)
+    out = rs.decide_all(calls)
     assert rs.name == "matrix+odd_calls_to_vip"
     assert seen == [3, 4, 5]  # call 1 was decided by 'spanish' before the python rule's turn
     assert out["rule"].tolist() == ["spanish", "odd_calls_to_vip", "uk", "odd_calls_to_vip"]
@@ -184,7 +181,7 @@ def test_empty_calls_frame_evaluates_to_empty():
         :0
     ]
     calls = calls.assign(**{"crm.segment": pd.array([], dtype="string")})
-    assert len(rs.evaluate(calls)) == 0
+    assert len(rs.decide_all(calls)) == 0
 
 
 def test_repr_and_table(rules):

@@ -118,22 +118,22 @@ def test_days(cell, days):
 def test_time_is_local_to_the_rows_timezone():
     rs = matrix(row("sf_evening", hours="18:00-20:00", tz="America/Los_Angeles", target=AFTER_HOURS), DEFAULT)
     # 2026-01-13T02:30Z is 18:30 in San Francisco (PST, UTC-8)
-    assert rs.decide_one(_call("2026-01-13T02:30:00Z")).rule == "sf_evening"
-    assert rs.decide_one(_call("2026-01-13T18:30:00Z")).rule == "default"
+    assert rs.decide(_call("2026-01-13T02:30:00Z")).rule == "sf_evening"
+    assert rs.decide(_call("2026-01-13T18:30:00Z")).rule == "default"
 
 
 def test_matrix_timezone_applies_when_the_row_has_none():
     rs = matrix(
         row("evening", hours="18:00-20:00", target=AFTER_HOURS), DEFAULT, timezone="America/Los_Angeles"
     )
-    assert rs.decide_one(_call("2026-01-13T02:30:00Z")).rule == "evening"
+    assert rs.decide(_call("2026-01-13T02:30:00Z")).rule == "evening"
 
 
 def test_days_use_the_local_weekday_after_midnight():
     # Friday 23:30 in San Francisco is already Saturday 07:30 in UTC
     rs = matrix(row("fri_night", days="fri", tz="America/Los_Angeles", target=AFTER_HOURS), DEFAULT)
-    assert rs.decide_one(_call("2026-01-17T07:30:00Z")).rule == "fri_night"
-    assert rs.decide_one(_call("2026-01-17T08:30:00Z")).rule == "default"
+    assert rs.decide(_call("2026-01-17T07:30:00Z")).rule == "fri_night"
+    assert rs.decide(_call("2026-01-17T08:30:00Z")).rule == "default"
 
 
 def _call(when: str, internal: str = "+14155550100", **extra) -> dict:

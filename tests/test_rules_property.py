@@ -158,9 +158,9 @@ def test_vectorised_equals_per_call_with_crm_columns(text, calls, data):
     segments = data.draw(st.lists(st.sampled_from(SEGMENTS), min_size=len(calls), max_size=len(calls)))
     calls = calls.assign(**{"crm.segment": pd.array(segments, dtype="string")})
 
-    vectorised = rs.evaluate(calls)
+    vectorised = rs.decide_all(calls)
     for pos, record in enumerate(calls.to_dict("records")):
-        one = rs.decide_one(record)
+        one = rs.decide(record)
         got = vectorised.iloc[pos]
         assert (int(got["target_id"]), got["target_type"], got["rule"], bool(got["is_default"])) == (
             one.target_id,
@@ -185,7 +185,7 @@ def test_endpoint_path_equals_replay_with_crm_join(text, calls, data):
     if data.draw(st.booleans()):
         rs = _with_python_rule(rs, data.draw)
 
-    vectorised = rs.evaluate(calls)
+    vectorised = rs.decide_all(calls)
     for pos, record in enumerate(calls.to_dict("records")):
         request = RoutingRequest(
             date_started=int(record["date_started"].value // 1_000_000),

@@ -21,7 +21,7 @@ import io
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -44,6 +44,13 @@ _GROUP = 4096  # a failing block longer than this is retried in groups of this m
 _WORKERS = 2
 _B64URL_FIRST = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _TOKEN_CHARS = bytes(sorted(_B64URL_FIRST)) + b"."
+
+
+class _Bad(NamedTuple):
+    """Why the reference check refused a record: ``kind`` (for counting) and ``reason`` (for people)."""
+
+    kind: str
+    reason: str
 
 
 class CallReader:
@@ -76,12 +83,12 @@ class CallReader:
 
     # ----------------------------------------------------------------- helpers
 
-    def scrub(self, text: str) -> str:
+    def _scrub(self, text: str) -> str:
         if self._secret_text and self._secret_text in text:
             text = text.replace(self._secret_text, "***")
         return text
 
-    def normalize(self, value: str) -> str | None:
+    def _normalize(self, value: str) -> str | None:
         try:
             return self._norm_cache[value]
         except KeyError:
@@ -92,37 +99,37 @@ class CallReader:
 
     # ----------------------------------------------------------------- per-record reference
 
-    def validate_payload(self, obj: Any) -> tuple | tuple[str, str]:
-        """The reference check of one payload: a 6-tuple of typed values, or ``("!", kind, reason)``."""
+    def _validate_payload(self, obj: Any) -> tuple | _Bad:
+        """The reference check of one payload: a 6-tuple of typed values, or why not (:class:`_Bad`)."""
         if not isinstance(obj, dict):
-            return ("!", "bad record", f"payload is not a JSON object (got {_json_type(obj)})")
+            return _Bad("bad record", f"payload is not a JSON object (got {_json_type(obj)})")
         ds = obj.get("date_started")
         if ds is None or ds == "":
-            return ("!", "bad record", "date_started is required")
+            return _Bad("bad record", "date_started is required")
         ms = _to_ms(ds)
         if ms is None:
-            return ("!", "bad record", f"date_started {ds!r} is not milliseconds since the epoch")
+            return _Bad("bad record", f"date_started {ds!r} is not milliseconds since the epoch")
         if not MIN_MS <= ms <= MAX_MS:
-            return ("!", "bad record", f"date_started {ms} is outside the years 1970-9999")
+            return _Bad("bad record", f"date_started {ms} is outside the years 1970-9999")
         cid = obj.get("call_id")
         if cid is None or cid == "":
-            return ("!", "bad record", "call_id is required")
+            return _Bad("bad record", "call_id is required")
         if isinstance(cid, str) and cid.strip().isdigit():
             cid_v = int(cid.strip())
         elif isinstance(cid, int) and not isinstance(cid, bool):
             cid_v = cid
         else:
-            return ("!", "bad record", f"call_id {cid!r} is not an integer id")
+            return _Bad("bad record", f"call_id {cid!r} is not an integer id")
         if not 0 < cid_v < 2**63:
-            return ("!", "bad record", f"call_id {cid_v} is not a positive 64-bit id")
+            return _Bad("bad record", f"call_id {cid_v} is not a positive 64-bit id")
         numbers = []
         for name in ("external_number", "internal_number"):
             v = obj.get(name)
             if v is None or v == "":
-                return ("!", "bad record", f"{name} is required")
-            norm = self.normalize(str(v)) if isinstance(v, (str, int)) and not isinstance(v, bool) else None
+                return _Bad("bad record", f"{name} is required")
+            norm = self._normalize(str(v)) if isinstance(v, (str, int)) and not isinstance(v, bool) else None
             if norm is None:
-                return ("!", "bad number", f"{name} {v!r} is not E.164")
+                return _Bad("bad number", f"{name} {v!r} is not E.164")
             numbers.append(norm)
         contact_id = obj.get("contact_id")
         if contact_id is None or contact_id == "":
@@ -130,15 +137,15 @@ class CallReader:
         elif isinstance(contact_id, int) and not isinstance(contact_id, bool):
             contact_id = str(contact_id)
         elif not isinstance(contact_id, str):
-            return ("!", "bad record", f"contact_id {contact_id!r} is not an id")
+            return _Bad("bad record", f"contact_id {contact_id!r} is not an id")
         contact_type = obj.get("contact_type")
         if contact_type is None or contact_type == "":
             contact_type = None
         elif not isinstance(contact_type, str):
-            return ("!", "bad record", f"contact_type {contact_type!r} is not text")
+            return _Bad("bad record", f"contact_type {contact_type!r} is not text")
         return (ms, cid_v, numbers[0], numbers[1], contact_id, contact_type)
 
-    def record_line(self, part: Part, line: int, src_raw: bytes, obj: Any, *, in_jwt: bool) -> None:
+    def _record_line(self, part: Part, line: int, src_raw: bytes, obj: Any, *, in_jwt: bool) -> None:
         """Classify and validate one decoded JSON line (reference path)."""
         signed = in_jwt
         logged = (None, None, None)
@@ -147,7 +154,7 @@ class CallReader:
                 try:
                     rec = check_record(obj, need_payload=True)
                 except BadLogRecord as exc:
-                    return self.reject(part, line, src_raw, exc.kind, str(exc))
+                    return self._reject(part, line, src_raw, exc.kind, str(exc))
                 tid, ttype = rec.decision if rec.decision is not None else (None, None)
                 logged = (tid, ttype, rec.rule)
                 signed = rec.signed
@@ -155,14 +162,14 @@ class CallReader:
             elif "token" in obj or "jwt" in obj:
                 tok = obj.get("token", obj.get("jwt"))
                 if not isinstance(tok, str):
-                    return self.reject(part, line, src_raw, "bad JWT", f"token {tok!r} is not text")
-                return self.jwt_lines(part, [line], [src_raw], [tok.encode("utf-8", "surrogateescape")])
-        row = self.validate_payload(obj)
-        if row[0] == "!":
-            return self.reject(part, line, src_raw, row[1], row[2])
-        self.accept(part, line, row, logged, signed)
+                    return self._reject(part, line, src_raw, "bad JWT", f"token {tok!r} is not text")
+                return self._jwt_lines(part, [line], [src_raw], [tok.encode("utf-8", "surrogateescape")])
+        row = self._validate_payload(obj)
+        if isinstance(row, _Bad):
+            return self._reject(part, line, src_raw, row.kind, row.reason)
+        self._accept(part, line, row, logged, signed)
 
-    def accept(self, part: Part, line: int, row: tuple, logged: tuple, signed: bool) -> None:
+    def _accept(self, part: Part, line: int, row: tuple, logged: tuple, signed: bool) -> None:
         c = part.cols
         for name, v in zip(PAYLOAD_FIELDS, row, strict=True):
             c[name].append(v)
@@ -172,10 +179,12 @@ class CallReader:
         c["signed"].append(signed)
         c["line"].append(line)
 
-    def reject(self, part: Part, line: int, raw: bytes | str, kind: str, reason: str) -> None:
+    def _reject(self, part: Part, line: int, raw: bytes | str, kind: str, reason: str) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         # scrub before cutting: a secret straddling the cut would otherwise leave its first characters
-        part.rejects.append((line, self.scrub(text)[:RAW_LIMIT], self.scrub(f"line {line}: {reason}"), kind))
+        part.rejects.append(
+            (line, self._scrub(text)[:RAW_LIMIT], self._scrub(f"line {line}: {reason}"), kind)
+        )
 
     # ----------------------------------------------------------------- line files
 
@@ -186,7 +195,7 @@ class CallReader:
             # every line starts with '{' and none is a log record or a wrapped token:
             # one pyarrow parse; each line yields at least one row, so equal counts mean one each
             table = _arrow_buf(buf)
-            if table is not None and self.table_block(
+            if table is not None and self._table_block(
                 part, table, np.arange(first_line, first_line + n_lines), _LazyLines(buf),
                 in_jwt=False,
             ):  # fmt: skip
@@ -200,7 +209,7 @@ class CallReader:
             # only base64url characters and dots: skip the classifying loop below
             tok_idx = [i for i, s in enumerate(stripped) if s]
             toks = [stripped[i] for i in tok_idx]
-            self.jwt_lines(part, [first_line + i for i in tok_idx], toks, toks, unclassified=True)
+            self._jwt_lines(part, [first_line + i for i in tok_idx], toks, toks, unclassified=True)
             return part, len(tok_idx)
         records = 0
         json_groups: dict[str, list[int]] = {"log": [], "wrapped": [], "plain": []}
@@ -222,17 +231,19 @@ class CallReader:
             elif _jwt_shaped(s):
                 tok_idx.append(i)
             else:
-                self.reject(part, first_line + i, s, "bad JSON", _not_json(s))
+                self._reject(part, first_line + i, s, "bad JSON", _not_json(s))
             records += 1
         for idx in json_groups.values():
             if idx:
-                self.json_block(part, [first_line + i for i in idx], [stripped[i] for i in idx], in_jwt=False)
+                self._json_block(
+                    part, [first_line + i for i in idx], [stripped[i] for i in idx], in_jwt=False
+                )
         if tok_idx:
             toks = [stripped[i] for i in tok_idx]
-            self.jwt_lines(part, [first_line + i for i in tok_idx], toks, toks)
+            self._jwt_lines(part, [first_line + i for i in tok_idx], toks, toks)
         return part, records
 
-    def json_block(
+    def _json_block(
         self,
         part: Part,
         lines: list[int],
@@ -251,10 +262,14 @@ class CallReader:
         if len(texts) > _SMALL:
             table = _arrow_lines(texts) if parsed else None
             claims = in_jwt and table is not None and not CLAIMS.isdisjoint(table.column_names)
-            if table is not None and not claims and self.table_block(part, table, lines, raws, in_jwt=in_jwt):
+            if (
+                table is not None
+                and not claims
+                and self._table_block(part, table, lines, raws, in_jwt=in_jwt)
+            ):
                 return
             if claims:  # registered claims are PyJWT's to judge: line by line
-                return self.json_lines(
+                return self._json_lines(
                     part, lines, texts, raws, in_jwt=in_jwt, batch=batch, batch_idx=batch_idx
                 )
             if len(texts) > _GROUP:
@@ -266,9 +281,9 @@ class CallReader:
                 for sl, table in zip(slices, tables, strict=True):
                     sub_idx = None if batch_idx is None else batch_idx[sl]
                     if table is not None and (not in_jwt or CLAIMS.isdisjoint(table.column_names)):
-                        if self.table_block(part, table, lines[sl], raws[sl], in_jwt=in_jwt):
+                        if self._table_block(part, table, lines[sl], raws[sl], in_jwt=in_jwt):
                             continue
-                    self.json_block(
+                    self._json_block(
                         part, lines[sl], texts[sl], in_jwt=in_jwt, raws=raws[sl], batch=batch, batch_idx=sub_idx,
                         parsed=False,
                     )  # fmt: skip
@@ -276,14 +291,14 @@ class CallReader:
             # then halves of a failing group, down to _SMALL lines
             mid = len(texts) // 2
             for sl in (slice(0, mid), slice(mid, None)):
-                self.json_block(
+                self._json_block(
                     part, lines[sl], texts[sl], in_jwt=in_jwt, raws=raws[sl], batch=batch,
                     batch_idx=None if batch_idx is None else batch_idx[sl],
                 )  # fmt: skip
             return
-        self.json_lines(part, lines, texts, raws, in_jwt=in_jwt, batch=batch, batch_idx=batch_idx)
+        self._json_lines(part, lines, texts, raws, in_jwt=in_jwt, batch=batch, batch_idx=batch_idx)
 
-    def json_lines(
+    def _json_lines(
         self,
         part: Part,
         lines: Any,
@@ -310,17 +325,17 @@ class CallReader:
                 if isinstance(verdict, dict):
                     obj = verdict
                 else:
-                    self.reject(part, line, raw, verdict[0], verdict[1])
+                    self._reject(part, line, raw, verdict[0], verdict[1])
                     continue
             if isinstance(obj, Exception):
-                self.reject(part, line, raw, "bad JSON", f"not JSON: {_json_error(obj)}")
+                self._reject(part, line, raw, "bad JSON", f"not JSON: {_json_error(obj)}")
                 continue
             if not in_jwt and not isinstance(obj, dict):
-                self.reject(part, line, raw, "bad JSON", f"not a JSON object (got {_json_type(obj)})")
+                self._reject(part, line, raw, "bad JSON", f"not a JSON object (got {_json_type(obj)})")
                 continue
-            self.record_line(part, line, raw, obj, in_jwt=in_jwt)
+            self._record_line(part, line, raw, obj, in_jwt=in_jwt)
 
-    def table_block(
+    def _table_block(
         self, part: Part, table: pa.Table, lines: list[int], raws: list[bytes], *, in_jwt: bool
     ) -> bool:
         """Vectorised handling of a parsed block; False if it is not a shape the fast path takes."""
@@ -328,19 +343,19 @@ class CallReader:
             return False
         names = set(table.column_names)
         if in_jwt or not names & {"v", "token", "jwt"}:
-            return self.vector_payloads(part, _columns(table), lines, raws, signed=in_jwt)
+            return self._vector_payloads(part, _columns(table), lines, raws, signed=in_jwt)
         if names == {"token"} or names == {"jwt"}:
             col = table.column(0)
             if col.type != pa.string() or col.null_count:
                 return False
             toks = [t.encode("utf-8") for t in col.to_pylist()]
-            self.jwt_lines(part, lines, raws, toks)
+            self._jwt_lines(part, lines, raws, toks)
             return True
         if "v" in names and not names & {"token", "jwt"}:
-            return self.vector_log(part, table, lines, raws)
+            return self._vector_log(part, table, lines, raws)
         return False
 
-    def vector_log(self, part: Part, table: pa.Table, lines: list[int], raws: list[bytes]) -> bool:
+    def _vector_log(self, part: Part, table: pa.Table, lines: list[int], raws: list[bytes]) -> bool:
         v = table.column("v")
         if (
             not pa.types.is_integer(v.type)
@@ -386,7 +401,7 @@ class CallReader:
             extra = table.select([c for c in ("outcome", "status", "error") if c in names])
             for i in missing.tolist():
                 rec = {k: extra.column(k)[i].as_py() for k in extra.column_names}
-                self.reject(part, lines[i], raws[i], "logged error", logged_error(rec))
+                self._reject(part, lines[i], raws[i], "logged error", logged_error(rec))
         keep = np.flatnonzero(has_payload)
         if not len(keep):
             return True
@@ -404,15 +419,15 @@ class CallReader:
         }
         sub_lines = [lines[i] for i in keep.tolist()]
         sub_raws = [raws[i] for i in keep.tolist()]
-        ok = self.vector_payloads(part, cols, sub_lines, sub_raws, signed=False, logged=extra_cols)
+        ok = self._vector_payloads(part, cols, sub_lines, sub_raws, signed=False, logged=extra_cols)
         if not ok:
             # payload shapes the fast path does not take: the reference path for these records
             for i in keep.tolist():
                 obj = json.loads(raws[i])
-                self.record_line(part, lines[i], raws[i], obj, in_jwt=False)
+                self._record_line(part, lines[i], raws[i], obj, in_jwt=False)
         return True
 
-    def vector_payloads(
+    def _vector_payloads(
         self,
         part: Part,
         cols: dict[str, Any],
@@ -455,7 +470,7 @@ class CallReader:
                 # normalise the few that are not already E.164 (the reference does the same per value)
                 values = arr.to_pylist()
                 fixed = [
-                    v if k else self.normalize(v) if v != "" else None
+                    v if k else self._normalize(v) if v != "" else None
                     for v, k in zip(values, ok, strict=True)
                 ]
                 arr = pa.array(fixed, pa.string())
@@ -480,13 +495,15 @@ class CallReader:
             ext_l = pc.take(ext_s, pa.array(bad_idx)).to_pylist()
             inn_l = pc.take(inn_s, pa.array(bad_idx)).to_pylist()
             for k, i in enumerate(bad_idx.tolist()):
-                row = self.validate_payload(
+                row = self._validate_payload(
                     {"date_started": ds_l[k], "call_id": cid_l[k], "external_number": ext_l[k],
                      "internal_number": inn_l[k]}
                 )  # fmt: skip
-                if row[0] != "!":  # pragma: no cover - the vector check and the reference disagree
+                if not isinstance(
+                    row, _Bad
+                ):  # pragma: no cover - the vector check and the reference disagree
                     raise AssertionError(f"vector check rejected line {lines[i]} the reference accepts")
-                self.reject(part, lines[i], raws[i], row[1], row[2])
+                self._reject(part, lines[i], raws[i], row.kind, row.reason)
             good = np.flatnonzero(~bad)
             take = pa.array(good)
             ds_np, cid_np = ds_np[good], cid_np[good]
@@ -519,7 +536,7 @@ class CallReader:
 
     # ----------------------------------------------------------------- JWTs
 
-    def jwt_lines(
+    def _jwt_lines(
         self,
         part: Part,
         lines: list[int],
@@ -535,9 +552,9 @@ class CallReader:
             for k, (line, tok) in enumerate(zip(lines, tokens, strict=True)):
                 raw = raws[k]  # raws may be a lazy view of the chunk: index, don't iterate
                 if unclassified and not _jwt_shaped(tok):
-                    self.reject(part, line, raw, "bad JSON", _not_json(tok))
+                    self._reject(part, line, raw, "bad JSON", _not_json(tok))
                     continue
-                self.reject(
+                self._reject(
                     part, line, raw, "no secret",
                     "signed request (JWT) but no secret given: pass secret= to verify it",
                 )  # fmt: skip
@@ -546,12 +563,12 @@ class CallReader:
         for i, (kind, reason) in batch.errors.items():
             if unclassified and not _jwt_shaped(tokens[i]):  # PyJWT refuses every one of these
                 kind, reason = "bad JSON", _not_json(tokens[i])
-            self.reject(part, lines[i], raws[i], kind, reason)
+            self._reject(part, lines[i], raws[i], kind, reason)
         for i, payload in batch.decoded.items():
-            self.record_line(part, lines[i], raws[i], payload, in_jwt=True)
+            self._record_line(part, lines[i], raws[i], payload, in_jwt=True)
         if batch.fast_index:
             fi = batch.fast_index
-            self.json_block(
+            self._json_block(
                 part, [lines[i] for i in fi], batch.fast_json, in_jwt=True, raws=[raws[i] for i in fi],
                 batch=batch, batch_idx=fi,
             )  # fmt: skip
@@ -563,19 +580,24 @@ class CallReader:
         n = table.num_rows
         lines = list(range(first_row, first_row + n))
         cols = _columns(table)
-        if n and self.vector_payloads(part, cols, lines, [b""] * n, signed=False):
+        if n and self._vector_payloads(part, cols, lines, [b""] * n, signed=False):
             if part.rejects:  # give rejects their real row text
                 by_line = {r[0]: k for k, r in enumerate(part.rejects)}
                 rows = table.take(pa.array([r[0] - first_row for r in part.rejects])).to_pylist()
                 for (line, _raw, reason, kind), row in zip(list(part.rejects), rows, strict=True):
-                    part.rejects[by_line[line]] = (line, self.scrub(_row_text(row))[:RAW_LIMIT], reason, kind)
+                    part.rejects[by_line[line]] = (
+                        line,
+                        self._scrub(_row_text(row))[:RAW_LIMIT],
+                        reason,
+                        kind,
+                    )
             return part
         for k, row in enumerate(table.to_pylist()):
-            res = self.validate_payload(row)
-            if res[0] == "!":
-                self.reject(part, first_row + k, _row_text(row), res[1], res[2])
+            res = self._validate_payload(row)
+            if isinstance(res, _Bad):
+                self._reject(part, first_row + k, _row_text(row), res.kind, res.reason)
             else:
-                self.accept(part, first_row + k, res, (None, None, None), False)
+                self._accept(part, first_row + k, res, (None, None, None), False)
         return part
 
     # ----------------------------------------------------------------- assembling
@@ -584,13 +606,13 @@ class CallReader:
         calls = calls_frame(part.cols, source)
         rejects = rejects_frame(part.rejects, source)
         if self.duplicates == "reject" and len(calls):
-            calls, dup_rejects = self.drop_duplicates(calls, source)
+            calls, dup_rejects = self._drop_duplicates(calls, source)
             if len(dup_rejects):
                 rejects = pd.concat([rejects, dup_rejects], ignore_index=True)
         rejects = rejects.sort_values("line", kind="stable", ignore_index=True)
         return calls, rejects
 
-    def drop_duplicates(self, calls: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    def _drop_duplicates(self, calls: pd.DataFrame, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         if source not in self.sources:
             self.sources.append(source)
         src_i = self.sources.index(source)

@@ -185,16 +185,32 @@ def parse_matrix(
     """Validate a matrix table; return ``(rules, default_rule, warnings)``.
 
     ``default`` is ``(target_id, target_type)``, a RoutingDecision or None (then
-    the last row must have no conditions). Raises :class:`MatrixError`."""
-    problems: list[MatrixProblem] = []
+    the last row must have no conditions). Raises :class:`MatrixError` listing every
+    problem. Three phases: the columns, the rows, the default."""
     frame = frame.copy()
     frame.columns = [str(c).strip() for c in frame.columns]
-    for col in REQUIRED_COLUMNS:
-        if col not in frame.columns:
-            problems.append(
-                MatrixProblem(None, col, "column is missing (required: rule, target_id, target_type)")
-            )
-    extra = set(fields)
+    condition_cols = _condition_columns(frame, set(fields))
+    try:
+        check_timezone(timezone)
+    except ConditionSyntaxError as exc:
+        raise MatrixError([MatrixProblem(None, "tz", f"matrix timezone: {exc}")]) from None
+    known = directory_index(directory) if directory is not None else None
+    problems: list[MatrixProblem] = []
+    rules, seen = _parse_rows(frame, condition_cols, timezone, known, problems)
+    default_rule = _default_rule(rules, default, known, seen, problems)
+    if problems:
+        raise MatrixError(problems)
+    assert default_rule is not None  # a missing default is a problem above
+    return rules, default_rule, shadow_warnings(rules, default_rule)
+
+
+def _condition_columns(frame: pd.DataFrame, extra: set[str]) -> list[str]:
+    """The condition columns of a matrix (required columns present, every other column known)."""
+    problems = [
+        MatrixProblem(None, col, "column is missing (required: rule, target_id, target_type)")
+        for col in REQUIRED_COLUMNS
+        if col not in frame.columns
+    ]
     condition_cols = []
     for col in frame.columns:
         if col in REQUIRED_COLUMNS or col in INFO_COLUMNS:
@@ -202,7 +218,9 @@ def parse_matrix(
         known = col in CALL_FIELDS or col in TIME_FIELDS or col in extra
         if col.startswith(ENRICHMENT_PREFIX) and len(col) > len(ENRICHMENT_PREFIX):
             known = True
-        if not known:
+        if known:
+            condition_cols.append(col)
+        else:
             problems.append(
                 MatrixProblem(
                     None,
@@ -211,16 +229,19 @@ def parse_matrix(
                     f" or an enrichment field {ENRICHMENT_PREFIX}<name>",
                 )
             )
-        else:
-            condition_cols.append(col)
     if problems:
         raise MatrixError(problems)
-    try:
-        check_timezone(timezone)
-    except ConditionSyntaxError as exc:
-        raise MatrixError([MatrixProblem(None, "tz", f"matrix timezone: {exc}")]) from None
-    known_targets = directory_index(directory) if directory is not None else None
+    return condition_cols
 
+
+def _parse_rows(
+    frame: pd.DataFrame,
+    condition_cols: list[str],
+    timezone: str,
+    known: dict[tuple[int, str], str] | None,
+    problems: list[MatrixProblem],
+) -> tuple[list[MatrixRule], dict[str, int]]:
+    """One :class:`MatrixRule` per row (problems appended, naming row and column)."""
     rules: list[MatrixRule] = []
     seen: dict[str, int] = {}
     for pos, record in enumerate(frame.to_dict("records")):
@@ -231,13 +252,7 @@ def parse_matrix(
                 MatrixProblem(row, "rule", f"duplicate rule name (first used on row {seen[name]})", name)
             )
         seen.setdefault(name, row)
-        tz = _cell(record.get("tz")) or timezone
-        if tz != timezone:
-            try:
-                check_timezone(tz)
-            except ConditionSyntaxError as exc:
-                problems.append(MatrixProblem(row, "tz", str(exc), name))
-                tz = timezone
+        tz = _row_timezone(record, row, name, timezone, problems)
         conditions = []
         for col in condition_cols:
             try:
@@ -249,37 +264,36 @@ def parse_matrix(
                 continue
             if cond is not None:
                 conditions.append(cond)
-        target_id, target_type = _target(record, row, name, problems, known_targets)
+        target_id, target_type = _target(record, row, name, problems, known)
         rules.append(MatrixRule(name, tuple(conditions), target_id, target_type, row))
+    return rules, seen
 
-    if default is not None:
+
+def _row_timezone(
+    record: Mapping[str, Any], row: int, name: str, timezone: str, problems: list[MatrixProblem]
+) -> str:
+    tz = _cell(record.get("tz")) or timezone
+    if tz != timezone:
         try:
-            default_rule = _explicit_default(default)
-        except ValidationError as exc:
-            problems.append(MatrixProblem(None, "default", str(exc)))
-            default_rule = None
-        else:
-            if (
-                known_targets is not None
-                and (default_rule.target_id, default_rule.target_type) not in known_targets
-            ):
-                problems.append(
-                    MatrixProblem(
-                        None,
-                        "default",
-                        f"{default_rule.target_type} {default_rule.target_id} is not in the directory",
-                    )
-                )
-            if default_rule.name in seen:
-                problems.append(
-                    MatrixProblem(
-                        seen[default_rule.name], "rule", "'default' is reserved for default=", "default"
-                    )
-                )
-    elif rules and rules[-1].unconditional:
-        default_rule = rules.pop()
-    else:
-        default_rule = None
+            check_timezone(tz)
+        except ConditionSyntaxError as exc:
+            problems.append(MatrixProblem(row, "tz", str(exc), name))
+            return timezone
+    return tz
+
+
+def _default_rule(
+    rules: list[MatrixRule],
+    default: Any,
+    known: dict[tuple[int, str], str] | None,
+    seen: dict[str, int],
+    problems: list[MatrixProblem],
+) -> MatrixRule | None:
+    """The explicit ``default`` (checked), else the last row when it has no conditions
+    (taken out of ``rules``); None (and a problem) when there is neither."""
+    if default is None:
+        if rules and rules[-1].unconditional:
+            return rules.pop()
         problems.append(
             MatrixProblem(
                 None,
@@ -287,10 +301,25 @@ def parse_matrix(
                 "no default: end with a row that has no conditions, or pass default=(target_id, target_type)",
             )
         )
-    if problems:
-        raise MatrixError(problems)
-    warnings = shadow_warnings(rules, default_rule)
-    return rules, default_rule, warnings
+        return None
+    try:
+        default_rule = _explicit_default(default)
+    except ValidationError as exc:
+        problems.append(MatrixProblem(None, "default", str(exc)))
+        return None
+    if known is not None and (default_rule.target_id, default_rule.target_type) not in known:
+        problems.append(
+            MatrixProblem(
+                None,
+                "default",
+                f"{default_rule.target_type} {default_rule.target_id} is not in the directory",
+            )
+        )
+    if default_rule.name in seen:
+        problems.append(
+            MatrixProblem(seen[default_rule.name], "rule", "'default' is reserved for default=", "default")
+        )
+    return default_rule
 
 
 def shadow_warnings(

@@ -68,7 +68,7 @@ def target_names(directory: Iterable[Any] | None = None, *rule_sets: Any) -> dic
 def replay(calls: pd.DataFrame, rules: RuleSet) -> pd.DataFrame:
     """Every call's decision under ``rules`` (vectorised): ``call_id``, ``date_started``,
     ``target_id``, ``target_type``, ``rule``, ``is_default``; index aligned with ``calls``."""
-    decisions = rules.evaluate(calls)
+    decisions = rules.decide_all(calls)
     out = calls[["call_id", "date_started"]].copy()
     for col in _DECISION_COLUMNS:
         out[col] = decisions[col]
@@ -334,34 +334,12 @@ def compare(
     with; targets nobody names show as ``type id``).
     ``default``: the default target for logged decisions (default: the candidate's)."""
     names = target_names(directory, candidate, baseline)
-    after = replay(calls, candidate) if isinstance(candidate, RuleSet) else candidate
-    cand_name = candidate.name if isinstance(candidate, RuleSet) else "candidate"
-    default_rule = None
-    if isinstance(candidate, RuleSet):
-        default_rule = candidate.default.name
-        if default is None:
-            default = (candidate.default.target_id, candidate.default.target_type)
-    if isinstance(baseline, str):
-        if baseline != "logged":
-            raise ValidationError(
-                f"{baseline!r}: use 'logged', a RuleSet or a decisions DataFrame", field="baseline"
-            )
-        before = logged_decisions(calls, default=default, default_rule=default_rule)
-        base_name = "logged decisions"
-    elif isinstance(baseline, RuleSet):
-        before = replay(calls, baseline)
-        base_name = baseline.name
-    else:
-        before = baseline
-        base_name = "baseline"
-    for label, frame in (("candidate", after), ("baseline", before)):
-        missing = [c for c in _DECISION_COLUMNS if c not in frame.columns]
-        if missing or len(frame) != len(calls):
-            raise ValidationError(
-                f"decisions must have {', '.join(_DECISION_COLUMNS)} for each of the {len(calls)} calls",
-                field=label,
-            )
-    tz = timezone or (candidate.timezone if isinstance(candidate, RuleSet) else "UTC")
+    cand = _side(candidate, calls, label="candidate")
+    if default is None and cand.default is not None:
+        default = cand.default
+    base = _side(baseline, calls, label="baseline", default=default, default_rule=cand.default_rule)
+    after, before = cand.decisions, base.decisions
+    tz = timezone or cand.timezone or "UTC"
 
     per_call = calls[["call_id", "date_started"]].copy()
     # the rule set's local time beside UTC: what a time rule ("Mon-Fri 09:00-17:00") was checked against
@@ -387,12 +365,10 @@ def compare(
     per_call["has_baseline"] = has_baseline
     per_call["changed"] = has_baseline & ~same
 
-    hits = _rule_hits(after["rule"], candidate.rule_names if isinstance(candidate, RuleSet) else None)
+    hits = _rule_hits(after["rule"], cand.rule_names)
     base_hits = None
-    if isinstance(baseline, RuleSet):
-        base_hits = _rule_hits(before["rule"], baseline.rule_names)
-    elif before["rule"].notna().any():
-        base_hits = _rule_hits(before["rule"], None)
+    if base.rule_names is not None or before["rule"].notna().any():
+        base_hits = _rule_hits(before["rule"], base.rule_names)
     volume = _volume(per_call)
     peaks = _peaks(per_call, capacity, names)
     n_base = int(has_baseline.sum())
@@ -401,8 +377,8 @@ def compare(
         None if n_base == 0 or before_default.isna().any() else float(before_default.astype(bool).mean())
     )
     summary = ReplaySummary(
-        baseline=base_name,
-        candidate=cand_name,
+        baseline=base.name,
+        candidate=cand.name,
         calls=len(per_call),
         with_baseline=n_base,
         no_baseline=len(per_call) - n_base,
@@ -414,6 +390,52 @@ def compare(
         never_hit=list(hits.loc[hits["calls"] == 0, "rule"]),
     )
     return Comparison(per_call, summary=summary, rule_hits=hits, baseline_rule_hits=base_hits, timezone=tz)
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of a comparison, whatever it was given as: its decisions and what names it."""
+
+    decisions: pd.DataFrame
+    name: str
+    rule_names: list[str] | None = None
+    timezone: str | None = None
+    default: tuple[int, str] | None = None
+    default_rule: str | None = None
+
+
+def _side(
+    given: str | RuleSet | pd.DataFrame,
+    calls: pd.DataFrame,
+    *,
+    label: str,
+    default: Any = None,
+    default_rule: str | None = None,
+) -> _Side:
+    """Decisions of a rule set (replayed), of the log (``"logged"``) or given as a frame."""
+    if isinstance(given, RuleSet):
+        d = given.default
+        side = _Side(
+            replay(calls, given),
+            given.name,
+            given.rule_names,
+            given.timezone,
+            (d.target_id, d.target_type),
+            d.name,
+        )
+    elif isinstance(given, str):
+        if given != "logged":
+            raise ValidationError(f"{given!r}: use 'logged', a RuleSet or a decisions DataFrame", field=label)
+        side = _Side(logged_decisions(calls, default=default, default_rule=default_rule), "logged decisions")
+    else:
+        side = _Side(given, label)
+    missing = [c for c in _DECISION_COLUMNS if c not in side.decisions.columns]
+    if missing or len(side.decisions) != len(calls):
+        raise ValidationError(
+            f"decisions must have {', '.join(_DECISION_COLUMNS)} for each of the {len(calls)} calls",
+            field=label,
+        )
+    return side
 
 
 def _labels(ids: pd.Series, types: pd.Series, names: Mapping[tuple[int, str], str]) -> pd.Categorical:

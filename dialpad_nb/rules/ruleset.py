@@ -2,13 +2,12 @@
 
 Two ways to evaluate, always giving the same answer (property-tested):
 
-* :meth:`RuleSet.evaluate` — a whole calls DataFrame, vectorised. Each matrix
+* :meth:`RuleSet.decide_all` — a whole calls DataFrame, vectorised. Each matrix
   rule becomes a boolean mask (conditions are tested once per distinct value and
   broadcast with numpy); the first matching rule wins via a running "undecided"
   mask. **Python rules** are applied row by row, but only to the calls still
   undecided when their turn comes, so first-match order is kept.
-* :meth:`RuleSet.decide` / :meth:`RuleSet.decide_one` — one call, what an
-  endpoint does per request. ``RuleSet`` plugs straight into the endpoint kit:
+* :meth:`RuleSet.decide` — one call, what an endpoint does per request. ``RuleSet`` plugs straight into the endpoint kit:
   ``decide(request)`` returns a :class:`RuleDecision` (a ``RoutingDecision``
   that also carries ``rule`` and ``is_default``).
 
@@ -336,8 +335,9 @@ class RuleSet:
 
     # ------------------------------------------------------------------ per call
 
-    def decide_one(self, call: RoutingRequest | Mapping[str, Any]) -> RuleDecision:
-        """The decision for one call (a RoutingRequest or a mapping of its fields)."""
+    def decide(self, call: RoutingRequest | Mapping[str, Any]) -> RuleDecision:
+        """The decision for one call (a RoutingRequest or a mapping of its fields): what an
+        endpoint answers per request. :meth:`decide_all` gives the same answers for a frame."""
         record = self._record(call)
         for rule in self.rules:
             if isinstance(rule, MatrixRule):
@@ -349,15 +349,6 @@ class RuleSet:
                     return RuleDecision(hit[0], hit[1], rule.name, False)
         d = self.default
         return RuleDecision(d.target_id, d.target_type, d.name, True)
-
-    def decide(self, request: RoutingRequest | Mapping[str, Any]) -> RuleDecision:
-        """Endpoint entry point: same as :meth:`decide_one`."""
-        return self.decide_one(request)
-
-    def decide_with_rule(self, request: RoutingRequest | Mapping[str, Any]) -> tuple[RoutingDecision, str]:
-        """``(RoutingDecision, rule name)`` for one call."""
-        d = self.decide_one(request)
-        return RoutingDecision(d.target_id, d.target_type), d.rule
 
     def _record(self, call: RoutingRequest | Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(call, RoutingRequest):
@@ -402,8 +393,9 @@ class RuleSet:
                         )
         return frame
 
-    def evaluate(self, calls: pd.DataFrame) -> pd.DataFrame:
-        """Decisions for every call, vectorised; index aligned with ``calls``.
+    def decide_all(self, calls: pd.DataFrame) -> pd.DataFrame:
+        """Decisions for every call, vectorised (the same as :meth:`decide` per call, property-tested);
+        index aligned with ``calls``.
 
         Columns: ``target_id`` (Int64), ``target_type`` and ``rule`` (categorical),
         ``is_default`` (bool)."""
