@@ -23,17 +23,20 @@ setup: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_ARGS) $(LAB_ARGS)
 
-## Every test: lint, unit + integration (real HTTP on loopback), nbval on every notebook,
-## the widgets in a real JupyterLab in headless chromium (tests/browser; installed first if missing)
-test: $(STAMP)
+## Every test: lint (ruff, format, mypy, the layer contract), unit + integration (real HTTP on
+## loopback), nbval on every notebook, the widgets in a real JupyterLab in headless chromium
+## (tests/browser; chromium installed first if missing)
+test: lint
 	scripts/ensure-chromium
-	$(BIN)/ruff check dialpad_nb tests benchmarks
 	$(OFFLINE) $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
 	    --nbval-sanitize-with notebooks/sanitize.cfg $(PYTEST_ARGS)
 
+## Static checks: ruff (lint + format), mypy with pandas-stubs, import-linter's layer contract
 lint: $(STAMP)
 	$(BIN)/ruff check dialpad_nb tests benchmarks
 	$(BIN)/ruff format --check dialpad_nb tests benchmarks
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 unit: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m pytest tests $(PYTEST_ARGS)

@@ -3,7 +3,7 @@
 The endpoint: ``routing_endpoint`` with a secret (JWT verification on every request)
 and a constant rule, served by uvicorn in a background thread. Baseline: the same
 signed requests POSTed one after another with one plain ``httpx.Client`` (no
-classification, no threads). Then :func:`dialpad_nb.health.probe.probe` at concurrency
+classification, no threads). Then :func:`dialpad_nb.health.endpoint_probe.probe` at concurrency
 1, 4 and 8 (no rate limit, progress bar off). Every probe run must come back all ``ok``.
 
 Run: ``.venv/bin/python benchmarks/bench_probe.py [N]``. The client and the server
@@ -19,7 +19,7 @@ import httpx
 
 from dialpad_nb.core.signing import sign
 from dialpad_nb.endpoint.app import routing_endpoint, serve_endpoint
-from dialpad_nb.health.probe import probe
+from dialpad_nb.health.endpoint_probe import probe
 from dialpad_nb.samples.company import CALLCENTERS
 
 SECRET = "bench-probe-secret-0123456789abcdefghij"

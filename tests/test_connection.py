@@ -8,7 +8,7 @@ import re
 import pytest
 
 from dialpad_nb.api.client import DialpadClient
-from dialpad_nb.api.connection import connect
+from dialpad_nb.connection import connect
 from dialpad_nb.core.clock import SimulatedClock, SystemClock
 from dialpad_nb.core.errors import PatchGuardError, TransportError, ValidationError
 

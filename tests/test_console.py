@@ -243,7 +243,7 @@ def test_target_name_falls_back_before_refresh(rec, clock):
 
 
 def test_the_console_imports_no_widgets():
-    code = "import sys, dialpad_nb.api.console, dialpad_nb.api.connection; print('ipywidgets' in sys.modules)"
+    code = "import sys, dialpad_nb.api.console, dialpad_nb.connection; print('ipywidgets' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

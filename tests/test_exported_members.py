@@ -39,7 +39,7 @@ def test_importing_the_package_loads_nothing_heavy():
 
 
 def test_connect_is_the_function():
-    from dialpad_nb.api.connection import connect
+    from dialpad_nb.connection import connect
 
     assert dialpad_nb.connect is connect
 

@@ -70,7 +70,7 @@ def test_sandbox_attempts_over_http_agree_with_the_vectorised_rule(sandbox_facto
     from dialpad_nb.core.serving import serve_app
     from dialpad_nb.endpoint.app import routing_endpoint
     from dialpad_nb.health.attempts import from_sandbox
-    from dialpad_nb.health.probe import FaultSwitch
+    from dialpad_nb.health.endpoint_probe import FaultSwitch
     from dialpad_nb.samples.company import CALLCENTERS
 
     server = sandbox_factory(routing_deadline_s=DIALPAD.deadline_s)

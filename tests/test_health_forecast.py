@@ -7,7 +7,7 @@ import pytest
 
 from dialpad_nb.core.policy import DIALPAD
 from dialpad_nb.health.attempts import attempts_from_records
-from dialpad_nb.health.forecast import disable_eta_s, forecast
+from dialpad_nb.health.budget import disable_eta_s, forecast
 from dialpad_nb.health.window import make_patches
 
 T0 = 1_767_600_000_000

@@ -14,7 +14,7 @@ from dialpad_nb.core.policy import DIALPAD
 from dialpad_nb.core.signing import verify
 from dialpad_nb.endpoint.app import routing_endpoint, serve_endpoint
 from dialpad_nb.health.attempts import ATTEMPT_COLUMNS, read_endpoint_log
-from dialpad_nb.health.probe import is_loopback_url, probe, routing_requests
+from dialpad_nb.health.endpoint_probe import is_loopback_url, probe, routing_requests
 
 SECRET = "probe-test-secret-0123456789abcdef-xyz"
 T0 = 1_767_600_000_000
@@ -220,7 +220,7 @@ def test_connection_refused_on_loopback_is_a_connect_error():
 
 def test_fault_switch_fails_and_restores_deterministically():
     from dialpad_nb.core.serving import serve_app
-    from dialpad_nb.health.probe import FaultSwitch
+    from dialpad_nb.health.endpoint_probe import FaultSwitch
 
     app = routing_endpoint(lambda req: (TARGET, "callcenter"), fallback=(TARGET, "callcenter"))
     switch = FaultSwitch(app)
@@ -240,7 +240,7 @@ def test_fault_switch_fails_and_restores_deterministically():
 @pytest.mark.http
 def test_fault_switch_slow_mode_makes_dialpad_time_out_on_loopback():
     from dialpad_nb.core.serving import serve_app
-    from dialpad_nb.health.probe import FaultSwitch
+    from dialpad_nb.health.endpoint_probe import FaultSwitch
 
     switch = FaultSwitch(
         routing_endpoint(lambda req: (TARGET, "callcenter"), fallback=(TARGET, "callcenter"))

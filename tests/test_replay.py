@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from dialpad_nb.core.errors import ValidationError
+from dialpad_nb.rules.comparison import compare, load_capacity, logged_decisions, replay
 from dialpad_nb.rules.matrix import MatrixError
-from dialpad_nb.rules.replay import compare, load_capacity, logged_decisions, replay
 from dialpad_nb.rules.ruleset import RuleSet
 from dialpad_nb.samples import all_targets
 from tests.helpers_rules import AFTER_HOURS, INBOUND_SALES, SALES, SPANISH, SPANISH_LINE, TIER1, make_calls

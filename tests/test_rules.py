@@ -229,7 +229,7 @@ def test_rule_set_serves_as_an_endpoint_and_its_log_replays_unchanged(rules, tmp
     from dialpad_nb.calls.read import read_calls
     from dialpad_nb.core.clock import SimulatedClock
     from dialpad_nb.endpoint.app import routing_endpoint
-    from dialpad_nb.rules.replay import compare
+    from dialpad_nb.rules.comparison import compare
 
     log = tmp_path / "endpoint.jsonl"
     app = routing_endpoint(rules, fallback=TIER1, log_path=log, clock=SimulatedClock())

@@ -6,8 +6,8 @@ import pytest
 
 from dialpad_nb.core.policy import DIALPAD
 from dialpad_nb.samples.company import CALLCENTERS, DEPARTMENTS, OFFICES, USERS
-from dialpad_nb.sandbox.api import decode_cursor, encode_cursor
 from dialpad_nb.sandbox.app import RESERVED_POOL
+from dialpad_nb.sandbox.http import decode_cursor, encode_cursor
 
 from .conftest import SANDBOX_TEST_KEY
 

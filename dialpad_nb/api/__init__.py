@@ -1,11 +1,10 @@
-"""The Dialpad API client: typed calls, the PATCH guard, ``connect()``, the router console's
+"""The Dialpad API client: typed calls, the PATCH guard, the router console's
 state and actions, and the sandbox's control API (sandbox only)."""
 
 from __future__ import annotations
 
 from ..core.directory import Directory, RouterDescription
 from .client import UNSET, DialpadClient
-from .connection import connect
 from .console import ActionResult, RouterConsole
 from .control import SandboxControl
 
@@ -17,5 +16,4 @@ __all__ = [
     "RouterConsole",
     "RouterDescription",
     "SandboxControl",
-    "connect",
 ]

@@ -178,7 +178,7 @@ class DialpadClient:
         self._sleep = sleep
         self.label = label or self._default_label()
         self.sandbox: Any = None
-        """The embedded sandbox server when :func:`~dialpad_nb.api.connection.connect` started one, else None."""
+        """The embedded sandbox server when :func:`~dialpad_nb.connection.connect` started one, else None."""
         self._owns_sandbox = False
         self._transport = transport
         self._control: Any = None
@@ -548,12 +548,18 @@ class DialpadClient:
         path = f"{API}/offices/{parse_id(office_id, field='office_id')}"
         return self._parse(Office.from_api, self._json("GET", path), "GET", path)
 
-    def _list_directory(self, kind: str, path: str, office_id: int | str | None, send_office: bool):
+    def _list_directory(
+        self, kind: str, path: str, office_id: int | str | None, send_office: bool
+    ) -> list[DirectoryEntry]:
         office = None if office_id is None else parse_id(office_id, field="office_id")
         params = {"office_id": office} if send_office else {}
         out = []
+
+        def entry_of(data: Mapping[str, Any]) -> DirectoryEntry:
+            return DirectoryEntry.from_api(kind, data)
+
         for item in self._iter_pages(f"{API}/{path}", params):
-            entry = self._parse(lambda d, k=kind: DirectoryEntry.from_api(k, d), item, "GET", f"{API}/{path}")
+            entry = self._parse(entry_of, item, "GET", f"{API}/{path}")
             if office is None or entry.office_id == office:
                 out.append(entry)
         return out

@@ -105,7 +105,8 @@ def calls_frame(cols: dict[str, list], source: str) -> pd.DataFrame:
     arrays (vectorised path); normalise to lists of arrays first."""
 
     def groups(name: str) -> list:
-        out, scalars = [], []
+        out: list = []
+        scalars: list = []
         for item in cols[name]:
             if isinstance(item, (np.ndarray, pa.Array, pa.ChunkedArray)):
                 if scalars:

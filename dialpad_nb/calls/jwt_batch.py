@@ -117,7 +117,7 @@ def token_error_reason(exc: Exception) -> tuple[str, str]:
 def decode_one(token: bytes | str, key: bytes, *, leeway_s: float = 0) -> dict[str, Any] | tuple[str, str]:
     """PyJWT's verdict on one token: its payload, or ``(kind, reason)``."""
     try:
-        return jwt.decode(token, key, algorithms=[_ALG], leeway=leeway_s, options=dict(DECODE_OPTIONS))
+        return jwt.decode(token, key, algorithms=[_ALG], leeway=leeway_s, options=DECODE_OPTIONS)
     except jwt.InvalidAlgorithmError:
         try:
             alg = jwt.get_unverified_header(token).get("alg")
@@ -204,8 +204,9 @@ def verify_tokens(
     key = check_secret(secret)
     secret_text = secret if isinstance(secret, str) else secret.decode("utf-8", "replace")
     batch = TokenBatch(tokens=tokens, key=key, leeway_s=leeway_s)
+    toks: Sequence[bytes]
     if charset_checked:
-        toks, clean_all = tokens, True
+        toks, clean_all = tokens, True  # type: ignore[assignment]  # the caller checked: all bytes
     else:
         toks = [t.encode("utf-8", "surrogateescape") if isinstance(t, str) else t for t in tokens]
         # one C-level pass: are all tokens made of base64url characters and dots only?

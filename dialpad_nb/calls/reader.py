@@ -148,7 +148,7 @@ class CallReader:
     def _record_line(self, part: Part, line: int, src_raw: bytes, obj: Any, *, in_jwt: bool) -> None:
         """Classify and validate one decoded JSON line (reference path)."""
         signed = in_jwt
-        logged = (None, None, None)
+        logged: tuple[int | None, str | None, str | None] = (None, None, None)
         if not in_jwt and isinstance(obj, dict):
             if "v" in obj:
                 try:
@@ -207,10 +207,10 @@ class CallReader:
         stripped = [ln.strip() for ln in lines]
         if b"{" not in buf and not b"".join(stripped).translate(None, _TOKEN_CHARS):
             # only base64url characters and dots: skip the classifying loop below
-            tok_idx = [i for i, s in enumerate(stripped) if s]
-            toks = [stripped[i] for i in tok_idx]
-            self._jwt_lines(part, [first_line + i for i in tok_idx], toks, toks, unclassified=True)
-            return part, len(tok_idx)
+            idx = [i for i, s in enumerate(stripped) if s]
+            toks = [stripped[i] for i in idx]
+            self._jwt_lines(part, [first_line + i for i in idx], toks, toks, unclassified=True)
+            return part, len(idx)
         records = 0
         json_groups: dict[str, list[int]] = {"log": [], "wrapped": [], "plain": []}
         tok_idx: list[int] = []
@@ -276,8 +276,12 @@ class CallReader:
                 # a big block that failed: parse fixed groups (in parallel; pyarrow releases the GIL),
                 # so a few bad lines cost about one more parse, not one per bad line
                 slices = [slice(k, k + _GROUP) for k in range(0, len(texts), _GROUP)]
+
+                def parse(sl: slice) -> pa.Table | None:
+                    return _arrow_lines(texts[sl])
+
                 with ThreadPoolExecutor(max_workers=_WORKERS) as pool:
-                    tables = list(pool.map(lambda sl: _arrow_lines(texts[sl]), slices))
+                    tables = list(pool.map(parse, slices))
                 for sl, table in zip(slices, tables, strict=True):
                     sub_idx = None if batch_idx is None else batch_idx[sl]
                     if table is not None and (not in_jwt or CLAIMS.isdisjoint(table.column_names)):
@@ -321,6 +325,7 @@ class CallReader:
                 and batch is not None
                 and (isinstance(obj, Exception) or not isinstance(obj, dict) or not CLAIMS.isdisjoint(obj))
             ):
+                assert batch_idx is not None  # given with every batch
                 verdict = batch.resolve(batch_idx[k])
                 if isinstance(verdict, dict):
                     obj = verdict
@@ -335,9 +340,7 @@ class CallReader:
                 continue
             self._record_line(part, line, raw, obj, in_jwt=in_jwt)
 
-    def _table_block(
-        self, part: Part, table: pa.Table, lines: list[int], raws: list[bytes], *, in_jwt: bool
-    ) -> bool:
+    def _table_block(self, part: Part, table: pa.Table, lines: Any, raws: Any, *, in_jwt: bool) -> bool:
         """Vectorised handling of a parsed block; False if it is not a shape the fast path takes."""
         if table.num_rows != len(lines):
             return False

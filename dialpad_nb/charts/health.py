@@ -172,7 +172,7 @@ def latency_chart(
             )
     if len(req):
         hourly = latency_by_hour(req, policy=policy, at_risk_s=at_risk_s, freq=freq)
-        starts = hourly.index.tz_convert("UTC").tz_localize(None).to_numpy()
+        starts = pd.DatetimeIndex(hourly.index).tz_convert("UTC").tz_localize(None).to_numpy()
         ends = starts + pd.Timedelta(freq).to_timedelta64()
         x = np.column_stack([starts, ends, ends]).ravel()  # one flat segment per bucket, gaps between
         for q, style in (("p50", "-"), ("p90", "--")):

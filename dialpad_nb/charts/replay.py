@@ -1,6 +1,6 @@
 """Charts of a replay comparison: volume per target, calls by hour, where changed calls go.
 
-Each function takes DataFrames from :func:`dialpad_nb.rules.replay.compare`
+Each function takes DataFrames from :func:`dialpad_nb.rules.comparison.compare`
 (``result.volume``, ``result.decisions``, ``result.flows``) and returns a new
 :class:`matplotlib.figure.Figure`, never touching pyplot's global state, so a
 notebook shows each figure exactly once. Axes show target names, not ids.
@@ -95,6 +95,7 @@ def hourly_heatmap(
     axes[-1].set_xticks(range(0, 24, 2), [f"{h:02d}" for h in range(0, 24, 2)])
     axes[-1].set_xlabel(f"hour of day ({timezone})")
     axes[0].set_title(title, fontsize=11)
+    assert image is not None  # at least one side is always drawn
     fig.colorbar(image, ax=list(axes), label="calls", shrink=0.9)
     return fig
 

@@ -134,7 +134,8 @@ def to_ms(value: Any, *, field: str = "time") -> int:
     if isinstance(value, datetime):
         if hasattr(value, "asm8"):  # pandas.Timestamp: exact integer in its own unit (UTC)
             ticks = int(value.asm8.view("i8"))
-            return ticks * 1000 if value.unit == "s" else ticks // _PER_MS[value.unit]
+            unit = getattr(value, "unit", "ns")
+            return ticks * 1000 if unit == "s" else ticks // _PER_MS[unit]
         dt = value if value.tzinfo else value.replace(tzinfo=UTC)
         return (dt - _EPOCH) // _MS
     if isinstance(value, str):
@@ -153,12 +154,11 @@ def to_ms(value: Any, *, field: str = "time") -> int:
         return int(value)
     if kind in ("float64", "float32", "float16"):
         return to_ms(float(value), field=field)
-    if kind == "datetime64":
-        import pandas as pd
-
-        if str(value) == "NaT":
+    if kind == "datetime64":  # numpy: its ISO text is exact to the microsecond, the rest is floored
+        text = str(value)
+        if text == "NaT":
             raise ValidationError("NaT is not a time", field=field)
-        return to_ms(pd.Timestamp(value), field=field)
+        return to_ms(text, field=field)
     raise ValidationError(f"not a time: {value!r} ({kind})", field=field)
 
 

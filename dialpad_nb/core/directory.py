@@ -46,7 +46,7 @@ class Directory(Sequence[DirectoryEntry]):
             tuple(DirectoryEntry.from_api(kind, item) for kind, items in lists.items() for item in items)
         )
 
-    def __getitem__(self, index: Any) -> Any:  # type: ignore[override]  (int -> entry, slice -> tuple)
+    def __getitem__(self, index: Any) -> Any:  # int -> entry, slice -> tuple
         return self.entries[index]
 
     def __len__(self) -> int:

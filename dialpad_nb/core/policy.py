@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import ValidationError
 
@@ -80,7 +81,7 @@ class Policy:
     def patch_interval_ms(self) -> int:
         return round(self.patch_interval_s * 1000)
 
-    def replace(self, **changes: float) -> Policy:
+    def replace(self, **changes: Any) -> Policy:
         """A copy with some numbers changed (for what-if analyses)."""
         from dataclasses import replace
 

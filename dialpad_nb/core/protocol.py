@@ -2,7 +2,7 @@
 
 One implementation for everything that plays Dialpad's part on the wire: the sandbox's
 dispatch (:mod:`dialpad_nb.sandbox.dispatch`) and the replay probe
-(:mod:`dialpad_nb.health.probe`) both POST with :func:`request_route` and classify
+(:mod:`dialpad_nb.health.endpoint_probe`) both POST with :func:`request_route` and classify
 with :func:`classify_answer`, so an answer is ``ok`` or an error for the same reasons
 whoever sent the request.
 """

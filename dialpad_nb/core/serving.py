@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+from typing import Any, Self, TextIO
 
 import uvicorn
 from uvicorn.config import LOGGING_CONFIG
@@ -117,7 +117,7 @@ class ServedApp:
     def running(self) -> bool:
         return self._thread.is_alive() and self._server.started and not self._server.should_exit
 
-    def start(self, timeout_s: float = START_TIMEOUT_S) -> ServedApp:
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> Self:
         """Start the thread and wait (bounded) until uvicorn has started.
 
         Raises ``RuntimeError`` (naming the URL and why) if it does not."""

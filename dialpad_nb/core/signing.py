@@ -8,16 +8,19 @@ accepting only HS256: ``alg: none`` and every other algorithm are refused.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
 
 from .errors import TokenError, ValidationError
 
+if TYPE_CHECKING:  # pragma: no cover - PyJWT names its options type only in newer releases
+    from jwt.types import Options
+
 __all__ = ["ALGORITHM", "DECODE_OPTIONS", "sign", "verify"]
 
 ALGORITHM = "HS256"
-DECODE_OPTIONS: dict[str, Any] = {"require": [], "verify_aud": False, "verify_iss": False}
+DECODE_OPTIONS: Options = {"require": [], "verify_aud": False, "verify_iss": False}
 """PyJWT ``options`` of every verification (here and in :mod:`dialpad_nb.calls.jwt_batch`): ``exp``/``nbf``/``iat``
 are checked when present, ``aud``/``iss`` are not (Dialpad documents neither)."""
 
@@ -55,7 +58,7 @@ def verify(token: str | bytes, secret: str, *, leeway_s: float = 0) -> dict[str,
             secret,
             algorithms=[ALGORITHM],
             leeway=leeway_s,
-            options=dict(DECODE_OPTIONS),
+            options=DECODE_OPTIONS,
         )
     except jwt.ExpiredSignatureError:
         raise TokenError("JWT has expired", reason="expired") from None

@@ -6,9 +6,9 @@ One import for the analyst; the work lives in small modules:
 * :mod:`.window` — the auto-disable rule over a whole log, vectorised
   (:func:`simulate`, :func:`what_if`, :func:`infer_patches`);
 * :mod:`.latency` — percentiles per hour / outcome against the deadline;
-* :mod:`.forecast` — budget left now and the expected time to disable;
+* :mod:`.budget` — budget left now and the expected time to disable;
 * :mod:`.summary` — :func:`health_summary`, the numbers shown for one router;
-* :mod:`.probe` — replay logged requests to an endpoint over HTTP, as Dialpad would.
+* :mod:`.endpoint_probe` — replay logged requests to an endpoint over HTTP, as Dialpad would.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from .attempts import (
     side_by_side,
     write_attempts_csv,
 )
-from .forecast import Forecast, disable_eta_s, forecast
+from .budget import Forecast, disable_eta_s, forecast
+from .endpoint_probe import FaultSwitch, ProbeResult, probe
 from .latency import latency_band, latency_by_hour, latency_by_outcome, latency_summary
-from .probe import FaultSwitch, ProbeResult, probe
 from .summary import health_summary
 from .window import (
     PATCH_COLUMNS,

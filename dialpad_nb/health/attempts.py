@@ -224,10 +224,10 @@ def _sandbox_row(rec: Any) -> dict[str, Any]:
 def from_sandbox(records: Iterable[Mapping[str, Any]] | pd.DataFrame) -> ReadResult:
     """Attempts from the sandbox's attempt records (``GET /sandbox/v1/attempts``
     items, or ``SandboxControl.attempts()``: a list of dicts or a DataFrame of them)."""
+    items: Iterable[Any] = records
     if isinstance(records, pd.DataFrame):
-        frame = records.astype(object).where(records.notna(), None)
-        records = frame.to_dict("records")
-    return _read(((i, r, "") for i, r in enumerate(records, start=1)), _sandbox_row, source="sandbox")
+        items = records.astype(object).where(records.notna(), None).to_dict("records")
+    return _read(((i, r, "") for i, r in enumerate(items, start=1)), _sandbox_row, source="sandbox")
 
 
 def _read(

@@ -9,6 +9,8 @@ in time, but close). The at-risk floor defaults to 80 % of the deadline
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -58,6 +60,7 @@ def _stats(latency: pd.Series, keys: list | pd.Series | None, deadline: float, f
         return pd.DataFrame(
             {c: pd.Series([], dtype="int64" if c == "requests" else float) for c in LATENCY_COLUMNS}
         )
+    grouped: Any
     if keys is None:
         grouped = frame.assign(_all="all").groupby("_all")
     else:

@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 
 from ..core.policy import DIALPAD, Policy
-from .forecast import forecast
+from .budget import forecast
 from .latency import latency_summary
 from .window import simulate, window_summary
 

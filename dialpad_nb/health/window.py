@@ -433,7 +433,7 @@ def infer_patches(attempts: pd.DataFrame, *, policy: Policy = DIALPAD) -> pd.Dat
                 resets[from_pos] = True
         reenable = np.zeros(n, dtype=bool)
         reenable[1:] = disabled_after[:-1] & ~skipped[1:]
-        rid = None if pd.isna(router) else int(router)
+        rid = None if is_missing(router) else int(router)  # type: ignore[arg-type]  # an id
         for i in np.flatnonzero(reenable | resets):
             rows.append(
                 {

@@ -3,9 +3,9 @@ comparison of a candidate with a baseline."""
 
 from __future__ import annotations
 
+from .comparison import Comparison, compare, load_capacity, replay
 from .enrich import DuplicateContactWarning, Enrichment, EnrichmentReport
 from .matrix import MatrixError, ShadowedRuleWarning
-from .replay import Comparison, compare, load_capacity, replay
 from .ruleset import ImplicitUTCWarning, PythonRule, RuleDecision, RuleSet, load_matrix
 
 __all__ = [

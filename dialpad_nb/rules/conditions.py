@@ -15,9 +15,10 @@ negated test (``!``) is True.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -79,8 +80,8 @@ class Condition:
     values: tuple
     negate: bool = False
     tz: str | None = None
-    text: str = field(default="", compare=False)
-    _regex: re.Pattern | None = field(default=None, compare=False, repr=False)
+    text: str = dataclasses.field(default="", compare=False)
+    _regex: re.Pattern | None = dataclasses.field(default=None, compare=False, repr=False)
 
     # ------------------------------------------------------------------ one call
 
@@ -107,6 +108,7 @@ class Condition:
         if self.op == "prefix":
             return value.startswith(self.values)
         if self.op == "re":
+            assert self._regex is not None  # set by parse_condition for every "re" condition
             return self._regex.search(value) is not None
         raise AssertionError(self.op)
 
@@ -228,16 +230,16 @@ class FrameContext:
             if name not in self.frame.columns:
                 raise ValidationError(f"the calls have no {name!r} column", field=name)
             col = self.frame[name]
+            found: Any
             if isinstance(col.dtype, pd.CategoricalDtype):
                 codes = np.asarray(col.cat.codes, dtype=np.int64)
-                uniques = col.cat.categories.astype(object)
+                found = col.cat.categories.astype(object)
             else:
-                codes, uniques = pd.factorize(col, use_na_sentinel=True)
-                codes = np.asarray(codes, dtype=np.int64)
-            if not pd.api.types.is_string_dtype(uniques):
-                uniques = [str(u) for u in uniques]  # conditions compare text, as Condition.test does
-            uniques = np.asarray(uniques, dtype=object)
-            hit = self._codes[name] = (codes, uniques)
+                raw_codes, found = pd.factorize(col, use_na_sentinel=True)
+                codes = np.asarray(raw_codes, dtype=np.int64)
+            if not pd.api.types.is_string_dtype(found):
+                found = [str(u) for u in found]  # conditions compare text, as Condition.test does
+            hit = self._codes[name] = (codes, np.asarray(found, dtype=object))
         return hit
 
     def unicode(self, name: str) -> np.ndarray:

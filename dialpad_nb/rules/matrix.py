@@ -244,7 +244,8 @@ def _parse_rows(
     """One :class:`MatrixRule` per row (problems appended, naming row and column)."""
     rules: list[MatrixRule] = []
     seen: dict[str, int] = {}
-    for pos, record in enumerate(frame.to_dict("records")):
+    records: list[dict[str, Any]] = frame.to_dict("records")  # type: ignore[assignment]  # columns are str
+    for pos, record in enumerate(records):
         row = pos + 1
         name = _cell(record.get("rule")) or f"row {row}"
         if name in seen:

@@ -129,7 +129,9 @@ class RuleSet:
         """``{(target_id, target_type): name}`` from the directory the matrix was checked against
         (None when it was loaded without one): names the targets in :meth:`to_frame` and the repr."""
         self.warnings: tuple[MatrixWarning, ...] = tuple(
-            shadow_warnings(self.rules, self.default) if warnings is None else warnings
+            shadow_warnings([r for r in self.rules if isinstance(r, MatrixRule)], self.default)
+            if warnings is None
+            else warnings
         )
         self._names = np.array(names, dtype=object)
         self._ids = np.array(
@@ -247,7 +249,7 @@ class RuleSet:
         """A copy with ``rule`` inserted before the rule named ``before`` (default: just before the default),
         named ``<name>+<rule name>``."""
         if not isinstance(rule, (MatrixRule, PythonRule)):
-            rule = PythonRule(name or getattr(rule, "__name__", "python rule"), rule)
+            rule = PythonRule(name or str(getattr(rule, "__name__", "python rule")), rule)
         rules = list(self.rules)
         if before is None:
             rules.append(rule)
@@ -288,7 +290,7 @@ class RuleSet:
     def to_frame(self) -> pd.DataFrame:
         """The rules as a readable table (conditions as written); with a directory, a ``target``
         column names each rule's target."""
-        rows = []
+        rows: list[dict[str, Any]] = []
         for rule in (*self.rules, self.default):
             if isinstance(rule, PythonRule):
                 rows.append(
@@ -420,7 +422,7 @@ class RuleSet:
             else:
                 positions = np.flatnonzero(undecided)
                 records = _records(frame, positions)
-                if py_ids is None:
+                if py_ids is None or py_types is None:
                     py_ids = np.zeros(n, dtype=np.int64)
                     py_types = np.full(n, -1, dtype=np.int64)
                 hit = np.zeros(n, dtype=bool)
@@ -434,14 +436,14 @@ class RuleSet:
             undecided &= ~hit
         ids = self._ids[rule_index]
         types = self._types[rule_index]
-        if py_ids is not None:
+        if py_ids is not None and py_types is not None:
             from_py = types < 0
             ids = np.where(from_py, py_ids, ids)
             types = np.where(from_py, py_types, types)
         return pd.DataFrame(
             {
                 "target_id": pd.array(ids, dtype="Int64"),
-                "target_type": pd.Categorical.from_codes(types, categories=list(TARGET_TYPES)),
+                "target_type": pd.Categorical.from_codes(types, categories=pd.Index(list(TARGET_TYPES))),
                 "rule": pd.Categorical.from_codes(rule_index, categories=pd.Index(self._names, dtype=object)),
                 "is_default": rule_index == len(self.rules),
             },

@@ -318,13 +318,14 @@ def write_call_log(
     u = rng.random(len(recs))
     form = np.where(u < jwt_share, 1, np.where(u < jwt_share + wrapped_share, 2, 0))
     lines: list[str] = []
+    signer = secret or ""  # only used when jwt_share or wrapped_share (then a secret was required)
     for rec, f in zip(recs, form.tolist(), strict=True):
         if f == 0:
             lines.append(json.dumps(rec))
         elif f == 1:
-            lines.append(_sign(rec, secret))
+            lines.append(_sign(rec, signer))
         else:
-            lines.append(json.dumps({"token": _sign(rec, secret)}))
+            lines.append(json.dumps({"token": _sign(rec, signer)}))
     inserts: list[tuple[int, str]] = []
     for k in range(bad_lines):
         kind = BAD_LINE_KINDS[k % len(BAD_LINE_KINDS)]

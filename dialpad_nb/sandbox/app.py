@@ -35,7 +35,8 @@ from ..core.directory import Directory
 from ..core.errors import ValidationError
 from ..core.policy import DIALPAD, Policy
 from ..samples.company import COMPANY, Company
-from . import api, control
+from . import control, rest
+from .http import ID_KEYS, ErrorAnswer, error_body, error_response, too_large_message
 from .store import SandboxStore
 
 __all__ = ["SandboxState", "create_app"]
@@ -99,7 +100,7 @@ class SandboxState:
         """``obj`` with every id-valued key passed through :meth:`out_id` (a new dict)."""
         if self.id_format == "int":
             return obj
-        return {k: (self.out_id(v) if k in api.ID_KEYS else v) for k, v in obj.items()}
+        return {k: (self.out_id(v) if k in ID_KEYS else v) for k, v in obj.items()}
 
     def has_target(self, target_id: int, target_type: str) -> bool:
         """Whether a routing target exists in the company: a directory entry, or a call router."""
@@ -132,7 +133,7 @@ class ApiKeyAuth:
             presented = dict(parse_qsl(query)).get("apikey")
         length = dict(scope.get("headers", ())).get(b"content-length", b"")
         if length.isdigit() and int(length) > self.state.max_body_bytes:
-            response = api.error_response(413, api.too_large_message(self.state.max_body_bytes))
+            response = error_response(413, too_large_message(self.state.max_body_bytes))
             await response(scope, receive, send)
             return
         if not self.state.check_api_key(presented):
@@ -141,15 +142,15 @@ class ApiKeyAuth:
                 if presented
                 else "missing API key: send 'Authorization: Bearer <key>' or '?apikey=<key>'"
             )
-            response = api.error_response(401, message, headers={"WWW-Authenticate": "Bearer"})
+            response = error_response(401, message, headers={"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, api.ErrorAnswer)
-    return api.error_response(exc.status, exc.message, exc.headers)
+    assert isinstance(exc, ErrorAnswer)
+    return error_response(exc.status, exc.message, exc.headers)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -160,15 +161,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         message = f"method {request.method} is not allowed on {request.url.path}"
     else:
         message = str(exc.detail)
-    return api.error_response(exc.status_code, message, exc.headers)
+    return error_response(exc.status_code, message, exc.headers)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
     # Log the type only: an exception's text could carry request data.
     log.error("sandbox error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return JSONResponse(
-        api.error_body(500, f"internal sandbox error ({type(exc).__name__})"), status_code=500
-    )
+    return JSONResponse(error_body(500, f"internal sandbox error ({type(exc).__name__})"), status_code=500)
 
 
 def create_app(
@@ -258,9 +257,9 @@ def create_app(
             state.store.close()
 
     app = Starlette(
-        routes=[*api.routes, Mount("/sandbox/v1", routes=control.routes)],
+        routes=[*rest.routes, Mount("/sandbox/v1", routes=control.routes)],
         exception_handlers={
-            api.ErrorAnswer: _api_error,
+            ErrorAnswer: _api_error,
             HTTPException: _http_error,
             Exception: _server_error,
         },

@@ -19,7 +19,7 @@ Dialpad's ``/api/v2`` only).
 
 ``routes`` is the list mounted by :func:`~dialpad_nb.sandbox.app.create_app`
 (paths here are relative to ``/sandbox/v1``). Use the helpers of
-:mod:`dialpad_nb.sandbox.api` (``ErrorAnswer``, ``read_json``, ``sandbox_state``,
+:mod:`dialpad_nb.sandbox.http` (``ErrorAnswer``, ``read_json``, ``sandbox_state``,
 ``encode_cursor``/``decode_cursor``) so errors and paging look the same everywhere.
 """
 
@@ -36,8 +36,8 @@ from starlette.routing import Route
 from ..core.clock import SimulatedClock, ms_to_datetime, to_ms
 from ..core.errors import ValidationError
 from ..core.models import parse_id
-from .api import ErrorAnswer, decode_cursor, encode_cursor, read_json, read_object, sandbox_state
 from .dispatch import Dispatcher, NumberNotAssigned, attempt_json
+from .http import ErrorAnswer, decode_cursor, encode_cursor, read_json, read_object, sandbox_state
 
 __all__ = ["routes"]
 

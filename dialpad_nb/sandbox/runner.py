@@ -83,7 +83,9 @@ def start_sandbox(
         **app_kwargs,
     )
     sock = bind_socket(host, port)
-    return SandboxServer(app, sock).start()
+    server = SandboxServer(app, sock)
+    server.start()
+    return server
 
 
 def serve_foreground(

@@ -45,7 +45,9 @@ def _show_error(label: widgets.HTML, message: str | None) -> None:
 class RouterConsoleWidget(widgets.VBox):
     """Routers table, selector, actions, create/edit forms, delete confirmation, status line."""
 
-    routers = traitlets.List(help="the console's routers as table rows (dicts)")
+    routers: traitlets.List[dict[str, Any]] = traitlets.List(
+        help="the console's routers as table rows (dicts)"
+    )
     selected_id = traitlets.Int(allow_none=True, default_value=None, help="the router the actions apply to")
     status = traitlets.Unicode("", help="HTML of the last action's result")
 
@@ -185,7 +187,7 @@ class RouterConsoleWidget(widgets.VBox):
             wanted = console.routers[0].id
         with self._quiet():
             self.selected_id = wanted
-            self.routers = console.table().to_dict("records")
+            self.routers = [{str(k): v for k, v in row.items()} for row in console.table().to_dict("records")]
             self._render_routers()
             self._render_selection()
         if console.last_result is not None:
@@ -256,7 +258,7 @@ class RouterConsoleWidget(widgets.VBox):
         ):
             button.disabled = none
         self.unassign_button.disabled = none or not self.numbers.options
-        router = self.console.router(self.selected_id) if not none else None
+        router = self.console.router(self.selected_id) if self.selected_id is not None else None
         self.delete_button.disabled = router is None or self.confirm.value.strip() != router.name
 
     def _fill_edit_form(self) -> None:

@@ -35,9 +35,9 @@ import traitlets
 from matplotlib.figure import Figure
 
 from ..core.errors import DialpadError
+from ..rules.comparison import Comparison, compare
 from ..rules.enrich import Enrichment
 from ..rules.matrix import MatrixError, MatrixWarning
-from ..rules.replay import Comparison, compare
 from ..rules.ruleset import RuleSet, load_matrix
 
 __all__ = ["BASELINES", "CheckResult", "ReplaySession", "ReplayWidget", "replay_widget"]
@@ -125,8 +125,8 @@ class ReplaySession:
         (``"logged"`` or ``"current"``). Raises DialpadError with a readable message."""
         if isinstance(candidate, str):
             checked = self.check(candidate)
-            if checked.error is not None:
-                raise checked.error
+            if checked.rules is None:
+                raise checked.error or DialpadError("the candidate matrix has problems")
             candidate = checked.rules
         if baseline == "current":
             if self.current is None:
@@ -220,7 +220,7 @@ class ReplayWidget(widgets.VBox):
         self._validate(candidate)
 
     def __repr__(self) -> str:
-        rules = len(self.checked.rules.rule_names) if self.checked and self.checked.ok else "invalid"
+        rules = len(self.checked.rules.rule_names) if self.checked and self.checked.rules else "invalid"
         return f"ReplayWidget(log={self.log_picker.value!r}, baseline={self.baseline.value!r}, candidate rules={rules})"
 
     # ------------------------------------------------------------------ handlers
@@ -237,7 +237,7 @@ class ReplayWidget(widgets.VBox):
 
     def _on_run(self, _: Any = None) -> Comparison | None:
         checked = self._validate(self.candidate.value)
-        if not checked.ok:
+        if checked.rules is None:
             self.status = "The candidate matrix has problems; fix them above."
             return None
         if self.log_picker.value is None:
@@ -266,7 +266,7 @@ class ReplayWidget(widgets.VBox):
         self.status_line.value = f"<b style='color:{color}'>{html.escape(change['new'])}</b>"
 
     def matrix_warnings(self) -> list[MatrixWarning]:
-        return list(self.checked.rules.warnings) if self.checked and self.checked.ok else []
+        return list(self.checked.rules.warnings) if self.checked and self.checked.rules else []
 
 
 def replay_widget(

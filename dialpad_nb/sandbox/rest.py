@@ -1,5 +1,5 @@
-"""Dialpad's REST API (the call-router subset) as Starlette routes, plus the helpers
-every sandbox route shares (errors, JSON bodies, cursors, id output).
+"""Dialpad's REST API (``/api/v2``: call routers, numbers, the read-only directory) as
+Starlette routes. Helpers every route shares are in :mod:`.http`.
 
 Semantics: ``shared/dialpad/BEHAVIOUR.md``; shapes: ``openapi-callrouters.json``.
 
@@ -25,9 +25,6 @@ Choices where Dialpad is silent (assumptions, kept here in one place):
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,7 +34,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from ..core.clock import ms_to_datetime
-from ..core.errors import DialpadError, ValidationError
+from ..core.errors import ValidationError
 from ..core.models import (
     NUMBER_STATUSES,
     normalize_e164,
@@ -47,174 +44,30 @@ from ..core.models import (
     validate_target_type,
     validate_url,
 )
+from .http import (
+    ErrorAnswer,
+    decode_cursor,
+    page_response,
+    parse_json_body,
+    path_id,
+    query_bool,
+    query_id,
+    read_body,
+    read_json,
+    read_object,
+    sandbox_state,
+)
 from .store import MissingRecord, RecordConflict
 
 if TYPE_CHECKING:
     from .app import SandboxState
 
-__all__ = [
-    "NUMBER_STATUSES",
-    "ErrorAnswer",
-    "decode_cursor",
-    "encode_cursor",
-    "error_body",
-    "error_response",
-    "number_json",
-    "page_response",
-    "parse_json_body",
-    "read_body",
-    "read_json",
-    "read_object",
-    "router_json",
-    "routes",
-    "sandbox_state",
-]
-
-ID_KEYS = frozenset({"id", "office_id", "company_id", "target_id", "default_target_id", "router_id"})
-"""Keys whose values are 64-bit ids (emitted as strings when ``id_format="string"``)."""
+__all__ = ["NUMBER_STATUSES", "number_json", "router_json", "routes", "validate_create", "validate_update"]
 
 CREATE_REQUIRED = ("name", "routing_url", "office_id", "default_target_id", "default_target_type")
 CREATE_FIELDS = (*CREATE_REQUIRED, "secret", "enabled")
 UPDATE_FIELDS = (*CREATE_FIELDS, "reset_error_count")
 ASSIGN_FIELDS = ("area_code", "number", "primary")
-
-
-# --------------------------------------------------------------------------- shared helpers
-
-
-class ErrorAnswer(DialpadError):
-    """Raise inside a sandbox route to answer ``{"error": {"code", "message"}}``."""
-
-    def __init__(self, status: int, message: str, *, headers: Mapping[str, str] | None = None) -> None:
-        self.status = status
-        self.message = message
-        self.headers = dict(headers or {})
-        super().__init__(f"HTTP {status}: {message}")
-
-
-def error_body(status: int, message: str) -> dict[str, Any]:
-    return {"error": {"code": status, "message": message}}
-
-
-def error_response(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(error_body(status, message), status_code=status, headers=dict(headers or {}))
-
-
-def sandbox_state(request: Request) -> SandboxState:
-    """The app's :class:`~dialpad_nb.sandbox.app.SandboxState`."""
-    return request.app.state.sandbox
-
-
-def too_large_message(limit: int) -> str:
-    return f"request body too large (more than {limit} bytes)"
-
-
-async def read_body(request: Request) -> bytes:
-    """The raw request body; 413 beyond the sandbox's ``max_body_bytes``."""
-    limit = sandbox_state(request).max_body_bytes
-    raw = b""
-    async for chunk in request.stream():
-        raw += chunk
-        if len(raw) > limit:
-            raise ErrorAnswer(413, too_large_message(limit))
-    return raw
-
-
-async def read_json(request: Request, *, required: bool = True) -> Any:
-    """The request's JSON body. An empty body is ``None`` (400 when ``required``).
-
-    Malformed JSON is a 400 whose message gives the position, never the body."""
-    raw = await read_body(request)
-    if not raw.strip() and required:
-        raise ErrorAnswer(400, "request body is required: a JSON object")
-    return parse_json_body(raw)
-
-
-def parse_json_body(raw: bytes) -> Any:
-    """Decoded JSON of a request body already read; ``None`` if empty; 400 if malformed."""
-    if not raw.strip():
-        return None
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ErrorAnswer(400, f"request body is not valid JSON{where}") from None
-
-
-def read_object(body: Any, allowed: Sequence[str], *, what: str = "request body") -> dict[str, Any]:
-    """``body`` as a dict with only ``allowed`` keys and ``null`` values dropped."""
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise ErrorAnswer(400, f"{what} must be a JSON object, got {type(body).__name__}")
-    unknown = [k for k in body if k not in allowed]
-    if unknown:
-        raise ErrorAnswer(400, f"unknown field {unknown[0]!r}; expected some of: {', '.join(allowed)}")
-    return {k: v for k, v in body.items() if v is not None}
-
-
-def encode_cursor(kind: str, position: int) -> str:
-    """An opaque cursor for "items of ``kind`` after ``position``"."""
-    return base64.urlsafe_b64encode(f"{kind}:{position}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(kind: str, cursor: str | None) -> int | None:
-    """The position a cursor from :func:`encode_cursor` stands for; 400 if it is not one of ``kind``'s."""
-    if cursor in (None, ""):
-        return None
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        prefix, _, position = text.partition(":")
-        if prefix == kind and position.isdigit():
-            return int(position)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        pass
-    raise ErrorAnswer(400, f"cursor: {cursor!r} is not a cursor of this {kind} list")
-
-
-def page_response(
-    state: SandboxState,
-    kind: str,
-    rows: list[dict[str, Any]],
-    position_of: Callable[[dict[str, Any]], int],
-    render: Callable[[dict[str, Any]], dict[str, Any]],
-) -> JSONResponse:
-    """A Dialpad collection from up to ``page_size + 1`` rows: ``items`` and, if more follow, ``cursor``."""
-    page = rows[: state.page_size]
-    body: dict[str, Any] = {"items": [render(r) for r in page]}
-    if len(rows) > state.page_size:
-        body["cursor"] = encode_cursor(kind, position_of(page[-1]))
-    return JSONResponse(body)
-
-
-def _query_id(request: Request, name: str) -> int | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return parse_id(raw, field=name)
-    except ValidationError as exc:
-        raise ErrorAnswer(400, str(exc)) from None
-
-
-def _query_bool(request: Request, name: str) -> bool | None:
-    raw = request.query_params.get(name)
-    if raw in (None, ""):
-        return None
-    value = raw.strip().lower()
-    if value in ("true", "1"):
-        return True
-    if value in ("false", "0"):
-        return False
-    raise ErrorAnswer(400, f"{name}: {raw!r} is not true or false")
-
-
-def _path_id(request: Request, what: str, name: str = "id") -> int:
-    raw = request.path_params[name]
-    try:
-        return parse_id(raw, field=name)
-    except ValidationError:
-        raise ErrorAnswer(404, f"no {what} with id {raw!r}") from None
 
 
 def _validation(exc: ValidationError) -> ErrorAnswer:
@@ -359,7 +212,7 @@ def validate_update(
 async def list_routers(request: Request) -> JSONResponse:
     state = sandbox_state(request)
     after = decode_cursor("callrouters", request.query_params.get("cursor"))
-    office_id = _query_id(request, "office_id")
+    office_id = query_id(request, "office_id")
     rows = state.store.list_routers(office_id=office_id, after_seq=after, limit=state.page_size + 1)
     return page_response(state, "callrouters", rows, lambda r: r["seq"], lambda r: router_json(state, r))
 
@@ -380,7 +233,7 @@ def _router_or_404(state: SandboxState, router_id: int) -> dict[str, Any]:
 
 async def get_router(request: Request) -> JSONResponse:
     state = sandbox_state(request)
-    router = _router_or_404(state, _path_id(request, "call router"))
+    router = _router_or_404(state, path_id(request, "call router"))
     return JSONResponse(router_json(state, router))
 
 
@@ -392,7 +245,7 @@ def retry_after_s(remaining_ms: int) -> int:
 async def update_router(request: Request) -> JSONResponse:
     """PATCH: 404 → 429 → 400, and only a success counts toward the limit (see module docstring)."""
     state = sandbox_state(request)
-    router_id = _path_id(request, "call router")
+    router_id = path_id(request, "call router")
     raw = await read_body(request)
     store = state.store
     with store.transaction():
@@ -419,7 +272,7 @@ async def update_router(request: Request) -> JSONResponse:
 
 async def delete_router(request: Request) -> JSONResponse:
     state = sandbox_state(request)
-    router_id = _path_id(request, "call router")
+    router_id = path_id(request, "call router")
     router = state.store.delete_router(router_id)
     if router is None:
         raise ErrorAnswer(404, f"no call router with id {router_id}")
@@ -434,7 +287,7 @@ def _area_code(value: Any) -> str:
 
 async def assign_number(request: Request) -> JSONResponse:
     state = sandbox_state(request)
-    router_id = _path_id(request, "call router")
+    router_id = path_id(request, "call router")
     raw = await read_body(request)
     _router_or_404(state, router_id)
     data = read_object(parse_json_body(raw), ASSIGN_FIELDS)
@@ -494,7 +347,7 @@ async def get_number(request: Request) -> JSONResponse:
 async def unassign_number(request: Request) -> JSONResponse:
     state = sandbox_state(request)
     number = _number_param(request)
-    release = bool(_query_bool(request, "release"))
+    release = bool(query_bool(request, "release"))
     current = state.store.get_number(number)
     if current is not None and current["status"] == "office":
         raise ErrorAnswer(
@@ -519,7 +372,7 @@ def _directory_routes(kind: str, what: str, entries: Callable[[SandboxState], Se
     async def list_entries(request: Request) -> JSONResponse:
         state = sandbox_state(request)
         after = decode_cursor(kind, request.query_params.get("cursor")) or 0
-        office_id = _query_id(request, "office_id") if kind != "offices" else None
+        office_id = query_id(request, "office_id") if kind != "offices" else None
         rows = [
             {"position": i, "entry": e}
             for i, e in enumerate(entries(state), start=1)
@@ -531,7 +384,7 @@ def _directory_routes(kind: str, what: str, entries: Callable[[SandboxState], Se
 
     async def get_entry(request: Request) -> JSONResponse:
         state = sandbox_state(request)
-        entry_id = _path_id(request, what)
+        entry_id = path_id(request, what)
         for entry in entries(state):
             if entry["id"] == entry_id:
                 return JSONResponse(_entry_json(state, kind, entry))

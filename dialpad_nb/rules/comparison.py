@@ -445,7 +445,7 @@ def _labels(ids: pd.Series, types: pd.Series, names: Mapping[tuple[int, str], st
     n_types = len(TARGET_TYPES)
     combined = np.where((id_codes >= 0) & (type_codes >= 0), id_codes * n_types + type_codes, -1)
     codes, uniques = pd.factorize(combined, use_na_sentinel=False)
-    labels = []
+    labels: list[str | None] = []
     for key in uniques:
         if key < 0:
             labels.append(None)
@@ -518,10 +518,10 @@ def _peaks(
     if capacity is not None:
         cap = load_capacity(capacity)
         cap_by_name = {
-            names.get((int(r.target_id), r.target_type), f"{r.target_type} {r.target_id}"): int(
-                r.max_calls_per_hour
-            )
-            for r in cap.itertuples()
+            names.get(
+                (int(r["target_id"]), str(r["target_type"])), f"{r['target_type']} {r['target_id']}"
+            ): int(r["max_calls_per_hour"])
+            for r in cap.to_dict("records")
         }
         table["capacity"] = pd.array([cap_by_name.get(n) for n in table.index], dtype="Int64")
         table["over_before"] = (table["peak_before"] > table["capacity"]).astype("boolean")

@@ -20,8 +20,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..core.errors import ValidationError
-from .client import DialpadClient
+from .api.client import DialpadClient
+from .core.errors import ValidationError
 
 __all__ = ["LIVE_URL", "SANDBOX_URL", "connect"]
 
@@ -57,7 +57,7 @@ def connect(
             base_url = _ENVS[name]
         return DialpadClient(base_url=base_url, api_key=key, **kwargs)
 
-    from ..sandbox import start_sandbox
+    from .sandbox import start_sandbox
 
     server = start_sandbox(**dict(sandbox_options or {}))
     try:

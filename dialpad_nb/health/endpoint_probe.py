@@ -8,8 +8,8 @@
 
 Each request is what Dialpad sends (with ``secret``: the compact HS256 JWT as
 the body, ``Content-Type: application/jwt``; without: compact JSON), with the
-policy's deadline, and its outcome is classified by the sandbox's own code
-(:func:`dialpad_nb.sandbox.dispatch.request_route`): ``ok``, ``timeout``,
+policy's deadline, and its outcome is classified by the same code as the sandbox's dispatch
+(:func:`dialpad_nb.core.protocol.request_route`): ``ok``, ``timeout``,
 ``connect_error``, ``http_status``, ``invalid_response``, ``unknown_target``.
 
 Safety: the probe is bounded in count (``max_requests``) and in time
@@ -36,7 +36,7 @@ from ..core.clock import Clock, SystemClock, to_ms
 from ..core.errors import ValidationError
 from ..core.models import RoutingRequest, is_loopback_url
 from ..core.policy import DIALPAD, Policy
-from ..sandbox.dispatch import request_route
+from ..core.protocol import request_route
 from .attempts import attempts_from_records
 
 __all__ = ["FaultSwitch", "ProbeResult", "is_loopback_url", "probe", "routing_requests"]
@@ -189,7 +189,7 @@ def probe(
             "time": at,
             "call_id": req.call_id,
             "router_id": router_id,
-            "latency_ms": round(res.latency_ms, 3),
+            "latency_ms": None if res.latency_ms is None else round(res.latency_ms, 3),
             "outcome": res.outcome,
             "http_status": res.http_status,
             "target_id": decision.target_id if decision else None,
