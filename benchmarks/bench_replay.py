@@ -1,4 +1,4 @@
-"""Replay speed: vectorised RuleSet.evaluate vs the per-call loop (what an endpoint does), same run.
+"""Replay speed: vectorised RuleSet.decide_all vs the per-call loop (what an endpoint does), same run.
 
     .venv/bin/python benchmarks/bench_replay.py [--calls 1000000] [--sample 20000] [--repeat 3]
 
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     vec = min(times)
     hits = decided["rule"].value_counts()
     print(
-        f"vectorised evaluate (CRM join included): best {vec:.3f} s of {len(times)} "
+        f"vectorised decide_all (CRM join included): best {vec:.3f} s of {len(times)} "
         f"(first {times[0]:.3f} s) = {len(calls) / vec:,.0f} calls/s; "
         f"{(hits > 0).sum()} of {len(rules.rule_names)} rules hit, {decided['is_default'].mean():.1%} to default"
     )

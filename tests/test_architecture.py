@@ -31,6 +31,7 @@ def test_the_subpackages_are_the_parts_of_the_system():
         "api",
         "calls",
         "charts",
+        "cli",
         "core",
         "endpoint",
         "health",

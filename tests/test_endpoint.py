@@ -412,7 +412,7 @@ def _cli_args(*extra: str):
 
 
 def test_cli_builds_the_endpoint_with_the_secret_from_the_environment():
-    from dialpad_nb.cli import endpoint_app
+    from dialpad_nb.cli.endpoint import endpoint_app
 
     args = _cli_args("--fallback", f"department:{SUPPORT}", "--secret-env", "ROUTER_SECRET", "--budget", "2")
     app = endpoint_app(args, {"ROUTER_SECRET": SECRET})
@@ -432,7 +432,7 @@ def test_cli_builds_the_endpoint_with_the_secret_from_the_environment():
     ],
 )
 def test_cli_refuses_missing_or_short_secret_and_missing_fallback(extra, environ, field):
-    from dialpad_nb.cli import endpoint_app
+    from dialpad_nb.cli.endpoint import endpoint_app
 
     fb = () if field == "fallback" else ("--fallback", f"department:{SUPPORT}")
     with pytest.raises(ValidationError) as err:

@@ -1,0 +1,89 @@
+"""``dialpad-nb sandbox``: Dialpad's call-router API and call dispatch on this machine."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from ..core.policy import DIALPAD
+
+
+def _time_arg(text: str) -> int:
+    from ..core.clock import to_ms
+
+    try:
+        return to_ms(text)
+    except (TypeError, ValueError) as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _run_sandbox(args: argparse.Namespace) -> int:
+    from ..core.clock import SimulatedClock, SystemClock
+    from ..sandbox.runner import serve_foreground
+
+    if args.clock == "system":
+        clock: Any = SystemClock()
+    else:
+        clock = SimulatedClock(args.start if args.start is not None else SystemClock().now_ms())
+    return serve_foreground(
+        host=args.host,
+        port=args.port,
+        db_path=args.db,
+        api_key=args.api_key,
+        clock=clock,
+        seed=args.seed,
+        page_size=args.page_size,
+        id_format=args.id_format,
+        routing_deadline_s=args.routing_deadline,
+        allow_remote_routing=args.allow_remote_routing,
+    )
+
+
+def add(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "sandbox",
+        help="run the Dialpad sandbox in the foreground",
+        description="Serve Dialpad's call-router API (and the sandbox control API) on this machine. "
+        "Prints the URL and the API key; stops cleanly on Ctrl-C or SIGTERM.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default: 8765; 0 = any free port)")
+    p.add_argument(
+        "--db", metavar="FILE", default=None, help="SQLite file to keep state in (default: memory)"
+    )
+    p.add_argument(
+        "--api-key",
+        metavar="KEY",
+        default=None,
+        help="bearer key to require (default: a random one, printed at start)",
+    )
+    p.add_argument(
+        "--clock",
+        choices=("simulated", "system"),
+        default="simulated",
+        help="simulated (movable through /sandbox/v1/clock; default) or the system clock",
+    )
+    p.add_argument(
+        "--start", type=_time_arg, default=None, help="simulated clock start, ISO-8601 or ms (default: now)"
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of router ids in a new database (default: 0)")
+    p.add_argument("--page-size", type=int, default=20, help="items per page of every list (default: 20)")
+    p.add_argument(
+        "--id-format",
+        choices=("int", "string"),
+        default="int",
+        help="ids as JSON integers or strings (default: int)",
+    )
+    p.add_argument(
+        "--routing-deadline",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"real-time deadline for routing requests (default: Dialpad's {DIALPAD.deadline_s:g} s)",
+    )
+    p.add_argument(
+        "--allow-remote-routing",
+        action="store_true",
+        help="send routing requests to endpoints off this machine too (default: loopback only)",
+    )
+    p.set_defaults(func=_run_sandbox)
