@@ -6,6 +6,7 @@ BIN    := $(VENV)/bin
 # JupyterLab refuses to run as root (containers, CI machines) unless told it may.
 ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 # Tests and nbval always run on the embedded sandbox, never on a real Dialpad account.
+# make test runs on both cores (pytest-xdist; --dist loadfile keeps a notebook's cells together).
 OFFLINE := env -u DIALPAD_API_KEY -u DIALPAD_BASE_URL -u DIALPAD_ENV
 STAMP  := $(VENV)/.installed-stamp
 
@@ -29,7 +30,7 @@ lab: $(STAMP)
 test: lint
 	scripts/ensure-chromium
 	$(OFFLINE) $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
-	    --nbval-sanitize-with notebooks/sanitize.cfg $(PYTEST_ARGS)
+	    --nbval-sanitize-with notebooks/sanitize.cfg -n 2 --dist loadfile $(PYTEST_ARGS)
 
 ## Static checks: ruff (lint + format), mypy with pandas-stubs, import-linter's layer contract
 lint: $(STAMP)
