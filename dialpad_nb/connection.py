@@ -62,6 +62,8 @@ def connect(
     server = start_sandbox(**dict(sandbox_options or {}))
     try:
         kwargs.setdefault("clock", server.clock)
+        # pace like on Dialpad when the embedded sandbox enforces Dialpad's rate limits
+        kwargs.setdefault("rate_limits", server.state.rate_limits)
         client = DialpadClient(
             base_url=server.url, api_key=server.api_key, label=f"<embedded sandbox at {server.url}>", **kwargs
         )
