@@ -24,7 +24,7 @@ What it guarantees:
   for: the :class:`~dialpad_nb.core.errors.RateLimited` error is raised at once.
 * **Dialpad's rate limits kept** (``rate_limits=True``, the default): one token bucket per limit
   (``policy.company_requests_per_s`` for all calls, ``policy.endpoint_requests_per_min`` per
-  endpoint) shared by all of the client's calls; the client waits (``sleep``, on the ``monotonic``
+  endpoint; bursts of half the allowance, a margin for network jitter) shared by all of the client's calls; the client waits (``sleep``, on the ``monotonic``
   clock) rather than be refused. A 429 holds the bucket for its ``Retry-After`` and is retried for
   GET, DELETE and POST (a 429 means the server did not act).
 * **Redirects are errors**: a 3xx raises :class:`~dialpad_nb.core.errors.Redirected` naming where
@@ -187,7 +187,9 @@ class DialpadClient:
         self.max_retry_wait_s = max_retry_wait_s
         self._sleep = sleep
         self.max_pages = max_pages
-        self.pacing: RateLimiter | None = RateLimiter(policy, monotonic=monotonic) if rate_limits else None
+        self.pacing: RateLimiter | None = (
+            RateLimiter(policy, monotonic=monotonic, burst=0.5) if rate_limits else None
+        )
         """Dialpad's rate limits, kept by waiting before each request (one bucket for all of this
         client's calls); None with ``rate_limits=False``."""
         self.label = label or self._default_label()

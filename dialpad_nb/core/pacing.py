@@ -91,12 +91,20 @@ class TokenBucket:
 class RateLimiter:
     """The company bucket plus one bucket per endpoint, from ``policy``'s numbers."""
 
-    def __init__(self, policy: Policy = DIALPAD, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, policy: Policy = DIALPAD, *, monotonic: Callable[[], float] = time.monotonic, burst: float = 1.0
+    ) -> None:
+        """``burst``: the share of one period's allowance that may go at once. The sandbox uses 1
+        (Dialpad's limit); the client 0.5, so that requests arriving closer together than they
+        were sent (network jitter) still find tokens at the server."""
+        if not 0 < burst <= 1:
+            raise ValidationError(f"must be in (0, 1], got {burst!r}", field="burst")
         self.policy = policy
+        self.burst = burst
         self._monotonic = monotonic
         self.company = TokenBucket(
             rate_per_s=policy.company_requests_per_s,
-            capacity=policy.company_requests_per_s,
+            capacity=max(1.0, policy.company_requests_per_s * burst),
             monotonic=monotonic,
         )
         self._endpoints: dict[str, TokenBucket] = {}
@@ -115,7 +123,9 @@ class RateLimiter:
             if bucket is None:
                 per_min = self.policy.endpoint_requests_per_min
                 bucket = self._endpoints[key] = TokenBucket(
-                    rate_per_s=per_min / 60, capacity=per_min, monotonic=self._monotonic
+                    rate_per_s=per_min / 60,
+                    capacity=max(1.0, per_min * self.burst),
+                    monotonic=self._monotonic,
                 )
             return bucket
 
