@@ -237,13 +237,16 @@ class CallReader:
         json_groups: dict[str, list[int]] = {"log": [], "wrapped": [], "plain": []}
         tok_idx: list[int] = []
         junk: list[int] = []
+        bad_objects: list[int] = []
         plain, log, wrapped = json_groups["plain"], json_groups["log"], json_groups["wrapped"]
         for i, s in enumerate(stripped):
             head = s[:3]
             if head == b'{"d':  # the usual payload ("date_started" first)
                 plain.append(i)
             elif head[:1] == b"{":
-                if s.startswith(b'{"v"'):
+                if _plainly_bad_object(s):
+                    bad_objects.append(i)
+                elif s.startswith(b'{"v"'):
                     log.append(i)
                 elif s.startswith((b'{"token"', b'{"jwt"')):
                     wrapped.append(i)
@@ -258,6 +261,11 @@ class CallReader:
             else:
                 self._reject(part, first_line + i, s, "bad JSON", _not_json(s))
             records += 1
+        if bad_objects:
+            self._reject_many(
+                part, [first_line + i for i in bad_objects], [stripped[i] for i in bad_objects], "bad JSON",
+                _BAD_OBJECT_COL2,
+            )  # fmt: skip
         if junk:
             self._reject_many(
                 part, [first_line + i for i in junk], [stripped[i] for i in junk], "bad JSON", _NOT_JSON_COL1
@@ -711,8 +719,10 @@ def _block_frame(block: tuple[Any, Any, Any, str], source: str) -> pd.DataFrame:
     lines, raws, reasons, kind = block
     n = len(lines)
 
-    def text(arr: Any) -> pd.Series:
-        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([arr], type=pa.string())))
+    def text(arr: Any) -> pd.Series:  # the frames' "string" dtype, whichever storage pandas gives it
+        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([arr], type=pa.string()))).astype(
+            "string"
+        )
 
     return pd.DataFrame(
         {
@@ -904,6 +914,15 @@ def _plainly_not_json(s: bytes) -> bool:
     """ASCII that cannot start a JSON value: ``json.loads`` would say "Expecting value" at column 1
     (decided without calling it: a million garbage lines cost what good lines cost)."""
     return bool(s) and s[0] not in _JSON_FIRST and s.isascii() and 0 not in s[:4]
+
+
+_BAD_OBJECT_COL2 = "not JSON: Expecting property name enclosed in double quotes at col 2"
+
+
+def _plainly_bad_object(s: bytes) -> bool:
+    """ASCII ``{`` followed by what cannot follow it in JSON: ``json.loads`` would say "Expecting
+    property name" at column 2 (decided without calling it)."""
+    return len(s) > 1 and s[1] not in b'"} \t\r\n' and s.isascii() and 0 not in s[:4]
 
 
 def _not_json(s: bytes) -> str:

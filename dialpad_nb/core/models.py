@@ -160,7 +160,7 @@ def _check_text(value: str, field: str, max_length: int) -> None:
 def validate_name(value: Any, *, field: str = "name") -> str:
     """A router name: required, one line, at most :data:`MAX_NAME_LENGTH` characters; returned stripped."""
     if not isinstance(value, str) or not value.strip():
-        raise ValidationError("is required: a non-empty string", field=field)
+        raise ValidationError("is required", field=field)
     _check_text(value, field, MAX_NAME_LENGTH)
     return value.strip()
 
