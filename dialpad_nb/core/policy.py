@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ValidationError
@@ -58,9 +58,9 @@ class Policy:
     """At most one ``PATCH /callrouters/{id}`` per router per this many seconds."""
     min_secret_length: int = 32
     """Dialpad asks for router secrets of at least this many characters."""
-    company_requests_per_s: float = 20.0
+    company_requests_per_s: float = field(default=20.0, repr=False)
     """Dialpad's API allows this many requests per second per company (all endpoints together)."""
-    endpoint_requests_per_min: float = 1200.0
+    endpoint_requests_per_min: float = field(default=1200.0, repr=False)
     """... and this many per minute per endpoint (one method on one path template)."""
 
     def __post_init__(self) -> None:
