@@ -10,7 +10,7 @@ ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 OFFLINE := env -u DIALPAD_API_KEY -u DIALPAD_BASE_URL -u DIALPAD_ENV
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup lab test lint unit notebooks bench sandbox clean
+.PHONY: setup lab test test-min lint unit notebooks bench sandbox clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ test: lint
 	scripts/ensure-chromium
 	$(OFFLINE) $(BIN)/python -m pytest tests notebooks --nbval --nbval-current-env \
 	    --nbval-sanitize-with notebooks/sanitize.cfg -n 2 --dist loadfile $(PYTEST_ARGS)
+
+## The unit tests (no browser) on the LOWEST version pyproject.toml allows of every runtime
+## dependency, in a separate venv (.venv-min): proves the floors. Not part of make test (~5 min).
+test-min:
+	scripts/test-min
 
 ## Static checks: ruff (lint + format), mypy with pandas-stubs, import-linter's layer contract
 lint: $(STAMP)
@@ -56,4 +61,4 @@ sandbox: $(STAMP)
 	$(BIN)/dialpad-nb sandbox
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .venv-min .pytest_cache .ruff_cache .hypothesis

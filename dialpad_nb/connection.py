@@ -38,7 +38,8 @@ def connect(
 ) -> DialpadClient:
     """A :class:`DialpadClient` on real Dialpad (``DIALPAD_API_KEY`` set) or on an embedded sandbox.
 
-    ``kwargs`` go to :class:`DialpadClient` (e.g. ``timeout``, ``max_retries``);
+    ``kwargs`` go to :class:`DialpadClient` (e.g. ``timeout``, ``max_retries``; ``rate_limits=True``
+    also makes an embedded sandbox enforce Dialpad's rate limits, as Dialpad does);
     ``sandbox_options`` go to :func:`dialpad_nb.sandbox.start_sandbox` (e.g. ``db_path``)."""
     env = os.environ if environ is None else environ
     key = (env.get("DIALPAD_API_KEY") or "").strip()
@@ -59,9 +60,16 @@ def connect(
 
     from .sandbox import start_sandbox
 
-    server = start_sandbox(**dict(sandbox_options or {}))
+    options = dict(sandbox_options or {})
+    if (
+        kwargs.get("rate_limits") is not None
+    ):  # connect(rate_limits=True): the sandbox enforces what the client keeps
+        options.setdefault("rate_limits", kwargs["rate_limits"])
+    server = start_sandbox(**options)
     try:
         kwargs.setdefault("clock", server.clock)
+        # pace like on Dialpad when the embedded sandbox enforces Dialpad's rate limits
+        kwargs.setdefault("rate_limits", server.state.rate_limits)
         client = DialpadClient(
             base_url=server.url, api_key=server.api_key, label=f"<embedded sandbox at {server.url}>", **kwargs
         )

@@ -181,11 +181,21 @@ class Script:
 
 
 def make_client(handler=fake_dialpad, **kw) -> tuple[DialpadClient, list[float]]:
-    """A client on a MockTransport; returns it and the list its ``sleep`` appends to."""
+    """A client on a MockTransport; returns it and the list its ``sleep`` appends to.
+
+    Its rate-limit pacing runs on a fake monotonic clock that only ``sleep`` moves, so waits
+    are exact and nothing really sleeps."""
     sleeps: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
     kw.setdefault("clock", SimulatedClock())
+    kw.setdefault("monotonic", lambda: now[0])
     client = DialpadClient(
-        base_url=BASE, api_key=KEY, transport=httpx.MockTransport(handler), sleep=sleeps.append, **kw
+        base_url=BASE, api_key=KEY, transport=httpx.MockTransport(handler), sleep=sleep, **kw
     )
     return client, sleeps
 

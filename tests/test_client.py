@@ -19,6 +19,7 @@ from dialpad_nb.core.errors import (
     BadRequest,
     DialpadError,
     DialpadTimeout,
+    MalformedResponse,
     NotFound,
     PatchGuardError,
     RateLimited,
@@ -521,8 +522,9 @@ def test_non_json_error_body_gives_the_reason_phrase():
 
 def test_unexpected_answer_shape_is_an_api_error():
     client, _ = make_client(Script(httpx.Response(200, json={"name": "no id"})))
-    with pytest.raises(APIError, match="unexpected answer shape"):
+    with pytest.raises(MalformedResponse, match=r"unexpected answer \(id\)") as info:
         client.get_router(7001)
+    assert isinstance(info.value, APIError) and info.value.field == "id"
 
 
 # --------------------------------------------------------------------------- nothing leaks

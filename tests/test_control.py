@@ -164,7 +164,8 @@ def test_router_errors_outbox_and_reenable_over_patch(api, endpoint):
 
 def test_router_errors_of_unknown_router_is_404(api):
     assert api.get("/sandbox/v1/routers/123/errors").status_code == 404
-    assert api.get("/sandbox/v1/routers/abc/errors").status_code == 404
+    r = api.get("/sandbox/v1/routers/abc/errors")  # not an id at all: a 400 naming it
+    assert r.status_code == 400 and "router_id" in r.json()["error"]["message"]
 
 
 def test_control_api_needs_the_key(app_client_factory):

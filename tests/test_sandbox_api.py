@@ -191,9 +191,15 @@ def test_malformed_create_body_is_400(app_client, content, needle):
     assert app_client.get("/api/v2/callrouters").json()["items"] == []
 
 
-@pytest.mark.parametrize("rid", ["1234", "abc", "-5"])
-def test_get_unknown_router_is_404(app_client, rid):
-    assert rid in error_of(app_client.get(f"/api/v2/callrouters/{rid}"), 404)
+def test_get_unknown_router_is_404(app_client):
+    assert "1234" in error_of(app_client.get("/api/v2/callrouters/1234"), 404)
+
+
+@pytest.mark.parametrize("rid", ["abc", "-5", "%C2%B2", "%D9%A3", "1" * 5000])
+def test_path_id_that_is_not_an_id_is_400_naming_it(app_client, rid):
+    """Not an id at all (Unicode digits such as ² and ٣ included: str.isdigit() is true for them)."""
+    message = error_of(app_client.get(f"/api/v2/callrouters/{rid}"), 400)
+    assert message.startswith("id: ") and len(message) < 200
 
 
 def test_router_ids_are_deterministic_per_seed(app_client_factory):

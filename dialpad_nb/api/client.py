@@ -22,6 +22,17 @@ What it guarantees:
   never turn a success into a confusing 404). ``POST`` and ``PATCH`` are never
   retried. A ``Retry-After`` longer than ``max_retry_wait_s`` is not waited
   for: the :class:`~dialpad_nb.core.errors.RateLimited` error is raised at once.
+* **Dialpad's rate limits kept** (``rate_limits=True``, the default): one token bucket per limit
+  (``policy.company_requests_per_s`` for all calls, ``policy.endpoint_requests_per_min`` per
+  endpoint; bursts of half the allowance, a margin for network jitter) shared by all of the client's calls; the client waits (``sleep``, on the ``monotonic``
+  clock) rather than be refused. A 429 holds the bucket for its ``Retry-After`` and is retried for
+  GET, DELETE and POST (a 429 means the server did not act).
+* **Redirects are errors**: a 3xx raises :class:`~dialpad_nb.core.errors.Redirected` naming where
+  it pointed; it is never followed (the key would travel with it, and the change was not made).
+* **Answers are checked**: a 2xx body that is not what the API documents (a field of the wrong
+  type, ``items`` that is not a list) raises :class:`~dialpad_nb.core.errors.MalformedResponse`
+  naming the field. Paging stops with that error on a repeated cursor or page, or after
+  ``max_pages`` pages.
 * **Validation before sending**: bad input raises
   :class:`~dialpad_nb.core.errors.ValidationError` naming the field; nothing is sent.
 * **PATCH guard**: Dialpad allows one router update per ``policy.patch_interval_s``.
@@ -47,10 +58,11 @@ import httpx
 from ..core.clock import Clock, SystemClock, format_time, ms_to_datetime
 from ..core.directory import Directory, RouterDescription
 from ..core.errors import (
-    APIError,
     DialpadTimeout,
+    MalformedResponse,
     PatchGuardError,
     RateLimited,
+    Redirected,
     SandboxOnly,
     TransportError,
     ValidationError,
@@ -64,10 +76,12 @@ from ..core.models import (
     normalize_e164,
     parse_id,
     validate_e164,
+    validate_name,
     validate_secret,
     validate_target_type,
     validate_url,
 )
+from ..core.pacing import RateLimiter, endpoint_key
 from ..core.policy import DIALPAD, Policy
 from .control import SandboxControl
 from .http_errors import error_from_response, strip_query, transport_reason
@@ -122,15 +136,6 @@ class _Secret:
         return "'***'"
 
 
-def validate_name(value: Any, *, field: str = "name") -> str:
-    """A router name: required, one line; returned stripped."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError("is required", field=field)
-    if "\n" in value or "\r" in value:
-        raise ValidationError("must be a single line", field=field)
-    return value.strip()
-
-
 def _fmt_duration(seconds: float) -> str:
     seconds = max(0, round(seconds))
     minutes, secs = divmod(seconds, 60)
@@ -161,12 +166,17 @@ class DialpadClient:
         max_retry_wait_s: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
         label: str | None = None,
+        rate_limits: bool = True,
+        monotonic: Callable[[], float] = time.monotonic,
+        max_pages: int = 1000,
     ) -> None:
         validate_url(base_url, field="base_url")
         if not isinstance(api_key, str) or not api_key.strip():
             raise ValidationError("an API key is required (set DIALPAD_API_KEY)", field="api_key")
         if max_retries < 0:
             raise ValidationError(f"must be >= 0, got {max_retries!r}", field="max_retries")
+        if isinstance(max_pages, bool) or not isinstance(max_pages, int) or max_pages < 1:
+            raise ValidationError(f"must be a positive integer, got {max_pages!r}", field="max_pages")
         self.base_url = base_url.rstrip("/")
         self._api_key = _Secret(api_key)
         self.clock: Clock = clock if clock is not None else SystemClock()
@@ -176,6 +186,12 @@ class DialpadClient:
         self.backoff_s = backoff_s
         self.max_retry_wait_s = max_retry_wait_s
         self._sleep = sleep
+        self.max_pages = max_pages
+        self.pacing: RateLimiter | None = (
+            RateLimiter(policy, monotonic=monotonic, burst=0.5) if rate_limits else None
+        )
+        """Dialpad's rate limits, kept by waiting before each request (one bucket for all of this
+        client's calls); None with ``rate_limits=False``."""
         self.label = label or self._default_label()
         self.sandbox: Any = None
         """The embedded sandbox server when :func:`~dialpad_nb.connection.connect` started one, else None."""
@@ -260,12 +276,17 @@ class DialpadClient:
                 url=self.base_url + path,
             )
         attempt = 0
+        endpoint = endpoint_key(method, path)
         while True:
             where = f"{self.base_url}{path}"
             retry_after: float | None = None
             try:
                 request = self._http.build_request(method, path, params=params or None, json=json)
                 where = strip_query(request.url)
+                if self.pacing is not None:
+                    wait = self.pacing.reserve(endpoint)
+                    if wait > 0:
+                        self._sleep(wait)
                 response = self._http.send(request)
             except (httpx.InvalidURL, httpx.StreamError) as exc:  # not httpx.HTTPError subclasses
                 raise TransportError(f"cannot send the request: {exc}", method=method, url=where) from None
@@ -282,14 +303,18 @@ class DialpadClient:
                 retryable = method == "GET" or (method == "DELETE" and connect_failed)
             else:
                 log.info("%s %s -> %d", method, where, response.status_code)
-                if response.status_code < 400:
-                    return response
                 status = response.status_code
+                if 200 <= status < 300:
+                    return response
+                if status < 400:
+                    raise self._redirected(response, method, where)
                 error = error_from_response(response, method=method, url=where, now_ms=self.clock.now_ms())
                 if isinstance(error, RateLimited):
                     retry_after = error.retry_after_s
+                # a 429 means the request was not acted on, so POST is safe to repeat too; a PATCH
+                # 429 is (also) Dialpad's one-update-per-5-minutes answer: the PATCH guard's business
                 retryable = (method == "GET" and status in RETRY_STATUSES) or (
-                    method == "DELETE" and status == 429
+                    method in ("DELETE", "POST") and status == 429
                 )
             if not retryable or attempt >= self.max_retries:
                 raise error from None
@@ -299,7 +324,25 @@ class DialpadClient:
                     raise error from None
                 delay = max(delay, retry_after)
             attempt += 1
-            self._sleep(delay)
+            if self.pacing is not None and retry_after is not None:
+                self.pacing.hold(endpoint, delay)  # every call of this client waits, not just this one
+            else:
+                self._sleep(delay)
+
+    def _redirected(self, response: httpx.Response, method: str, where: str) -> Redirected:
+        """A 3xx is never followed (the key would travel with it, and a redirected write did not
+        happen): the error names the status and where it pointed, without its query."""
+        location = response.headers.get("location")
+        shown = strip_query(str(response.url.join(location))) if location else None
+        message = (
+            f"{self._target_name()} answered a redirect to {shown}"
+            if shown
+            else f"{self._target_name()} answered a redirect"
+        ) + (
+            "; it was not followed (the API key would go with it) and nothing was changed by this call. "
+            "Check base_url (https://, no trailing path)."
+        )
+        return Redirected(message, location=shown, status=response.status_code, method=method, url=where)
 
     def _target_name(self) -> str:
         if self.sandbox is not None or "sandbox" in self.label:
@@ -314,46 +357,77 @@ class DialpadClient:
         try:
             return response.json()
         except ValueError:
-            raise APIError(
+            raise MalformedResponse(
                 "the answer is not JSON",
+                field="body",
                 status=response.status_code,
                 method=method,
                 url=strip_query(response.request.url),
             ) from None
 
+    def _malformed(self, message: str, field: str | None, method: str, path: str) -> MalformedResponse:
+        where = f" ({field})" if field else ""
+        return MalformedResponse(
+            f"unexpected answer{where}: {message}",
+            field=field,
+            status=200,
+            method=method,
+            url=f"{self.base_url}{path}",
+        )
+
     def _parse(self, factory: Callable[[Any], Any], data: Any, method: str, path: str) -> Any:
+        """``factory(data)``; any way the answer is not what the API documents is a
+        :class:`MalformedResponse` naming the field (never a raw AttributeError/ValueError)."""
+        if not isinstance(data, Mapping):
+            raise self._malformed(f"expected an object, got {type(data).__name__}", "body", method, path)
         try:
-            if not isinstance(data, Mapping):
-                raise ValidationError(f"expected an object, got {type(data).__name__}")
             return factory(data)
-        except (ValidationError, KeyError, TypeError) as exc:
-            raise APIError(
-                f"unexpected answer shape: {exc}", status=200, method=method, url=f"{self.base_url}{path}"
-            ) from None
+        except ValidationError as exc:
+            raise self._malformed(str(exc), exc.field, method, path) from None
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            field = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
+            raise self._malformed(f"{type(exc).__name__} reading it", field, method, path) from None
 
     def _iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Mapping[str, Any]]:
-        """Every item of a cursor-paginated collection, following ``cursor`` until it is absent."""
+        """Every item of a cursor-paginated collection, following ``cursor`` until it is absent.
+
+        Guarded against a server that never stops: a cursor seen before, or a page repeating the
+        previous one, is a loop (:class:`MalformedResponse`); more than ``max_pages`` pages too."""
         params = dict(params or {})
         seen: set[str] = set()
-        while True:
+        previous: list[Any] | None = None
+        for _page in range(self.max_pages):
             data = self._json("GET", path, params=params)
             if not isinstance(data, Mapping):
-                raise APIError(
-                    "expected a collection object", status=200, method="GET", url=f"{self.base_url}{path}"
-                )
-            yield from data.get("items") or ()
+                raise self._malformed("expected a collection object", "body", "GET", path)
+            items = data.get("items")
+            if items is None:
+                items = []
+            if not isinstance(items, list):
+                raise self._malformed(f"expected a list, got {type(items).__name__}", "items", "GET", path)
             cursor = data.get("cursor")
+            if cursor is not None and not isinstance(cursor, str):
+                raise self._malformed(f"expected text, got {type(cursor).__name__}", "cursor", "GET", path)
+            if cursor and items and items == previous:
+                raise self._malformed(
+                    "the same page came back under a new cursor; stopping", "cursor", "GET", path
+                )
+            yield from items
             if not cursor:
                 return
             if cursor in seen:
-                raise APIError(
-                    "the API returned the same page cursor twice; stopping",
-                    status=200,
-                    method="GET",
-                    url=f"{self.base_url}{path}",
+                raise self._malformed(
+                    "the API returned the same page cursor twice; stopping", "cursor", "GET", path
                 )
             seen.add(cursor)
+            previous = items
             params["cursor"] = cursor
+        raise self._malformed(
+            f"more than {self.max_pages} pages (max_pages); stopping rather than paging for ever",
+            "cursor",
+            "GET",
+            path,
+        )
 
     # ------------------------------------------------------------------ routers
 

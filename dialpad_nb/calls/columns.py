@@ -65,6 +65,8 @@ class Part:
 
     cols: dict[str, list] = field(default_factory=lambda: {c: [] for c in CALL_COLUMNS})
     rejects: list[tuple[int, str, str, str]] = field(default_factory=list)  # line, raw, reason, kind
+    reject_blocks: list[tuple[Any, Any, Any, str]] = field(default_factory=list)
+    """Many rejects at once: (lines ndarray, raw string array, reason string array, kind)."""
 
 
 def _to_pandas_str(parts: list) -> pd.Series:

@@ -40,22 +40,25 @@ little and the two paths agree (property-tested). JWTs go through
 
 from __future__ import annotations
 
+import codecs
 import glob as _glob
-import gzip
-import io
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from ..core.errors import SourceNotFound, ValidationError
 from ..core.frames import ReadResult, empty_rejects
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS, Part, empty_calls
-from .reader import CallReader, line_chunks
+from .reader import CP1252_FALLBACK, CallReader, line_chunks
 
 __all__ = [
     "CALL_COLUMNS",
@@ -114,10 +117,125 @@ def _file_format(path: str) -> str:
     return "lines"
 
 
-def _open_binary(path: str) -> io.BufferedIOBase:
-    with open(path, "rb") as f:
-        magic = f.read(2)
-    return gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
+class _Decoded:
+    """A file's bytes as the parsers want them: gzip decompressed (member by member), a byte-order
+    mark dropped, UTF-16/UTF-32 (BOM, or NULs between ASCII) transcoded to UTF-8, and with
+    ``repair`` bytes that are not UTF-8 read as Windows-1252. A damaged or truncated gzip stream
+    ends the data where it breaks; :attr:`broken` says why (the reader rejects the tail)."""
+
+    _BLOCK = 1 << 20
+
+    def __init__(self, path: str, *, repair: bool = False) -> None:
+        self._f = open(path, "rb")
+        magic = self._f.read(2)
+        self._f.seek(0)
+        self._zlib = zlib.decompressobj(31) if magic == b"\x1f\x8b" else None
+        self._tail = b""  # compressed input not yet consumed
+        self._done = False
+        self.broken: str | None = None
+        head = self._raw(4)
+        encoding, skip = _sniff_encoding(head)
+        self.encoding = encoding or "utf-8"
+        self._pending = head[skip:]
+        self._decoder = None
+        if encoding is not None:
+            self._decoder = codecs.getincrementaldecoder(encoding)("replace")
+        elif repair:
+            self._decoder = codecs.getincrementaldecoder("utf-8")(CP1252_FALLBACK)
+        if self._decoder is not None:
+            self._pending = self._decoder.decode(self._pending).encode("utf-8")
+
+    def _raw(self, n: int) -> bytes:
+        """Up to about ``n`` decompressed bytes; b"" at the end (or where the stream broke)."""
+        if self._zlib is None:
+            return self._f.read(n)
+        out: list[bytes] = []
+        size = 0
+        while size < n and not self._done:
+            if self._zlib.eof:  # a member ended: another may follow (concatenated gzip)
+                rest = self._zlib.unused_data or self._tail or self._f.read(self._BLOCK)
+                self._tail = b""
+                if not rest.strip(b"\x00"):
+                    if rest and not self._f.read(1):
+                        rest = b""  # zero padding at the end, as gzip allows
+                    if not rest:
+                        self._done = True
+                        break
+                self._zlib = zlib.decompressobj(31)
+                self._tail = rest
+            data = self._tail or self._f.read(self._BLOCK)
+            self._tail = b""
+            if not data:
+                self.broken = "the gzip stream ends before its end (the file is truncated)"
+                self._done = True
+                break
+            try:
+                chunk = self._zlib.decompress(data, n - size)
+            except zlib.error as exc:
+                self.broken = f"damaged gzip data ({exc})"
+                self._done = True
+                break
+            self._tail = self._zlib.unconsumed_tail
+            out.append(chunk)
+            size += len(chunk)
+        return b"".join(out)
+
+    def read(self, n: int = -1) -> bytes:
+        n = self._BLOCK * 64 if n is None or n < 0 else n
+        while len(self._pending) < n:
+            raw = self._raw(max(n - len(self._pending), 1 << 16))
+            if not raw:
+                if self._decoder is not None:
+                    self._pending += self._decoder.decode(b"", final=True).encode("utf-8")
+                break
+            self._pending += raw if self._decoder is None else self._decoder.decode(raw).encode("utf-8")
+        out, self._pending = self._pending[:n], self._pending[n:]
+        return out
+
+    def readable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._f.closed
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> _Decoded:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _sniff_encoding(head: bytes) -> tuple[str | None, int]:
+    """(encoding or None for UTF-8 as it is, bytes of BOM to skip) from a file's first bytes."""
+    for bom, encoding in (
+        (codecs.BOM_UTF32_LE, "utf-32-le"),
+        (codecs.BOM_UTF32_BE, "utf-32-be"),
+        (codecs.BOM_UTF8, None),
+        (codecs.BOM_UTF16_LE, "utf-16-le"),
+        (codecs.BOM_UTF16_BE, "utf-16-be"),
+    ):
+        if head.startswith(bom):
+            return encoding, len(bom)
+    if len(head) >= 4 and head[1] == 0 and head[3] == 0 and head[0] and head[2]:
+        return "utf-16-le", 0  # spreadsheet "Unicode text" without a BOM
+    if len(head) >= 4 and head[0] == 0 and head[2] == 0 and head[1] and head[3]:
+        return "utf-16-be", 0
+    return None, 0
+
+
+def _with_last(items: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int, bool]]:
+    """``(buf, n_lines, is_last)``: one chunk of lookahead."""
+    previous = None
+    for item in items:
+        if previous is not None:
+            yield (*previous, False)
+        previous = item
+    if previous is not None:
+        yield (*previous, True)
 
 
 # --------------------------------------------------------------------------- public API
@@ -145,48 +263,191 @@ def iter_calls(
     for path in files:
         fmt = _file_format(path)
         if fmt == "lines":
-            with _open_binary(path) as f:
-                first = 1
-                for buf, n_lines in line_chunks(f, chunksize):
-                    part, records = reader.lines_chunk(buf, n_lines, first)
-                    first += n_lines
-                    yield _result(reader, part, path, records)
-                if first == 1:  # an empty file still counts as read
-                    yield _result(reader, Part(), path, 0)
+            yield from _line_chunks(reader, path, chunksize)
         elif fmt == "csv":
             yield from _csv_chunks(reader, path, chunksize)
         else:
-            pf = pq.ParquetFile(path)
-            first = 1
-            for batch in pf.iter_batches(batch_size=chunksize):
-                table = pa.Table.from_batches([batch])
-                yield _result(reader, reader.table_chunk(table, first), path, table.num_rows)
-                first += table.num_rows
-            if first == 1:
-                yield _result(reader, Part(), path, 0)
+            yield from _parquet_chunks(reader, path, chunksize)
+
+
+def _line_chunks(reader: CallReader, path: str, chunksize: int) -> Iterator[ReadResult]:
+    """A line file, chunk by chunk. Where a .gz stream breaks, what was read is kept and the broken
+    tail (the cut line, or the unread rest) is one reject naming the file, the line and why."""
+    with _Decoded(path) as f:
+        first = 1
+        for buf, n_lines, last in _with_last(line_chunks(f, chunksize)):
+            tail = None
+            if last and f.broken and not buf.endswith(b"\n"):
+                buf, _, tail = buf.rpartition(b"\n")
+                n_lines -= 1
+            part, records = reader.lines_chunk(buf, n_lines, first) if n_lines else (Part(), 0)
+            first += n_lines
+            if last and f.broken:
+                _reject_tail(reader, part, first, tail, f.broken)
+                records += 1
+                first += 1
+            yield _result(reader, part, path, records)
+        if first == 1:  # an empty file still counts as read (and a broken one is one reject)
+            part = Part()
+            if f.broken:
+                _reject_tail(reader, part, 1, None, f.broken)
+            yield _result(reader, part, path, 1 if f.broken else 0)
+
+
+def _reject_tail(reader: CallReader, part: Part, line: int, cut: bytes | None, why: str) -> None:
+    if cut:
+        reason = f"cut off: {why}; this line is incomplete and nothing after it could be read"
+    else:
+        reason = f"{why}; nothing from line {line} on could be read"
+    reader.reject_record(part, line, cut or b"", "truncated file", reason)
+
+
+def _parquet_chunks(reader: CallReader, path: str, chunksize: int) -> Iterator[ReadResult]:
+    """A Parquet file; one that cannot be read (damaged, not Parquet) is one reject, and the
+    row groups read before a damaged one are kept."""
+    first = 1
+    try:
+        pf = pq.ParquetFile(path)
+        for batch in pf.iter_batches(batch_size=chunksize):
+            table = pa.Table.from_batches([batch])
+            yield _result(reader, reader.table_chunk(table, first), path, table.num_rows)
+            first += table.num_rows
+    except (pa.ArrowException, OSError) as exc:
+        part = Part()
+        reader.reject_record(
+            part,
+            first,
+            b"",
+            "unreadable file",
+            f"not a readable Parquet file from row {first} on ({type(exc).__name__}: {str(exc)[:200]})",
+        )
+        yield _result(reader, part, path, 1)
+        return
+    if first == 1:
+        yield _result(reader, Part(), path, 0)
 
 
 def _csv_chunks(reader: CallReader, path: str, chunksize: int) -> Iterator[ReadResult]:
-    as_text = {
-        name: pa.string() for name in ("external_number", "internal_number", "contact_id", "contact_type")
-    }
+    """A CSV file (any encoding Windows tools write: BOM, CRLF, UTF-16, Windows-1252 bytes).
+
+    Every payload column is read as text (a value that is not a number is the row's problem,
+    not the file's); ids and times are converted per chunk. A row with too few or too many
+    fields is one reject; rows are numbered from 1 after the header."""
+    as_text = {name: pa.string() for name in PAYLOAD_FIELDS}
     opts = pcsv.ConvertOptions(column_types=as_text, strings_can_be_null=True)
-    with _open_binary(path) as f:
-        rd = pcsv.open_csv(f, convert_options=opts, read_options=pcsv.ReadOptions(block_size=1 << 22))
-        first = 1
+    bad_rows: list[tuple[int, str, str]] = []
+
+    def on_bad_row(row: Any) -> str:
+        got, want = row.actual_columns, row.expected_columns
+        line = (row.number or 0) - 1  # the handler counts the header line
+        bad_rows.append((line, row.text or "", f"a row of {got} fields where the header has {want}"))
+        return "skip"
+
+    parse = pcsv.ParseOptions(invalid_row_handler=on_bad_row)
+    read = pcsv.ReadOptions(block_size=1 << 22, use_threads=False)  # single thread: rows get numbers
+    with _Decoded(path, repair=True) as f:
+        try:
+            rd = pcsv.open_csv(f, convert_options=opts, read_options=read, parse_options=parse)
+        except pa.ArrowInvalid as exc:
+            part = Part()
+            empty = "Empty CSV" in str(exc)
+            if not empty:
+                reader.reject_record(
+                    part, 1, b"", "unreadable file", f"not a readable CSV file ({str(exc)[:200]})"
+                )
+            yield _result(reader, part, path, 0 if empty else 1)
+            return
+        numbering = _RowNumbers(bad_rows)
         pending: list[pa.RecordBatch] = []
         count = 0
-        for batch in rd:
-            pending.append(batch)
-            count += batch.num_rows
-            if count >= chunksize:
-                table = pa.Table.from_batches(pending)
-                yield _result(reader, reader.table_chunk(table, first), path, table.num_rows)
-                first += table.num_rows
+        done = False
+        while not done:
+            try:
+                batch = rd.read_next_batch()
+                pending.append(batch)
+                count += batch.num_rows
+            except StopIteration:
+                done = True
+            except pa.ArrowInvalid as exc:  # e.g. a quote never closed: keep what was read
+                bad_rows.append(
+                    (
+                        numbering.next_row(count),
+                        "",
+                        f"the rest of the file cannot be parsed ({str(exc)[:200]})",
+                    )
+                )
+                done = True
+            if count >= chunksize or (done and (pending or bad_rows or numbering.first)):
+                table = pa.Table.from_batches(pending, schema=rd.schema)
+                lines = numbering.take(table.num_rows)
+                part = reader.table_chunk(_csv_numbers(table), lines[0] if len(lines) else 1, lines=lines)
+                flushed = numbering.flush(lines, final=done)
+                for line, raw, why in flushed:
+                    reader.reject_record(part, line, raw, "bad row", why)
+                numbering.first = False
+                yield _result(reader, part, path, table.num_rows + len(flushed))
                 pending, count = [], 0
-        if pending or first == 1:
-            table = pa.Table.from_batches(pending, schema=rd.schema)
-            yield _result(reader, reader.table_chunk(table, first), path, table.num_rows)
+        if f.broken:
+            part = Part()
+            _reject_tail(reader, part, numbering.next_row(0), None, f.broken)
+            yield _result(reader, part, path, 1)
+
+
+class _RowNumbers:
+    """Data-row numbers (1 = the first row after the header) for the rows pyarrow kept, given the
+    rows its ``invalid_row_handler`` skipped (``bad``: ``(row, text, why)``, appended as it parses)."""
+
+    def __init__(self, bad: list[tuple[int, str, str]]) -> None:
+        self.bad = bad
+        self.next = 1
+        self.first = True
+        self._flushed = 0
+
+    def next_row(self, unnumbered: int) -> int:
+        """The number of the row after the ``unnumbered`` rows read but not yet numbered."""
+        return self.next + unnumbered + sum(1 for r, _, _ in self.bad[self._flushed :] if r >= self.next)
+
+    def take(self, m: int) -> np.ndarray:
+        skipped = np.array(
+            sorted(r for r, _, _ in self.bad[self._flushed :] if r >= self.next), dtype=np.int64
+        )
+        candidates = np.arange(self.next, self.next + m + len(skipped), dtype=np.int64)
+        lines = candidates[~np.isin(candidates, skipped)][:m]
+        if m:
+            self.next = int(lines[-1]) + 1
+        return lines
+
+    def flush(self, lines: np.ndarray, *, final: bool) -> list[tuple[int, str, str]]:
+        """The skipped rows up to the last numbered one (all of them when ``final``), numbered."""
+        last = int(lines[-1]) if len(lines) else self.next - 1
+        out = []
+        while self._flushed < len(self.bad):
+            row, text, why = self.bad[self._flushed]
+            if not final and row > last:
+                break
+            if row <= 0:  # pyarrow gave no number
+                row = self.next
+            out.append((row, text, why))
+            self.next = max(self.next, row + 1)
+            self._flushed += 1
+        return out
+
+
+def _csv_numbers(table: pa.Table) -> pa.Table:
+    """Ids and times read as text become int64 when every value of the chunk is digits (the
+    vectorised path); otherwise they stay text and each row is checked on its own."""
+    for name in ("date_started", "call_id"):
+        if name not in table.column_names:
+            continue
+        col = table.column(name)
+        if not pa.types.is_string(col.type):
+            continue
+        digits = pc.match_substring_regex(col, r"^\s*[0-9]{1,18}\s*$")
+        if col.null_count or not pc.all(digits).as_py():
+            continue
+        i = table.column_names.index(name)
+        table = table.set_column(i, name, pc.cast(pc.utf8_trim_whitespace(col), pa.int64()))
+    return table
 
 
 def _result(reader: CallReader, part: Part, path: str, records: int) -> ReadResult:

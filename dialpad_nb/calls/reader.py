@@ -17,6 +17,7 @@ It also rejects duplicate ``call_id`` s across chunks and files.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 from collections.abc import Iterator
@@ -179,6 +180,27 @@ class CallReader:
         c["signed"].append(signed)
         c["line"].append(line)
 
+    def reject_record(self, part: Part, line: int, raw: bytes | str, kind: str, reason: str) -> None:
+        """Refuse one record found outside the line parser (a truncated file's tail, a short CSV row)."""
+        self._reject(part, line, raw, kind, reason)
+
+    def _reject_many(self, part: Part, lines: list[int], raws: list[bytes], kind: str, reason: str) -> None:
+        """Refuse many records for one reason at once (columns, not tuples): garbage costs what good
+        lines cost. ``raws`` must be ASCII."""
+        if len(lines) < _SMALL:
+            for line, raw in zip(lines, raws, strict=True):
+                self._reject(part, line, raw, kind, reason)
+            return
+        raw_arr = pc.utf8_slice_codeunits(pa.array(raws, pa.binary()).cast(pa.string()), 0, RAW_LIMIT * 2)
+        if self._secret_text:
+            raw_arr = pc.replace_substring(raw_arr, self._secret_text, "***")
+        raw_arr = pc.utf8_slice_codeunits(raw_arr, 0, RAW_LIMIT)
+        line_arr = np.asarray(lines, dtype=np.int64)
+        reasons = pc.binary_join_element_wise(
+            "line ", pc.cast(pa.array(line_arr), pa.string()), ": " + self._scrub(reason), ""
+        )
+        part.reject_blocks.append((line_arr, raw_arr, reasons, kind))
+
     def _reject(self, part: Part, line: int, raw: bytes | str, kind: str, reason: str) -> None:
         text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
         # scrub before cutting: a secret straddling the cut would otherwise leave its first characters
@@ -214,13 +236,17 @@ class CallReader:
         records = 0
         json_groups: dict[str, list[int]] = {"log": [], "wrapped": [], "plain": []}
         tok_idx: list[int] = []
+        junk: list[int] = []
+        bad_objects: list[int] = []
         plain, log, wrapped = json_groups["plain"], json_groups["log"], json_groups["wrapped"]
         for i, s in enumerate(stripped):
             head = s[:3]
             if head == b'{"d':  # the usual payload ("date_started" first)
                 plain.append(i)
             elif head[:1] == b"{":
-                if s.startswith(b'{"v"'):
+                if _plainly_bad_object(s):
+                    bad_objects.append(i)
+                elif s.startswith(b'{"v"'):
                     log.append(i)
                 elif s.startswith((b'{"token"', b'{"jwt"')):
                     wrapped.append(i)
@@ -230,9 +256,20 @@ class CallReader:
                 continue
             elif _jwt_shaped(s):
                 tok_idx.append(i)
+            elif _plainly_not_json(s):
+                junk.append(i)
             else:
                 self._reject(part, first_line + i, s, "bad JSON", _not_json(s))
             records += 1
+        if bad_objects:
+            self._reject_many(
+                part, [first_line + i for i in bad_objects], [stripped[i] for i in bad_objects], "bad JSON",
+                _BAD_OBJECT_COL2,
+            )  # fmt: skip
+        if junk:
+            self._reject_many(
+                part, [first_line + i for i in junk], [stripped[i] for i in junk], "bad JSON", _NOT_JSON_COL1
+            )
         for idx in json_groups.values():
             if idx:
                 self._json_block(
@@ -316,10 +353,7 @@ class CallReader:
         """The reference path: one ``json.loads`` per line."""
         for k, (line, text) in enumerate(zip(lines, texts, strict=True)):
             raw = raws[k]
-            try:
-                obj = json.loads(text)
-            except (ValueError, RecursionError) as exc:
-                obj = exc
+            obj = _loads(text)
             if (
                 in_jwt
                 and batch is not None
@@ -552,15 +586,29 @@ class CallReader:
         (two dots, not starting with one); those that do not are rejected as the line
         classifier would have rejected them, so every chunking gives the same reasons."""
         if self.key is None:
+            groups: dict[tuple[str, str], tuple[list[int], list[bytes]]] = {}
             for k, (line, tok) in enumerate(zip(lines, tokens, strict=True)):
                 raw = raws[k]  # raws may be a lazy view of the chunk: index, don't iterate
                 if unclassified and not _jwt_shaped(tok):
-                    self._reject(part, line, raw, "bad JSON", _not_json(tok))
-                    continue
-                self._reject(
-                    part, line, raw, "no secret",
-                    "signed request (JWT) but no secret given: pass secret= to verify it",
-                )  # fmt: skip
+                    why = (
+                        ("bad JSON", _NOT_JSON_COL1)
+                        if _plainly_not_json(tok)
+                        else ("bad JSON", _not_json(tok))
+                    )
+                else:
+                    why = ("no secret", "signed request (JWT) but no secret given: pass secret= to verify it")
+                if why[1] is _NOT_JSON_COL1 or why[0] == "no secret":
+                    group = groups.setdefault(why, ([], []))
+                    group[0].append(line)
+                    group[1].append(raw)
+                else:
+                    self._reject(part, line, raw, *why)
+            for (kind, reason), (group_lines, group_raws) in groups.items():
+                if all(r.isascii() for r in group_raws):
+                    self._reject_many(part, group_lines, group_raws, kind, reason)
+                else:
+                    for line, raw in zip(group_lines, group_raws, strict=True):
+                        self._reject(part, line, raw, kind, reason)
             return
         batch = verify_tokens(tokens, self.key, leeway_s=self.leeway_s, charset_checked=unclassified)
         for i, (kind, reason) in batch.errors.items():
@@ -578,15 +626,18 @@ class CallReader:
 
     # ----------------------------------------------------------------- tables (CSV, Parquet)
 
-    def table_chunk(self, table: pa.Table, first_row: int) -> Part:
+    def table_chunk(self, table: pa.Table, first_row: int, *, lines: Any = None) -> Part:
+        """Rows of a CSV/Parquet chunk, numbered from ``first_row`` (or by ``lines``, when some
+        rows were skipped)."""
         part = Part()
         n = table.num_rows
-        lines = list(range(first_row, first_row + n))
+        lines = list(range(first_row, first_row + n)) if lines is None else [int(x) for x in lines]
         cols = _columns(table)
         if n and self._vector_payloads(part, cols, lines, [b""] * n, signed=False):
             if part.rejects:  # give rejects their real row text
                 by_line = {r[0]: k for k, r in enumerate(part.rejects)}
-                rows = table.take(pa.array([r[0] - first_row for r in part.rejects])).to_pylist()
+                index = {line: k for k, line in enumerate(lines)}
+                rows = table.take(pa.array([index[r[0]] for r in part.rejects])).to_pylist()
                 for (line, _raw, reason, kind), row in zip(list(part.rejects), rows, strict=True):
                     part.rejects[by_line[line]] = (
                         line,
@@ -598,9 +649,9 @@ class CallReader:
         for k, row in enumerate(table.to_pylist()):
             res = self._validate_payload(row)
             if isinstance(res, _Bad):
-                self._reject(part, first_row + k, _row_text(row), res.kind, res.reason)
+                self._reject(part, lines[k], _row_text(row), res.kind, res.reason)
             else:
-                self._accept(part, first_row + k, res, (None, None, None), False)
+                self._accept(part, lines[k], res, (None, None, None), False)
         return part
 
     # ----------------------------------------------------------------- assembling
@@ -608,6 +659,10 @@ class CallReader:
     def finish(self, part: Part, source: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         calls = calls_frame(part.cols, source)
         rejects = rejects_frame(part.rejects, source)
+        if part.reject_blocks:
+            rejects = pd.concat(
+                [rejects, *(_block_frame(b, source) for b in part.reject_blocks)], ignore_index=True
+            )
         if self.duplicates == "reject" and len(calls):
             calls, dup_rejects = self._drop_duplicates(calls, source)
             if len(dup_rejects):
@@ -659,6 +714,27 @@ class CallReader:
 # --------------------------------------------------------------------------- small helpers
 
 
+def _block_frame(block: tuple[Any, Any, Any, str], source: str) -> pd.DataFrame:
+    """A rejects frame (:data:`~dialpad_nb.core.frames.REJECT_COLUMNS`) from one block of rejects."""
+    lines, raws, reasons, kind = block
+    n = len(lines)
+
+    def text(arr: Any) -> pd.Series:  # the frames' "string" dtype, whichever storage pandas gives it
+        return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([arr], type=pa.string()))).astype(
+            "string"
+        )
+
+    return pd.DataFrame(
+        {
+            "source": text(pa.repeat(pa.scalar(source), n)),
+            "line": pd.Series(lines, dtype="int64"),
+            "raw": text(raws),
+            "reason": text(reasons),
+            "kind": text(pa.repeat(pa.scalar(kind), n)),
+        }
+    )
+
+
 def _is_str(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_null(t)
 
@@ -683,7 +759,39 @@ def _arrow_lines(texts: list[bytes]) -> pa.Table | None:
     return _arrow_buf(b"\n".join(texts))
 
 
+_ARROW_MAX_DEPTH = 256
+"""Lines that may nest deeper than this never reach pyarrow's JSON reader: it recurses per level
+and crashes the process (segfault) near 20,000. They take the reference path (``json.loads``)."""
+
+
+def _may_nest_deeply(buf: bytes) -> bool:
+    """True if some line of ``buf`` has more than :data:`_ARROW_MAX_DEPTH` opening brackets
+    (an upper bound of its depth). Free when each line opens about one object; else one numpy pass."""
+    opens = buf.count(b"{") + buf.count(b"[")
+    if opens <= _ARROW_MAX_DEPTH:
+        return False
+    n_lines = buf.count(b"\n") + (0 if buf.endswith(b"\n") else 1)
+    if buf.startswith(b"{") and buf.count(b"\n{") == n_lines - 1 and opens - n_lines < _ARROW_MAX_DEPTH:
+        return False  # every line opens at least one: none can have _ARROW_MAX_DEPTH more than that
+    a = np.frombuffer(buf, dtype=np.uint8)
+    newlines = np.flatnonzero(a == 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(a)]))
+    long_lines = np.flatnonzero(ends - starts > _ARROW_MAX_DEPTH)
+    return any(
+        buf.count(b"{", starts[i], ends[i]) + buf.count(b"[", starts[i], ends[i]) > _ARROW_MAX_DEPTH
+        for i in long_lines.tolist()
+    )
+
+
 def _arrow_buf(buf: bytes) -> pa.Table | None:
+    if _may_nest_deeply(buf):
+        return None  # the caller splits the block; the deep line ends up on the reference path
+    if not buf.isascii():
+        try:  # pyarrow does not check UTF-8: text in another encoding takes the reference path
+            buf.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
     try:
         return pj.read_json(
             io.BytesIO(buf), read_options=pj.ReadOptions(use_threads=True, block_size=1 << 24)
@@ -716,8 +824,8 @@ class _LazyLines:
 _BLOCK = 1 << 23
 
 
-def line_chunks(f: io.BufferedIOBase, chunksize: int) -> Iterator[tuple[bytes, int]]:
-    """``(buffer, number of lines)`` chunks of at most ``chunksize`` whole lines."""
+def line_chunks(f: Any, chunksize: int) -> Iterator[tuple[bytes, int]]:
+    """``(buffer, number of lines)`` chunks of at most ``chunksize`` whole lines from ``f`` (``read(n)``)."""
     parts: list[bytes] = []
     count = 0
     while True:
@@ -769,14 +877,60 @@ def _json_error(exc: Exception) -> str:
         return f"{exc.msg} at col {exc.colno}"
     if isinstance(exc, UnicodeDecodeError):
         return "not UTF-8 text"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
     return type(exc).__name__
 
 
-def _not_json(s: bytes) -> str:
+def _cp1252_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Codec error handler: bytes that are not UTF-8 read as Windows-1252 (what Windows tools write)."""
+    assert isinstance(exc, UnicodeDecodeError)
+    return exc.object[exc.start : exc.end].decode("cp1252", errors="replace"), exc.end
+
+
+CP1252_FALLBACK = "dialpad_nb.cp1252_fallback"
+codecs.register_error(CP1252_FALLBACK, _cp1252_fallback)
+
+
+def _loads(text: bytes) -> Any:
+    """``json.loads`` of one line, or the exception: text that is not UTF-8 is read as Windows-1252
+    (a "stray encoding"); nesting too deep for Python is a RecursionError (an exception, never a crash)."""
     try:
-        json.loads(s)
+        return json.loads(text)
+    except UnicodeDecodeError:
+        try:
+            return json.loads(text.decode("utf-8", CP1252_FALLBACK))
+        except (ValueError, RecursionError) as exc:
+            return exc
     except (ValueError, RecursionError) as exc:
-        return f"not JSON or a JWT: {_json_error(exc)}"
+        return exc
+
+
+_JSON_FIRST = frozenset(b'{["-0123456789tfnNI')
+_NOT_JSON_COL1 = "not JSON or a JWT: Expecting value at col 1"
+
+
+def _plainly_not_json(s: bytes) -> bool:
+    """ASCII that cannot start a JSON value: ``json.loads`` would say "Expecting value" at column 1
+    (decided without calling it: a million garbage lines cost what good lines cost)."""
+    return bool(s) and s[0] not in _JSON_FIRST and s.isascii() and 0 not in s[:4]
+
+
+_BAD_OBJECT_COL2 = "not JSON: Expecting property name enclosed in double quotes at col 2"
+
+
+def _plainly_bad_object(s: bytes) -> bool:
+    """ASCII ``{`` followed by what cannot follow it in JSON: ``json.loads`` would say "Expecting
+    property name" at column 2 (decided without calling it)."""
+    return len(s) > 1 and s[1] not in b'"} \t\r\n' and s.isascii() and 0 not in s[:4]
+
+
+def _not_json(s: bytes) -> str:
+    if _plainly_not_json(s):
+        return _NOT_JSON_COL1
+    obj = _loads(s)
+    if isinstance(obj, Exception):
+        return f"not JSON or a JWT: {_json_error(obj)}"
     return "not a JSON object or a JWT"
 
 

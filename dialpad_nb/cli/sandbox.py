@@ -9,10 +9,10 @@ from ..core.policy import DIALPAD
 
 
 def _time_arg(text: str) -> int:
-    from ..core.clock import to_ms
+    from ..core.clock import check_ms, to_ms
 
     try:
-        return to_ms(text)
+        return check_ms(to_ms(text), field="--start")
     except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -36,6 +36,7 @@ def _run_sandbox(args: argparse.Namespace) -> int:
         id_format=args.id_format,
         routing_deadline_s=args.routing_deadline,
         allow_remote_routing=args.allow_remote_routing,
+        rate_limits=args.rate_limits,
     )
 
 
@@ -85,5 +86,11 @@ def add(subparsers: Any) -> None:
         "--allow-remote-routing",
         action="store_true",
         help="send routing requests to endpoints off this machine too (default: loopback only)",
+    )
+    p.add_argument(
+        "--rate-limits",
+        action="store_true",
+        help=f"enforce Dialpad's API rate limits ({DIALPAD.company_requests_per_s:g} requests/s per company, "
+        f"{DIALPAD.endpoint_requests_per_min:g}/min per endpoint): 429 with Retry-After (default: off)",
     )
     p.set_defaults(func=_run_sandbox)

@@ -50,7 +50,7 @@ class SimulatedClock:
     """
 
     def __init__(self, start_ms: int | str | datetime = "2026-01-05T09:00:00Z") -> None:
-        self._now = to_ms(start_ms)
+        self._now = check_ms(to_ms(start_ms, field="start_ms"), field="start_ms")
         self._lock = threading.Lock()
 
     def now_ms(self) -> int:
@@ -59,7 +59,7 @@ class SimulatedClock:
 
     def set(self, now_ms: int | str | datetime) -> int:
         """Move to ``now_ms``; moving backwards is an error (the clock is monotonic)."""
-        target = to_ms(now_ms)
+        target = check_ms(to_ms(now_ms, field="now"), field="now")
         with self._lock:
             if target < self._now:
                 raise ValidationError(
@@ -70,14 +70,25 @@ class SimulatedClock:
             return self._now
 
     def advance(self, seconds: float) -> int:
+        """Move forward by ``seconds``; the result must stay within the years 1970-9999."""
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not math.isfinite(seconds):
+            raise ValidationError(f"must be a finite number, got {seconds!r}", field="advance_seconds")
         if seconds < 0:
             raise ValidationError(f"must be >= 0, got {seconds!r}", field="advance_seconds")
+        if seconds > (MAX_MS - MIN_MS) / 1000:
+            raise ValidationError("would move the clock past the year 9999", field="advance_seconds")
         with self._lock:
-            self._now += round(seconds * 1000)
+            target = self._now + round(seconds * 1000)
+            if target > MAX_MS:
+                raise ValidationError("would move the clock past the year 9999", field="advance_seconds")
+            self._now = target
             return self._now
 
     def advance_to_at_least(self, now_ms: int) -> int:
-        """Move forward to ``now_ms`` if it is later; never back. Returns now."""
+        """Move forward to ``now_ms`` if it is later; never back. Returns now.
+
+        ``now_ms`` outside the years 1970-9999 is a ValidationError (never stored)."""
+        now_ms = check_ms(int(now_ms), field="now")
         with self._lock:
             if now_ms > self._now:
                 self._now = int(now_ms)
@@ -165,5 +176,6 @@ def to_ms(value: Any, *, field: str = "time") -> int:
 def check_ms(ms: int, *, field: str = "time") -> int:
     """``ms`` if it lies in the years 1970-9999 (:data:`MIN_MS`..:data:`MAX_MS`), else ValidationError."""
     if not MIN_MS <= ms <= MAX_MS:
-        raise ValidationError(f"{ms} is outside the years 1970-9999", field=field)
+        shown = str(ms) if len(str(ms)) <= 30 else f"a {len(str(ms))}-digit number"
+        raise ValidationError(f"{shown} is outside the years 1970-9999", field=field)
     return ms

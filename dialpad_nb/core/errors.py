@@ -13,6 +13,8 @@
     ├── TransportError                no HTTP answer: connection refused, DNS, timeout
     │   └── DialpadTimeout
     └── APIError                      Dialpad answered with an error status; carries status, message, request
+        ├── Redirected                3xx: never followed (the key would go with it); ``location`` without query
+        ├── MalformedResponse         a 2xx answer that is not what the API documents; ``field`` names what
         ├── BadRequest                400 (and 413, 422)
         ├── Unauthorized              401: wrong or missing API key
         ├── Forbidden                 403
@@ -38,9 +40,11 @@ __all__ = [
     "DialpadTimeout",
     "Forbidden",
     "InvalidType",
+    "MalformedResponse",
     "NotFound",
     "PatchGuardError",
     "RateLimited",
+    "Redirected",
     "SandboxOnly",
     "ServerError",
     "ServerNotStarted",
@@ -136,6 +140,24 @@ class APIError(_RequestContext):
         self.status = status
         super().__init__(f"HTTP {status}: {message}", method=method, url=url)
         self.message = message
+
+
+class Redirected(APIError):
+    """The server answered a redirect (3xx). The client never follows one: the API key would go with it,
+    and a redirected write may not have happened. ``location`` is where it pointed (no query string)."""
+
+    def __init__(self, message: str, *, location: str | None = None, **kw) -> None:
+        self.location = location
+        super().__init__(message, **kw)
+
+
+class MalformedResponse(APIError):
+    """A success answer whose body is not what the API documents (a field of the wrong type, ...).
+    ``field`` names the part that was wrong."""
+
+    def __init__(self, message: str, *, field: str | None = None, **kw) -> None:
+        self.field = field
+        super().__init__(message, **kw)
 
 
 class BadRequest(APIError):

@@ -9,18 +9,22 @@ from __future__ import annotations
 
 import html
 import ipaddress
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from .clock import MAX_MS, MIN_MS
 from .errors import ValidationError
 from .policy import DIALPAD
 
 __all__ = [
     "DIRECTORY_TYPES",
     "E164_PATTERN",
+    "MAX_NAME_LENGTH",
+    "MAX_URL_LENGTH",
     "NUMBER_STATUSES",
     "TARGET_TYPES",
     "CallRouter",
@@ -36,8 +40,10 @@ __all__ = [
     "is_missing",
     "is_loopback_url",
     "redact",
+    "redact_url",
     "strip_query",
     "validate_e164",
+    "validate_name",
     "validate_secret",
     "validate_target_type",
     "validate_url",
@@ -83,6 +89,14 @@ _E164 = re.compile(E164_PATTERN)
 _PUNCT = re.compile(r"[\s().\-/]")
 REDACTED = "***"
 
+MAX_NAME_LENGTH = 255
+"""Longest router name accepted (Dialpad documents none; assumption ``name_url_limits``)."""
+MAX_URL_LENGTH = 2048
+"""Longest routing URL accepted (Dialpad documents none; assumption ``name_url_limits``)."""
+MAX_SECRET_LENGTH = 1024
+"""Longest router secret accepted (an HS256 key; Dialpad documents only the minimum)."""
+_MAX_ID_DIGITS = 20  # 2**63 has 19 digits; a few leading zeros are fine, 4,300 are not
+
 
 # --------------------------------------------------------------------------- validation
 
@@ -127,13 +141,47 @@ def normalize_e164(value: Any, *, default_country_code: str = "1") -> str | None
     return text if _E164.fullmatch(text) else None
 
 
+def _check_text(value: str, field: str, max_length: int) -> None:
+    """One line of real Unicode (no lone surrogates) of at most ``max_length`` characters."""
+    if len(value) > max_length:
+        raise ValidationError(
+            f"is {len(value):,} characters long; at most {max_length:,} allowed", field=field
+        )
+    if "\n" in value or "\r" in value:
+        raise ValidationError("must be a single line", field=field)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            f"is not valid Unicode text (a lone surrogate at character {exc.start})", field=field
+        ) from None
+
+
+def validate_name(value: Any, *, field: str = "name") -> str:
+    """A router name: required, one line, at most :data:`MAX_NAME_LENGTH` characters; returned stripped."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError("is required", field=field)
+    _check_text(value, field, MAX_NAME_LENGTH)
+    return value.strip()
+
+
 def validate_url(value: Any, *, field: str = "routing_url") -> str:
-    """An absolute http(s) URL with a host."""
+    """An absolute http(s) URL with a host, at most :data:`MAX_URL_LENGTH` characters.
+
+    The message shows the URL without its query (which may hold a token)."""
     if not isinstance(value, str) or not value.strip():
         raise ValidationError("a URL is required", field=field)
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValidationError(f"{value!r} is not an absolute http(s) URL", field=field)
+    _check_text(value, field, MAX_URL_LENGTH)
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in range
+    except ValueError as exc:
+        raise ValidationError(f"{strip_query(value)!r} is not a URL ({exc})", field=field) from None
+    if parts.scheme not in ("http", "https") or not host:
+        raise ValidationError(f"{strip_query(value)!r} is not an absolute http(s) URL", field=field)
+    if any(c.isspace() for c in value):
+        raise ValidationError(f"{strip_query(value)!r} contains white space", field=field)
     return value
 
 
@@ -159,6 +207,27 @@ def strip_query(url: Any) -> str:
     return urlunsplit((p.scheme, p.netloc.rpartition("@")[2], p.path, "", ""))
 
 
+def redact_url(url: Any) -> str:
+    """``url`` for display: every query value and any ``user:password@`` shown as ``***``.
+
+    ``https://ops.example/route?token=abc&v=2`` → ``https://ops.example/route?token=***&v=***``:
+    the shape stays readable, no value that could be a credential is shown."""
+    text = str(url)
+    try:
+        p = urlsplit(text)
+    except ValueError:
+        return "<unparseable url>"
+    netloc = p.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rpartition('@')[2]}"
+    query = p.query
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        query = urlencode([(k, REDACTED) for k, _ in pairs], safe="*") if pairs else REDACTED
+    fragment = REDACTED if p.fragment else ""
+    return urlunsplit((p.scheme, netloc, p.path, query, fragment))
+
+
 def validate_secret(value: Any, *, field: str = "secret", min_length: int | None = None) -> str:
     """A router secret: text of at least ``min_length`` (default ``DIALPAD.min_secret_length``)
     characters, one line.
@@ -171,6 +240,14 @@ def validate_secret(value: Any, *, field: str = "secret", min_length: int | None
         raise ValidationError("must be a single line", field=field)
     if len(value) < need:
         raise ValidationError(f"must be at least {need} characters (got {len(value)})", field=field)
+    if len(value) > MAX_SECRET_LENGTH:
+        raise ValidationError(
+            f"must be at most {MAX_SECRET_LENGTH} characters (got {len(value)})", field=field
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError("is not valid Unicode text (a lone surrogate)", field=field) from None
     return value
 
 
@@ -189,13 +266,22 @@ def parse_id(value: Any, *, field: str = "id") -> int:
         raise ValidationError(f"{value!r} is not an id", field=field)
     if isinstance(value, int):
         out = value
-    elif isinstance(value, str) and value.strip().isdigit():
-        out = int(value.strip())
+    elif isinstance(value, str) and _is_ascii_digits(value.strip()):
+        text = value.strip()
+        if len(text) > _MAX_ID_DIGITS:
+            raise ValidationError(f"{len(text)} digits is outside the 64-bit id range", field=field)
+        out = int(text)
     else:
-        raise ValidationError(f"{value!r} is not an integer id", field=field)
+        shown = value if not isinstance(value, str) or len(value) <= 40 else value[:40] + "…"
+        raise ValidationError(f"{shown!r} is not an integer id", field=field)
     if not 0 < out < 2**63:
         raise ValidationError(f"{value!r} is outside the 64-bit id range", field=field)
     return out
+
+
+def _is_ascii_digits(text: str) -> bool:
+    """``0-9`` only: ``str.isdigit`` is also true for ``²`` and ``٣``, which ``int()`` refuses or misreads."""
+    return text.isascii() and text.isdigit()
 
 
 def html_table(fields: Mapping[str, Any], *, caption: str) -> str:
@@ -223,7 +309,22 @@ def redact(obj: Any) -> Any:
 
 
 def _opt_id(value: Any, field: str) -> int | None:
-    return None if value in (None, "") else parse_id(value, field=field)
+    return None if value is None or value == "" else parse_id(value, field=field)
+
+
+def _opt_text(value: Any, field: str) -> str | None:
+    """A text field of an API answer (None when absent); ValidationError naming it otherwise."""
+    if value is None or isinstance(value, str):
+        return value
+    raise ValidationError(f"expected text, got {type(value).__name__}", field=field)
+
+
+def _text_list(value: Any, field: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValidationError("expected a list of text", field=field)
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -242,17 +343,27 @@ class CallRouter:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> CallRouter:
+        """A router from Dialpad's JSON; ValidationError naming the field when a value has the wrong type."""
         signature = data.get("signature") or {}
+        if not isinstance(signature, Mapping):
+            raise ValidationError(f"expected an object, got {type(signature).__name__}", field="signature")
+        enabled = data.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ValidationError(f"expected true or false, got {type(enabled).__name__}", field="enabled")
+        secret = signature.get("secret") or None
+        if secret is not None and not isinstance(secret, str):
+            raise ValidationError(f"expected text, got {type(secret).__name__}", field="signature.secret")
         return cls(
             id=parse_id(data.get("id"), field="id"),
-            name=data.get("name") or "",
-            routing_url=data.get("routing_url") or "",
+            name=_opt_text(data.get("name"), "name") or "",
+            routing_url=_opt_text(data.get("routing_url"), "routing_url") or "",
             office_id=parse_id(data.get("office_id"), field="office_id"),
             default_target_id=parse_id(data.get("default_target_id"), field="default_target_id"),
-            default_target_type=data.get("default_target_type") or "unknown",
-            enabled=bool(data.get("enabled", True)),
-            phone_numbers=tuple(data.get("phone_numbers") or ()),
-            secret=signature.get("secret") or None,
+            default_target_type=_opt_text(data.get("default_target_type"), "default_target_type")
+            or "unknown",
+            enabled=enabled,
+            phone_numbers=_text_list(data.get("phone_numbers"), "phone_numbers"),
+            secret=secret,
         )
 
     @property
@@ -265,13 +376,13 @@ class CallRouter:
         return {"type": "jwt", "algo": "HS256", "secret": REDACTED} if self.secret else {}
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain dict for tables; the secret is redacted."""
+        """A plain dict for tables; the secret is redacted, and so is the routing URL's query."""
         return {
             "id": self.id,
             "name": self.name,
             "enabled": self.enabled,
             "phone_numbers": list(self.phone_numbers),
-            "routing_url": self.routing_url,
+            "routing_url": redact_url(self.routing_url),
             "office_id": self.office_id,
             "default_target_type": self.default_target_type,
             "default_target_id": self.default_target_id,
@@ -282,7 +393,7 @@ class CallRouter:
         signed = ", signed=True" if self.secret else ""
         return (
             f"CallRouter(id={self.id}, name={self.name!r}, enabled={self.enabled}, "
-            f"routing_url={self.routing_url!r}, office_id={self.office_id}, "
+            f"routing_url={redact_url(self.routing_url)!r}, office_id={self.office_id}, "
             f"default_target={self.default_target_type}:{self.default_target_id}, "
             f"phone_numbers={list(self.phone_numbers)}{signed})"
         )
@@ -306,15 +417,18 @@ class Number:
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> Number:
+        number = data.get("number")
+        if not isinstance(number, str) or not number:
+            raise ValidationError(f"expected the number as text, got {type(number).__name__}", field="number")
         return cls(
-            number=data["number"],
-            status=data.get("status"),
+            number=number,
+            status=_opt_text(data.get("status"), "status"),
             target_id=_opt_id(data.get("target_id"), "target_id"),
-            target_type=data.get("target_type"),
+            target_type=_opt_text(data.get("target_type"), "target_type"),
             office_id=_opt_id(data.get("office_id"), "office_id"),
             company_id=_opt_id(data.get("company_id"), "company_id"),
-            area_code=data.get("area_code"),
-            type=data.get("type"),
+            area_code=_opt_text(data.get("area_code"), "area_code"),
+            type=_opt_text(data.get("type"), "type"),
         )
 
 
@@ -330,10 +444,10 @@ class Office:
     def from_api(cls, data: Mapping[str, Any]) -> Office:
         return cls(
             id=parse_id(data.get("id") or data.get("office_id"), field="id"),
-            name=data.get("name") or "",
-            timezone=data.get("timezone"),
-            admin_email=data.get("admin_email"),
-            phone_numbers=tuple(data.get("phone_numbers") or ()),
+            name=_opt_text(data.get("name"), "name") or "",
+            timezone=_opt_text(data.get("timezone"), "timezone"),
+            admin_email=_opt_text(data.get("admin_email"), "admin_email"),
+            phone_numbers=_text_list(data.get("phone_numbers"), "phone_numbers"),
         )
 
 
@@ -404,16 +518,23 @@ class RoutingRequest:
             if data.get(name) in (None, ""):
                 raise ValidationError("is required", field=name)
         ds = data["date_started"]
-        if isinstance(ds, bool) or not isinstance(ds, (int, float)):
+        if isinstance(ds, bool) or not isinstance(ds, (int, float)) or not math.isfinite(ds):
             raise ValidationError(f"{ds!r} is not milliseconds since the epoch", field="date_started")
+        if not MIN_MS <= ds <= MAX_MS:
+            raise ValidationError("is outside the years 1970-9999", field="date_started")
         contact_id = data.get("contact_id")
+        if contact_id is not None and not isinstance(contact_id, (str, int)) or isinstance(contact_id, bool):
+            raise ValidationError(f"expected an id, got {type(contact_id).__name__}", field="contact_id")
+        contact_type = data.get("contact_type")
+        if contact_type is not None and not isinstance(contact_type, str):
+            raise ValidationError(f"expected text, got {type(contact_type).__name__}", field="contact_type")
         return cls(
             date_started=int(ds),
             call_id=parse_id(data["call_id"], field="call_id"),
             external_number=validate_e164(data["external_number"], field="external_number"),
             internal_number=validate_e164(data["internal_number"], field="internal_number"),
             contact_id=None if contact_id in (None, "") else str(contact_id),
-            contact_type=data.get("contact_type") or None,
+            contact_type=contact_type or None,
         )
 
 

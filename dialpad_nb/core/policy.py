@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ValidationError
@@ -58,6 +58,10 @@ class Policy:
     """At most one ``PATCH /callrouters/{id}`` per router per this many seconds."""
     min_secret_length: int = 32
     """Dialpad asks for router secrets of at least this many characters."""
+    company_requests_per_s: float = field(default=20.0, repr=False)
+    """Dialpad's API allows this many requests per second per company (all endpoints together)."""
+    endpoint_requests_per_min: float = field(default=1200.0, repr=False)
+    """... and this many per minute per endpoint (one method on one path template)."""
 
     def __post_init__(self) -> None:
         if self.deadline_s <= 0:
@@ -68,6 +72,14 @@ class Policy:
             raise ValidationError(f"must be > 0, got {self.window_s!r}", field="window_s")
         if self.patch_interval_s < 0:
             raise ValidationError(f"must be >= 0, got {self.patch_interval_s!r}", field="patch_interval_s")
+        if not self.company_requests_per_s > 0:
+            raise ValidationError(
+                f"must be > 0, got {self.company_requests_per_s!r}", field="company_requests_per_s"
+            )
+        if not self.endpoint_requests_per_min > 0:
+            raise ValidationError(
+                f"must be > 0, got {self.endpoint_requests_per_min!r}", field="endpoint_requests_per_min"
+            )
 
     @property
     def deadline_ms(self) -> int:
@@ -99,6 +111,11 @@ ASSUMPTIONS: dict[str, str] = {
     "jwt_transport": "a signed routing request is the compact JWT as the body, Content-Type application/jwt",
     "action_route": 'an answer {"action": "route", "target_id", "target_type"} is accepted as a plain answer',
     "unknown_target_id": "a target id that does not exist in the company is an error",
+    "rate_limit_shape": (
+        "the company and per-endpoint limits are token buckets (burst = one period's allowance, refilled "
+        "evenly); an endpoint is one method on one path template; over a limit: 429 with Retry-After"
+    ),
+    "name_url_limits": "router names, routing URLs and secrets have length limits (core.models MAX_*_LENGTH)",
 }
 
 

@@ -68,6 +68,14 @@ def verify(token: str | bytes, secret: str, *, leeway_s: float = 0) -> dict[str,
         raise TokenError("JWT signature does not match the secret", reason="bad_signature") from None
     except jwt.InvalidTokenError as exc:
         raise TokenError(f"invalid JWT: {exc}", reason="malformed") from None
+    except (
+        TypeError,
+        ValueError,
+        OverflowError,
+    ) as exc:  # a claim of the wrong type ({"exp": null} in old PyJWT)
+        raise TokenError(
+            f"invalid JWT: a claim has the wrong type ({type(exc).__name__})", reason="malformed"
+        ) from None
     if not isinstance(payload, dict):
         raise TokenError("JWT payload is not a JSON object", reason="bad_payload")
     return payload

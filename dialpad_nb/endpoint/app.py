@@ -19,6 +19,8 @@ fallback is answered).
 
 What the endpoint does with each POST (any path):
 
+* reads the body: at most ``max_body_bytes`` (413), within ``body_timeout_s`` (408), decoded
+  strictly (:mod:`dialpad_nb.core.strict_json`: deep nesting, NaN, huge numbers → 400);
 * finds the routing request: a JWT as the raw body (any content type) or in a
   JSON wrapper ``{"token": ...}`` / ``{"jwt": ...}``; otherwise a JSON object;
 * with a ``secret``: verifies the JWT (HS256 only, ``signing.verify``); an
@@ -26,7 +28,8 @@ What the endpoint does with each POST (any path):
   → 401 and a log line (``outcome: "unauthorized"``);
 * validates the payload (``RoutingRequest.from_json``) → 400 if bad;
 * calls ``decide`` with a time budget (``budget_s``, below Dialpad's deadline):
-  too slow → the fallback (``outcome: "fallback"``); raises or answers
+  too slow, or all ``max_workers`` threads busy with slow rules → the fallback at once
+  (``outcome: "fallback"``); raises or answers
   something invalid → the fallback (``outcome: "error"``, the reason in ``error``);
 * answers ``{"target_id", "target_type"}`` and appends one record to the log
   (format in :mod:`dialpad_nb.endpoint.log`).
@@ -37,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import inspect
-import json
 import queue
 import threading
 import time
@@ -47,7 +49,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
@@ -57,6 +59,7 @@ from ..core.models import DirectoryEntry, RoutingDecision, RoutingRequest, parse
 from ..core.policy import DIALPAD, Policy
 from ..core.serving import ServedApp, run_foreground, serve_app
 from ..core.signing import verify
+from ..core.strict_json import decode_json
 from .log import EndpointLog, make_record
 
 __all__ = [
@@ -70,6 +73,13 @@ __all__ = [
 ]
 
 ServedEndpoint = ServedApp
+
+MAX_BODY_BYTES = 64 * 1024
+"""Largest routing request body accepted (Dialpad's are a few hundred bytes; 413 beyond)."""
+BODY_TIMEOUT_S = 1.0
+"""Time allowed for the body to arrive (408 after it); well inside the routing budget."""
+MAX_WORKERS = 16
+"""Most threads running a sync ``decide`` at once; when all are busy the fallback is answered."""
 
 
 def coerce_decision(answer: Any, *, field: str = "decision") -> tuple[RoutingDecision, str | None]:
@@ -120,35 +130,54 @@ def _is_async(fn: Any) -> bool:
 
 
 class _DaemonPool:
-    """Reusable daemon worker threads for sync ``decide`` calls.
+    """At most ``max_workers`` reusable daemon threads for sync ``decide`` calls.
 
-    Daemon threads, so a decide that never returns cannot block the server's
-    shutdown or the interpreter's exit (``concurrent.futures`` joins its workers at
-    exit). A new worker starts whenever no idle one is free; idle ones are reused."""
+    Daemon threads, so a decide that never returns cannot block the server's shutdown or the
+    interpreter's exit (``concurrent.futures`` joins its workers at exit). A job runs on an idle
+    worker, or on a new one while fewer than ``max_workers`` exist; otherwise :meth:`submit`
+    refuses it at once (the endpoint then answers its fallback): slow rules cannot pile up
+    threads, and a request never queues behind them past Dialpad's deadline."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_workers: int = 16) -> None:
+        self.max_workers = max_workers
         self._jobs: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._lock = threading.Lock()
-        self._idle = 0
-        self._pending = 0
+        self._workers = 0
+        self._busy = 0
 
-    def submit(self, job: Callable[[], None]) -> None:
+    @property
+    def threads(self) -> int:
+        """Worker threads started (never more than ``max_workers``)."""
         with self._lock:
-            self._pending += 1
-            spawn = self._pending > self._idle
+            return self._workers
+
+    def submit(self, job: Callable[[], None]) -> bool:
+        """Run ``job`` on a worker; False (nothing queued) when all ``max_workers`` are busy."""
+        with self._lock:
+            if self._busy >= self.max_workers:
+                return False
+            self._busy += 1
+            spawn = self._busy > self._workers
+            if spawn:
+                self._workers += 1
         if spawn:
             threading.Thread(target=self._work, name="routing-decide", daemon=True).start()
         self._jobs.put(job)
+        return True
 
     def _work(self) -> None:
         while True:
-            with self._lock:
-                self._idle += 1
             job = self._jobs.get()
-            with self._lock:
-                self._idle -= 1
-                self._pending -= 1
-            job()
+            try:
+                job()
+            finally:
+                with self._lock:
+                    self._busy -= 1
+
+
+class _PoolFull(Exception):
+    def __init__(self, workers: int) -> None:
+        super().__init__(f"all {workers} rule workers are busy (slow rules): fallback answered at once")
 
 
 class _Rejected(Exception):
@@ -166,8 +195,10 @@ def _unwrap(body: bytes, secret_set: bool) -> tuple[str | None, Any]:
     if not text:
         raise _Rejected(400, "bad_request", "empty body: expected a routing request (JSON or JWT)")
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
+        data = decode_json(text, field="body")
+    except ValidationError as exc:
+        if text[:1] in ("{", "[", '"'):  # JSON, but refused (malformed, too deep, NaN, huge number...)
+            raise _Rejected(400, "bad_request", str(exc)) from None
         if secret_set or text.count(".") == 2:
             return text, None  # not JSON: taken as a compact JWT (verified or refused later)
         raise _Rejected(400, "bad_request", "body is neither JSON nor a JWT") from None
@@ -190,7 +221,40 @@ class Endpoint:
     log: EndpointLog
     clock: Clock
     secret: str | None = field(default=None, repr=False)
+    max_body_bytes: int = MAX_BODY_BYTES
+    body_timeout_s: float = BODY_TIMEOUT_S
     _pool: _DaemonPool = field(default_factory=lambda: _DaemonPool(), repr=False)
+
+    async def _read_body(self, request: Request) -> bytes:
+        """The body, within ``max_body_bytes`` (413) and ``body_timeout_s`` (408); a client that
+        goes away half-way is a 400. Each is a refusal with a log line, like any other."""
+        declared = request.headers.get("content-length", "")
+        if declared.isascii() and declared.isdigit() and int(declared) > self.max_body_bytes:
+            raise _Rejected(
+                413, "bad_request", f"body larger than {self.max_body_bytes} bytes (Content-Length)"
+            )
+        chunks: list[bytes] = []
+        size = 0
+
+        async def read() -> None:
+            nonlocal size
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > self.max_body_bytes:
+                    raise _Rejected(413, "bad_request", f"body larger than {self.max_body_bytes} bytes")
+                chunks.append(chunk)
+
+        try:
+            await asyncio.wait_for(read(), self.body_timeout_s)
+        except TimeoutError:
+            raise _Rejected(
+                408, "bad_request", f"body not complete within {self.body_timeout_s:g} s ({size} bytes read)"
+            ) from None
+        except ClientDisconnect:
+            raise _Rejected(
+                400, "bad_request", f"client went away before the body was complete ({size} bytes read)"
+            ) from None
+        return b"".join(chunks)
 
     @property
     def signed(self) -> bool:
@@ -228,7 +292,8 @@ class Endpoint:
             except RuntimeError:  # the server stopped while decide was still running
                 pass
 
-        self._pool.submit(run)
+        if not self._pool.submit(run):
+            raise _PoolFull(self._pool.max_workers)
         try:
             answer = await asyncio.wait_for(asyncio.shield(fut), timeout)
         except TimeoutError:
@@ -246,7 +311,21 @@ class Endpoint:
     async def handle(self, request: Request) -> JSONResponse:
         started = time.perf_counter()
         ts = self.clock.now_ms()
-        body = await request.body()
+        try:
+            return await self._handle(request, started, ts)
+        except Exception as exc:  # a bug of ours: still one answer and one log line, never the request's text
+            self.log.append(
+                make_record(
+                    ts=ts, call_id=None, payload=None, signed=False, decision=None, rule=None, fallback=False,
+                    status=500, latency_ms=(time.perf_counter() - started) * 1000, outcome="error",
+                    error=f"internal error ({type(exc).__name__})",
+                )
+            )  # fmt: skip
+            return JSONResponse(
+                {"error": {"code": 500, "message": "internal endpoint error"}}, status_code=500
+            )
+
+    async def _handle(self, request: Request, started: float, ts: int) -> JSONResponse:
         signed = False
         payload: dict[str, Any] | None = None
         call_id: int | None = None
@@ -273,6 +352,7 @@ class Endpoint:
             return JSONResponse({"error": {"code": status, "message": error}}, status_code=status)
 
         try:
+            body = await self._read_body(request)
             token, data = _unwrap(body, bool(self.secret))
             signed = token is not None
             if self.secret:
@@ -305,6 +385,8 @@ class Endpoint:
         remaining = self.budget_s - (time.perf_counter() - started)
         try:
             timed_out, answer = await self._decide(req, remaining)
+        except _PoolFull as full:
+            return finish(200, "fallback", decision=self.fallback, fallback=True, error=str(full))
         except Exception as exc:
             return finish(200, "error", decision=self.fallback, fallback=True, error=f"decide raised {exc!r}")
         if timed_out:
@@ -335,12 +417,19 @@ def routing_endpoint(
     log_path: str | Path | None = None,
     clock: Clock | None = None,
     policy: Policy = DIALPAD,
+    max_body_bytes: int = MAX_BODY_BYTES,
+    body_timeout_s: float | None = None,
+    max_workers: int = MAX_WORKERS,
 ) -> Starlette:
     """An ASGI app answering Dialpad's routing requests with ``decide``.
 
     ``budget_s`` is how long ``decide`` may take before the fallback is answered;
-    it must stay below Dialpad's deadline (``policy.deadline_s``). The kit is at
-    ``app.state.endpoint`` (its log at ``app.state.endpoint.log``)."""
+    it must stay below Dialpad's deadline (``policy.deadline_s``). The body must arrive
+    within ``body_timeout_s`` (default: :data:`BODY_TIMEOUT_S` or half the budget, whichever is
+    less; it must be below ``budget_s``; else 408) and hold at most
+    ``max_body_bytes`` (else 413). A sync ``decide`` runs on at most ``max_workers`` threads;
+    when all are busy the fallback is answered at once. Every request gets one log line.
+    The kit is at ``app.state.endpoint`` (its log at ``app.state.endpoint.log``)."""
     fn = _decide_function(decide)
     fb, _ = coerce_decision(fallback, field="fallback")
     if not 0 < budget_s < policy.deadline_s:
@@ -350,6 +439,16 @@ def routing_endpoint(
         )
     if secret is not None and not isinstance(secret, str):
         raise ValidationError("must be text", field="secret")
+    if body_timeout_s is None:
+        body_timeout_s = min(BODY_TIMEOUT_S, budget_s / 2)
+    if not 0 < body_timeout_s < budget_s:
+        raise ValidationError(
+            f"must be > 0 and below budget_s ({budget_s:g} s), got {body_timeout_s!r}", field="body_timeout_s"
+        )
+    if isinstance(max_body_bytes, bool) or not isinstance(max_body_bytes, int) or max_body_bytes < 1:
+        raise ValidationError(f"must be a positive integer, got {max_body_bytes!r}", field="max_body_bytes")
+    if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
+        raise ValidationError(f"must be a positive integer, got {max_workers!r}", field="max_workers")
     kit = Endpoint(
         decide=fn,
         fallback=fb,
@@ -357,6 +456,9 @@ def routing_endpoint(
         log=EndpointLog(log_path),
         clock=clock or SystemClock(),
         secret=secret or None,
+        max_body_bytes=max_body_bytes,
+        body_timeout_s=float(body_timeout_s),
+        _pool=_DaemonPool(max_workers),
     )
     app = Starlette(routes=[Route("/{path:path}", kit.handle, methods=["POST"])])
     app.state.endpoint = kit

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import AsyncIterator, Mapping
+import math
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,13 +35,14 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from ..core.clock import Clock, SimulatedClock
 from ..core.directory import Directory
 from ..core.errors import ValidationError
+from ..core.pacing import RateLimiter, endpoint_key
 from ..core.policy import DIALPAD, Policy
 from ..samples.company import COMPANY, Company
 from . import control, rest
 from .http import ID_KEYS, ErrorAnswer, error_body, error_response, too_large_message
 from .store import SandboxStore
 
-__all__ = ["SandboxState", "create_app"]
+__all__ = ["RateLimits", "SandboxState", "ServerErrorGuard", "create_app"]
 
 log = logging.getLogger("dialpad_nb.sandbox")
 
@@ -73,6 +76,7 @@ class SandboxState:
     transport: Any = None
     allow_remote_routing: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
+    rate_limits: bool = False
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -164,10 +168,65 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return error_response(exc.status_code, message, exc.headers)
 
 
-async def _server_error(request: Request, exc: Exception) -> Response:
-    # Log the type only: an exception's text could carry request data.
-    log.error("sandbox error on %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return JSONResponse(error_body(500, f"internal sandbox error ({type(exc).__name__})"), status_code=500)
+class ServerErrorGuard:
+    """Pure ASGI middleware, outermost of ours: an exception no route handled becomes Dialpad's 500
+    and ONE log line with the method, the route's template and the exception's type.
+
+    Never the exception's text, its traceback or the raw path: all may carry the request's
+    text (Starlette's own handler re-raises, and uvicorn would then log the whole traceback)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracked(message: Any) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracked)
+        except Exception as exc:
+            route = getattr(scope.get("route"), "path", None) or "(no route)"
+            log.error("sandbox error on %s %s: %s", scope.get("method"), route, type(exc).__name__)
+            if not started:
+                body = error_body(500, f"internal sandbox error ({type(exc).__name__})")
+                await JSONResponse(body, status_code=500)(scope, receive, send)
+
+
+class RateLimits:
+    """Pure ASGI middleware: Dialpad's API rate limits on ``/api/v2`` (``create_app(rate_limits=True)``).
+
+    Over a limit: 429 in Dialpad's shape with ``Retry-After`` (whole seconds, at least 1). Only
+    authenticated requests count (the limit is per company, and the sandbox serves one)."""
+
+    def __init__(self, app: ASGIApp, *, limiter: RateLimiter) -> None:
+        self.app = app
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] != "http" or not path.startswith("/api/"):
+            await self.app(scope, receive, send)
+            return
+        wait = self.limiter.admit(endpoint_key(scope.get("method", "GET"), path))
+        if wait > 0:
+            seconds = max(1, math.ceil(wait))
+            p = self.limiter.policy
+            message = (
+                f"rate limit exceeded: Dialpad allows {p.company_requests_per_s:g} requests per second per "
+                f"company and {p.endpoint_requests_per_min:g} per minute per endpoint; retry in {seconds} s"
+            )
+            response = error_response(429, message, headers={"Retry-After": str(seconds)})
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 def create_app(
@@ -184,6 +243,8 @@ def create_app(
     allow_remote_routing: bool = False,
     company: Company = COMPANY,
     max_body_bytes: int = MAX_BODY_BYTES,
+    rate_limits: bool = False,
+    rate_clock: Callable[[], float] = time.monotonic,
 ) -> Starlette:
     """The sandbox app.
 
@@ -198,6 +259,9 @@ def create_app(
     ``transport`` are for the call dispatch; routing requests go only to loopback URLs
     unless ``allow_remote_routing`` is true. ``company``: the company served (default: the
     sample company, :data:`dialpad_nb.samples.company.COMPANY`). A request body over ``max_body_bytes`` is answered 413.
+    ``rate_limits``: enforce Dialpad's API rate limits (``policy.company_requests_per_s``,
+    ``policy.endpoint_requests_per_min``) on ``/api/v2`` with 429 + ``Retry-After``; off by default so
+    tests and bulk scripts run fast. ``rate_clock`` is the limiter's monotonic time in seconds (tests).
     """
     if not isinstance(api_key, str) or not api_key:
         raise ValidationError("create_app needs a non-empty key", field="api_key")
@@ -241,12 +305,13 @@ def create_app(
         transport=transport,
         allow_remote_routing=allow_remote_routing,
         max_body_bytes=max_body_bytes,
+        rate_limits=rate_limits,
     )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[Mapping[str, Any]]:
         state.store.open()
-        high_water = state.store.clock_high_water_ms()
+        high_water = state.store.clock_high_water_ms()  # a valid time, repaired if the file held none
         if high_water is not None and isinstance(state.clock, SimulatedClock):
             state.clock.advance_to_at_least(high_water)
         state.exit_stack = AsyncExitStack()
@@ -261,9 +326,16 @@ def create_app(
         exception_handlers={
             ErrorAnswer: _api_error,
             HTTPException: _http_error,
-            Exception: _server_error,
         },
-        middleware=[Middleware(ApiKeyAuth, state=state)],
+        middleware=[
+            Middleware(ServerErrorGuard),
+            Middleware(ApiKeyAuth, state=state),
+            *(
+                [Middleware(RateLimits, limiter=RateLimiter(policy, monotonic=rate_clock))]
+                if rate_limits
+                else []
+            ),
+        ],
         lifespan=lifespan,
     )
     app.state.sandbox = state

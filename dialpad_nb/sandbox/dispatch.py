@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from ..core.clock import Clock, to_ms
+from ..core.clock import Clock, check_ms, to_ms
 from ..core.directory import Directory
 from ..core.errors import DialpadError, InvalidType, ValidationError
 from ..core.models import (
@@ -155,7 +155,7 @@ class Dispatcher:
         """The attempt's time: now, or ``at`` (which moves a simulated clock forward)."""
         if at is None:
             return self.clock.now_ms()
-        at_ms = to_ms(at, field=field)
+        at_ms = check_ms(to_ms(at, field=field), field=field)
         setter = getattr(self.clock, "set", None)
         if setter is None:
             now = self.clock.now_ms()
@@ -328,7 +328,7 @@ class Dispatcher:
                 parse_id(c["call_id"], field=f"{prefix}call_id")
             at = c.get("at")
             if at is not None:
-                at_ms = to_ms(at, field=f"{prefix}at")
+                at_ms = check_ms(to_ms(at, field=f"{prefix}at"), field=f"{prefix}at")
                 floor = max(self.clock.now_ms(), last_at or 0)
                 if at_ms < floor:
                     raise ValidationError(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +18,7 @@ from starlette.responses import JSONResponse
 
 from ..core.errors import DialpadError, ValidationError
 from ..core.models import parse_id
+from ..core.strict_json import decode_json
 
 if TYPE_CHECKING:
     from .app import SandboxState
@@ -95,14 +95,14 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
 
 
 def parse_json_body(raw: bytes) -> Any:
-    """Decoded JSON of a request body already read; ``None`` if empty; 400 if malformed."""
-    if not raw.strip():
-        return None
+    """Decoded JSON of a request body already read; ``None`` if empty.
+
+    400 naming the place for malformed JSON (line and column), deep nesting, non-finite or
+    overlong numbers and invalid Unicode (:func:`dialpad_nb.core.strict_json.decode_json`)."""
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = f" (line {exc.lineno}, column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
-        raise ErrorAnswer(400, f"request body is not valid JSON{where}") from None
+        return decode_json(raw, field="request body")
+    except ValidationError as exc:
+        raise ErrorAnswer(400, str(exc)) from None
 
 
 def read_object(body: Any, allowed: Sequence[str], *, what: str = "request body") -> dict[str, Any]:
@@ -129,11 +129,12 @@ def decode_cursor(kind: str, cursor: str | None) -> int | None:
     try:
         text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         prefix, _, position = text.partition(":")
-        if prefix == kind and position.isdigit():
+        if prefix == kind and position.isascii() and position.isdigit() and len(position) <= 19:
             return int(position)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         pass
-    raise ErrorAnswer(400, f"cursor: {cursor!r} is not a cursor of this {kind} list")
+    shown = cursor if len(cursor) <= 60 else cursor[:60] + "…"
+    raise ErrorAnswer(400, f"cursor: {shown!r} is not a cursor of this {kind} list")
 
 
 def page_response(
@@ -174,8 +175,10 @@ def query_bool(request: Request, name: str) -> bool | None:
 
 
 def path_id(request: Request, what: str, name: str = "id") -> int:
+    """The id in the path; 400 naming it when it is not a 64-bit id (a well-formed unknown id is the
+    route's 404)."""
     raw = request.path_params[name]
     try:
         return parse_id(raw, field=name)
-    except ValidationError:
-        raise ErrorAnswer(404, f"no {what} with id {raw!r}") from None
+    except ValidationError as exc:
+        raise ErrorAnswer(400, f"{exc} (a {what} is named by its numeric id)") from None

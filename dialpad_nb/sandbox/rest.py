@@ -18,7 +18,12 @@ Choices where Dialpad is silent (assumptions, kept here in one place):
   204): the deleted router as it was, or the unassigned Number.
 * ``DELETE /numbers/{n}?release=true`` takes the number out of the company (it does not
   go back to the pool); the answer carries ``"deleted": true``.
-* A path id that is not an integer is answered 404 (no such object), not 400.
+* A path id that is not a 64-bit integer (``abc``, ``-5``, ``²``) is a 400 naming ``id``; a well-formed
+  id of nothing is a 404.
+* Names are one line of at most ``MAX_NAME_LENGTH`` characters, routing URLs at most
+  ``MAX_URL_LENGTH`` (:mod:`dialpad_nb.core.models`); request bodies are decoded strictly
+  (:mod:`dialpad_nb.core.strict_json`: no NaN/Infinity, no 1e400, no 4,000-digit numbers, no deep
+  nesting, no lone surrogates), each a 400 naming the field.
 * An office's main line (seeded from the read-only directory) cannot be unassigned (400).
 * Lists are in creation order; the last page has no ``cursor`` key.
 """
@@ -40,6 +45,7 @@ from ..core.models import (
     normalize_e164,
     parse_id,
     validate_e164,
+    validate_name,
     validate_secret,
     validate_target_type,
     validate_url,
@@ -111,10 +117,10 @@ def number_json(state: SandboxState, row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ErrorAnswer(400, f"name: must be a non-empty string, got {value!r}")
-    if "\n" in value or "\r" in value:
-        raise ErrorAnswer(400, "name: must be a single line")
+    try:
+        validate_name(value, field="name")
+    except ValidationError as exc:
+        raise _validation(exc) from None
     return value
 
 
@@ -280,8 +286,9 @@ async def delete_router(request: Request) -> JSONResponse:
 
 
 def _area_code(value: Any) -> str:
-    if not isinstance(value, str) or len(value) != 3 or not value.isdigit():
-        raise ErrorAnswer(400, f"area_code: {value!r} is not a 3-digit area code such as '415'")
+    if not isinstance(value, str) or len(value) != 3 or not (value.isascii() and value.isdigit()):
+        shown = value if not isinstance(value, str) or len(value) <= 10 else value[:10] + "…"
+        raise ErrorAnswer(400, f"area_code: {shown!r} is not a 3-digit area code such as '415'")
     return value
 
 

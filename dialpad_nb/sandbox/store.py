@@ -34,6 +34,7 @@ Tables (the dispatch code uses the last four)::
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -41,6 +42,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..core.clock import MAX_MS, MIN_MS, check_ms
 from ..core.errors import DialpadError, ValidationError
 from ..core.protocol import ATTEMPT_KEYS, BOOL_ATTEMPT_KEYS
 
@@ -54,7 +56,18 @@ __all__ = [
     "StoreError",
 ]
 
+log = logging.getLogger("dialpad_nb.sandbox.store")
+
 SCHEMA_VERSION = 1
+
+
+def _valid_ms(value: str | None) -> int | None:
+    """A stored time as int when it is one within the years 1970-9999, else None."""
+    if value is None or not (value.isascii() and value.lstrip("-").isdigit()) or len(value) > 20:
+        return None
+    ms = int(value)
+    return ms if MIN_MS <= ms <= MAX_MS else None
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -230,6 +243,7 @@ class SandboxStore:
             self._conn = conn
             with self.transaction():
                 self._create_schema()
+                self._repair_times()
             return self
 
     def _create_schema(self) -> None:
@@ -331,15 +345,57 @@ class SandboxStore:
             return value
 
     def note_time(self, now_ms: int) -> None:
-        """Remember the latest clock time seen, so a restarted simulated clock never goes back."""
+        """Remember the latest clock time seen, so a restarted simulated clock never goes back.
+
+        A time outside the years 1970-9999 is a ValidationError and is never stored."""
+        now_ms = check_ms(int(now_ms), field="now_ms")
         with self.transaction():
-            current = self._get_meta("clock_high_water_ms")
-            if current is None or int(now_ms) > int(current):
-                self._set_meta("clock_high_water_ms", str(int(now_ms)))
+            current = _valid_ms(self._get_meta("clock_high_water_ms"))
+            if current is None or now_ms > current:
+                self._set_meta("clock_high_water_ms", str(now_ms))
 
     def clock_high_water_ms(self) -> int | None:
-        value = self.get_meta("clock_high_water_ms")
-        return None if value is None else int(value)
+        """The latest clock time the database has seen (always within the years 1970-9999)."""
+        return _valid_ms(self.get_meta("clock_high_water_ms"))
+
+    def _repair_times(self) -> None:
+        """Recover a database written before times were checked (issue #9): a high-water mark, PATCH
+        times or error times outside the years 1970-9999 made every clock read and every PATCH-limit
+        answer fail. Such PATCH/error rows are dropped; the mark becomes the latest valid time stored."""
+        conn = self._c()
+        mark = self._get_meta("clock_high_water_ms")
+        bad_rows = 0
+        for table in ("router_patches", "router_errors"):
+            bad_rows += conn.execute(
+                f"DELETE FROM {table} WHERE NOT (at_ms BETWEEN ? AND ?)", (MIN_MS, MAX_MS)
+            ).rowcount
+        if mark is None or (_valid_ms(mark) is not None and not bad_rows):
+            return
+        latest = [
+            conn.execute(
+                f"SELECT MAX({col}) FROM {table} WHERE {col} BETWEEN ? AND ?", (MIN_MS, MAX_MS)
+            ).fetchone()[0]
+            for table, col in (
+                ("routers", "created_ms"),
+                ("routers", "updated_ms"),
+                ("router_patches", "at_ms"),
+                ("router_errors", "at_ms"),
+                ("attempts", "at_ms"),
+                ("outbox", "at_ms"),
+            )
+        ]
+        valid = [t for t in latest if t is not None]
+        if _valid_ms(mark) is not None:
+            valid.append(int(mark))
+        if valid:
+            self._set_meta("clock_high_water_ms", str(max(valid)))
+        else:
+            conn.execute("DELETE FROM meta WHERE key = 'clock_high_water_ms'")
+        log.warning(
+            "sandbox store %s: repaired times outside the years 1970-9999 (clock high-water mark%s)",
+            self.path,
+            f", {bad_rows} PATCH/error rows" if bad_rows else "",
+        )
 
     # ------------------------------------------------------------------ routers
 
