@@ -14,6 +14,13 @@ mixed freely in one file:
 and ``.gz`` variants, CSV and Parquet files whose columns are the payload
 fields. ``source`` is a file, a folder, a glob, or a list of them.
 
+It also reads **Dialpad's call history** (:mod:`dialpad_nb.calls.history`): JSON or JSONL of
+``CallProto`` records, saved ``call.list`` pages, the event receiver's log, and, in memory,
+the frame ``client.calls()`` returns or a list of such records. The request is the routing
+breadcrumb's (rebuilt from the call, with ``request_note`` saying why, when there is none),
+the logged decision is the breadcrumb's target, and calls that did not come through a
+router are rejected with the reason.
+
 Decisions an analyst can rely on:
 
 - **Nothing is lost.** accepted + rejected == records, always. A record is a line
@@ -46,6 +53,7 @@ import io
 import os
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -55,6 +63,7 @@ import pyarrow.parquet as pq
 from ..core.errors import SourceNotFound, ValidationError
 from ..core.frames import ReadResult, empty_rejects
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS, Part, empty_calls
+from .history import is_history_input, read_history, sniff_history_file
 from .reader import CallReader, line_chunks
 
 __all__ = [
@@ -124,7 +133,7 @@ def _open_binary(path: str) -> io.BufferedIOBase:
 
 
 def iter_calls(
-    source: str | os.PathLike | Iterable[str | os.PathLike],
+    source: Any,
     secret: str | bytes | None = None,
     *,
     chunksize: int = 1_000_000,
@@ -138,13 +147,18 @@ def iter_calls(
     so duplicates are caught across chunks and files)."""
     if chunksize < 1:
         raise ValidationError(f"must be >= 1, got {chunksize!r}", field="chunksize")
-    files = _expand(source)
     reader = CallReader(
         secret, default_country_code=default_country_code, duplicates=duplicates, leeway_s=leeway_s
     )
+    if is_history_input(source):  # Dialpad's call history in memory (calls.history)
+        yield from read_history(reader, source, chunksize=chunksize)
+        return
+    files = _expand(source)
     for path in files:
         fmt = _file_format(path)
-        if fmt == "lines":
+        if fmt == "lines" and sniff_history_file(path):  # a file of Dialpad's call history
+            yield from read_history(reader, path, chunksize=chunksize)
+        elif fmt == "lines":
             with _open_binary(path) as f:
                 first = 1
                 for buf, n_lines in line_chunks(f, chunksize):
@@ -195,7 +209,7 @@ def _result(reader: CallReader, part: Part, path: str, records: int) -> ReadResu
 
 
 def read_calls(
-    source: str | os.PathLike | Iterable[str | os.PathLike],
+    source: Any,
     secret: str | bytes | None = None,
     *,
     chunksize: int = 1_000_000,

@@ -36,6 +36,7 @@ def _run_sandbox(args: argparse.Namespace) -> int:
         id_format=args.id_format,
         routing_deadline_s=args.routing_deadline,
         allow_remote_routing=args.allow_remote_routing,
+        allow_remote_events=args.allow_remote_events,
     )
 
 
@@ -85,5 +86,10 @@ def add(subparsers: Any) -> None:
         "--allow-remote-routing",
         action="store_true",
         help="send routing requests to endpoints off this machine too (default: loopback only)",
+    )
+    p.add_argument(
+        "--allow-remote-events",
+        action="store_true",
+        help="deliver call events to webhooks off this machine too (default: loopback only)",
     )
     p.set_defaults(func=_run_sandbox)

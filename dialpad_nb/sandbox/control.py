@@ -25,6 +25,7 @@ Dialpad's ``/api/v2`` only).
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -37,6 +38,7 @@ from ..core.clock import SimulatedClock, ms_to_datetime, to_ms
 from ..core.errors import ValidationError
 from ..core.models import parse_id
 from .dispatch import Dispatcher, NumberNotAssigned, attempt_json
+from .history import record_call
 from .http import ErrorAnswer, decode_cursor, encode_cursor, read_json, read_object, sandbox_state
 
 __all__ = ["routes"]
@@ -105,6 +107,7 @@ def dispatcher(state: Any) -> Dispatcher:
                 transport=state.transport,
                 directory=state.directory,
                 allow_remote_routing=state.allow_remote_routing,
+                on_call=functools.partial(record_call, state),
             )
             state.extras[_DISPATCHER_KEY] = d
             state.exit_stack.callback(d.close)
