@@ -43,7 +43,7 @@ from ..core.event_log import check_event_record, is_event_record
 from ..core.frames import RAW_LIMIT, ReadResult
 from ..core.history import BadCallRecord, RoutedCall, check_call, is_call_record
 from .columns import PAYLOAD_FIELDS, Part
-from .reader import CallReader, line_chunks
+from .reader import CallReader, _Bad, line_chunks
 
 __all__ = [
     "CallItem",
@@ -308,7 +308,7 @@ def _add(reader: CallReader, part: Part, item: CallItem) -> None:
     else:
         where = "the breadcrumb's request"
     row = reader._validate_payload(dict(request))
-    if not isinstance(row, tuple):
+    if isinstance(row, _Bad):
         part.rejects.append(_reject(reader, item, row.kind, f"{where}: {row.reason}"))
         return
     row = (row[0], call.call_id, *row[2:])  # the call's own id identifies it
