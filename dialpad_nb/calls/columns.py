@@ -102,7 +102,11 @@ def _to_pandas_int(parts: list) -> pd.Series:
 
 
 def _to_pandas_bool(parts: list) -> pd.Series:
-    if any(isinstance(p, list) and None in p for p in parts):  # unknown values (call history)
+    unknown = any(
+        (isinstance(p, list) and None in p) or (isinstance(p, np.ndarray) and p.dtype == object)
+        for p in parts
+    )
+    if unknown:  # missing values (call history does not say how a request travelled)
         values = [v for p in parts for v in (p if isinstance(p, list) else np.asarray(p).tolist())]
         return pd.Series(pd.array(values, dtype="boolean"))
     return pd.Series(_concat_np(parts, bool), dtype="boolean")

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DELIVERY_STATUSES",
     "Deliverer",
+    "DispatchActivity",
+    "dispatch_activity",
     "deliverer",
     "delivery_json",
     "list_deliveries",
@@ -58,6 +60,32 @@ __all__ = [
 DELIVERY_STATUSES: tuple[str, ...] = ("pending", "delivered", "failed")
 MAX_DELIVERIES_PAGE = 1000
 _DETAIL_CHARS = 200
+
+
+class DispatchActivity:
+    """Whether calls are being dispatched right now (a context manager around each dispatch).
+
+    The background deliverer gives dispatch the way: before each POST it waits for a quiet
+    moment, at most ``Deliverer.give_way_s``, so a burst of calls is not slowed by the events it
+    queues (one process, one interpreter lock); the events follow as soon as the burst ends."""
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._lock = threading.Lock()
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def __enter__(self) -> DispatchActivity:
+        with self._lock:
+            self._active += 1
+            self.idle.clear()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._active -= 1
+            if self._active == 0:
+                self.idle.set()
 
 
 class Deliverer:
@@ -75,7 +103,9 @@ class Deliverer:
         transport: httpx.BaseTransport | None = None,
         allow_remote: bool = False,
         timer: Callable[[], int] | None = None,
-        workers: int = 4,
+        workers: int = 2,
+        activity: DispatchActivity | None = None,
+        give_way_s: float = 0.05,
     ) -> None:
         if workers < 1:
             raise ValidationError(f"must be >= 1, got {workers!r}", field="workers")
@@ -84,6 +114,8 @@ class Deliverer:
         self.remote_allowed = allow_remote or transport is not None
         self.timer = timer if timer is not None else SystemClock().now_ms
         self.workers = workers
+        self.activity = activity
+        self.give_way_s = give_way_s
         self._http = httpx.Client(
             transport=transport,
             trust_env=False,
@@ -110,7 +142,9 @@ class Deliverer:
         now = self.timer() if now_ms is None else now_ms
         with self.store.transaction() as conn:
             rows = conn.execute(
-                "SELECT * FROM deliveries WHERE status = 'pending' AND next_at_ms <= ? ORDER BY id LIMIT ?",
+                "SELECT d.*, w.id AS hook_id, w.hook_url AS hook_url, w.secret AS hook_secret"
+                " FROM deliveries d LEFT JOIN webhooks w ON w.id = d.webhook_id"
+                " WHERE d.status = 'pending' AND d.next_at_ms <= ? ORDER BY d.id LIMIT ?",
                 (now, limit + len(self._inflight)),
             ).fetchall()
         with self._guard:
@@ -129,12 +163,20 @@ class Deliverer:
         Returns the delivery's status afterwards. Never raises for anything the hook does."""
         did = int(delivery["id"])
         number = int(delivery["attempts"]) + 1
-        with self.store.transaction() as conn:
-            hook = conn.execute(
-                "SELECT hook_url, secret FROM webhooks WHERE id = ?", (delivery["webhook_id"],)
-            ).fetchone()
-        url: str = "" if hook is None else hook["hook_url"]
-        secret = None if hook is None else hook["secret"]
+        if "hook_id" not in delivery:  # not a row from due(): read the webhook as it is now
+            with self.store.transaction() as conn:
+                row = conn.execute(
+                    "SELECT id, hook_url, secret FROM webhooks WHERE id = ?", (delivery["webhook_id"],)
+                ).fetchone()
+            found = (
+                {"hook_id": row["id"], "hook_url": row["hook_url"], "hook_secret": row["secret"]}
+                if row
+                else {}
+            )
+            delivery = {**delivery, "hook_id": None, **found}
+        hook = delivery if delivery["hook_id"] is not None else None
+        url: str = "" if hook is None else delivery["hook_url"]
+        secret = None if hook is None else delivery["hook_secret"]
         started = time.perf_counter()
         status: int | None = None
         error: str | None = None
@@ -267,6 +309,8 @@ class Deliverer:
 
     def _send(self, delivery: dict[str, Any]) -> None:
         try:
+            if self.activity is not None:  # let a burst of calls go first (see DispatchActivity)
+                self.activity.idle.wait(self.give_way_s)
             if not self._stop.is_set():
                 self.attempt(delivery)
         except Exception:  # the store closed during shutdown: the row stays pending (sent after a restart)
@@ -282,6 +326,19 @@ _GUARD = threading.Lock()
 _KEY = "deliverer"
 
 
+def _activity(state: SandboxState) -> DispatchActivity:
+    activity = state.extras.get("dispatch_activity")
+    if activity is None:
+        activity = state.extras["dispatch_activity"] = DispatchActivity()
+    return activity
+
+
+def dispatch_activity(state: SandboxState) -> DispatchActivity:
+    """The sandbox's :class:`DispatchActivity` (the control API wraps each dispatch in it)."""
+    with _GUARD:
+        return _activity(state)
+
+
 def deliverer(state: SandboxState) -> Deliverer:
     """The sandbox's :class:`Deliverer`, made (and, unless ``state.deliver_in_background`` is
     False, started) on first use; stopped at the app's shutdown."""
@@ -293,6 +350,7 @@ def deliverer(state: SandboxState) -> Deliverer:
                 schedule=state.event_delivery,
                 transport=state.event_transport,
                 allow_remote=state.allow_remote_events,
+                activity=_activity(state),
             )
             state.extras[_KEY] = d
             state.exit_stack.callback(d.stop)
