@@ -341,3 +341,23 @@ def test_bad_input_is_refused_before_anything_is_sent(call, field):
     with pytest.raises(ValidationError) as info:
         call(client)
     assert info.value.field == field
+
+
+def test_ids_taken_from_a_frame_are_accepted():
+    fake = FakeHistory([routed_call(3)])
+    client, _ = client_for(fake)
+    frame = client.calls(ROUTER, progress=False)
+    assert client.get_call(frame["call_id"].iloc[0])["call_id"] == 7_000_000_000_000_003  # a numpy int64
+    assert client.calls(frame["router_id"].iloc[0], progress=False).attrs["router_id"] == ROUTER
+
+
+def test_the_history_demo_is_sandbox_only_and_creates_nothing_on_an_account():
+    from dialpad_nb.core.errors import SandboxOnly
+    from dialpad_nb.samples import make_call_history
+
+    def handler(request):  # pragma: no cover - nothing may be sent
+        raise AssertionError(f"sent {request.method} {request.url}")
+
+    client, _ = client_for(handler)
+    with pytest.raises(SandboxOnly, match="only on a sandbox"):
+        make_call_history(client, rules=lambda request: None)

@@ -33,6 +33,7 @@ routing breadcrumb flattened (``routing_url``, ``response_error``, ``response_st
 from __future__ import annotations
 
 import json
+import numbers
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -321,6 +322,7 @@ class HistoryAPI:
         """``(id, name or None)`` of a router given as a CallRouter, an id, or a name."""
         if isinstance(router, CallRouter):
             return router.id, router.name
+        router = _plain_int(router)
         if isinstance(router, int) or (isinstance(router, str) and router.strip().isdigit()):
             return parse_id(router, field="router"), None
         if isinstance(router, str) and router.strip():
@@ -480,7 +482,7 @@ class HistoryAPI:
 
     def get_call(self, call_id: int | str) -> dict[str, Any]:
         """One call (``call.get_call_info``, paced to its 10 per minute) as Dialpad sends it."""
-        cid = parse_id(call_id, field="call_id")
+        cid = parse_id(_plain_int(call_id), field="call_id")
         path = f"{API}/call/{cid}"
         self._pacer("call.get_call_info").wait()
         return self._parse(dict, self._json("GET", path), "GET", path)
@@ -630,7 +632,14 @@ class HistoryAPI:
 def _id_of(obj: Any, what: str) -> int:
     if isinstance(obj, (Webhook, CallSubscription)):
         return obj.id
-    return parse_id(obj, field=what)
+    return parse_id(_plain_int(obj), field=what)
+
+
+def _plain_int(value: Any) -> Any:
+    """A numpy/pandas integer (an id taken from a frame) as a Python int; anything else as given."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, int)):
+        return int(value)
+    return value
 
 
 def _check_secret(secret: Any) -> str:

@@ -117,6 +117,34 @@ class ReceiverLog:
         """The call events logged (oldest first, from memory)."""
         return [r["event"] for r in self.records() if r.get("outcome") == "ok"]
 
+    def table(self, timezone: str = "UTC") -> Any:
+        """The logged events as a DataFrame, one row per event, in the order they happened
+        (``event_timestamp``, then call): ``call_id``, ``state``, ``time`` (the event's, in
+        ``timezone``), ``router``, ``target`` (by name), ``signed``."""
+        import pandas as pd
+
+        rows = []
+        for rec in self.records():
+            event = rec.get("event")
+            if rec.get("outcome") != "ok" or not isinstance(event, Mapping):
+                continue
+            entry, target = event.get("entry_point_target") or {}, event.get("target") or {}
+            rows.append(
+                {
+                    "call_id": rec.get("call_id"),
+                    "state": rec.get("state"),
+                    "event_timestamp": rec.get("event_timestamp"),
+                    "router": entry.get("name") if isinstance(entry, Mapping) else None,
+                    "target": target.get("name") if isinstance(target, Mapping) else None,
+                    "signed": rec.get("signed"),
+                }
+            )
+        df = pd.DataFrame(rows, columns=["call_id", "state", "event_timestamp", "router", "target", "signed"])
+        df = df.sort_values(["event_timestamp", "call_id"], kind="stable", ignore_index=True)
+        stamps = pd.to_datetime(df["event_timestamp"].astype("Int64"), unit="ms", utc=True)
+        df.insert(2, "time", stamps.dt.tz_convert(timezone))
+        return df.drop(columns="event_timestamp").astype({"call_id": "Int64", "signed": "boolean"})
+
     def wait_for(self, count: int, timeout_s: float = 10.0) -> int:
         """Wait until at least ``count`` events were logged since this log was made; the number
         logged. ``TimeoutError`` (naming how many came) if they do not arrive in time."""
