@@ -254,3 +254,14 @@ def test_plain_callproto_lines_take_the_vectorised_path():
     assert (
         history._vector_chunk(reader, Part(), pages, 2, 1) == 4
     )  # pages: read by the reference path, counted by call
+
+
+def test_a_frame_whose_raw_column_is_not_json_text_is_rejected_row_by_row():
+    frame = call_history_frame([routed_call(1), routed_call(2)])
+    frame["raw"] = pd.array([frame["raw"].iloc[0], None], dtype="string")
+    odd = pd.DataFrame({"raw": [json.dumps(routed_call(3)), 17, {"call_id": 1}, "[[[", None]})
+    res = read_calls(frame)
+    assert (len(res.calls), res.rejects["kind"].tolist()) == (1, ["bad JSON"])
+    res = read_calls(odd)
+    assert len(res.calls) == 1 and res.records == 5 and set(res.rejects["kind"]) == {"bad JSON"}
+    assert res.rejects["line"].tolist() == [2, 3, 4, 5]

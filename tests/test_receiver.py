@@ -179,3 +179,14 @@ def test_receiver_cli_needs_its_secret_variable(monkeypatch, capsys):
     monkeypatch.delenv("NO_SUCH_SECRET", raising=False)
     assert main(["receiver", "--secret-env", "NO_SUCH_SECRET", "--port", "0"]) == 2
     assert "NO_SUCH_SECRET is not set" in capsys.readouterr().err
+
+
+def test_hostile_bodies_get_4xx_never_5xx():
+    _, kit, client = receiver(secret=SECRET)
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert client.post("/", content=deep).status_code == 401  # not JSON we can use, not a JWT
+    _, kit, client = receiver()
+    assert client.post("/", content=deep).status_code == 400
+    huge = b"{" + b" " * (1024 * 1024 + 1) + b"}"
+    r = client.post("/", content=huge)
+    assert r.status_code == 413 and kit.refused == 2

@@ -186,3 +186,28 @@ def test_a_database_made_by_the_previous_schema_opens_and_gets_the_new_tables(ap
     assert attempt["call_id"] == 7000000000000002  # the old call-id counter continues
     assert [c["call_id"] for c in client.get("/api/v2/call").json()["items"]] == [attempt["call_id"]]
     assert client.get("/api/v2/webhooks").json() == {"items": []}
+
+
+def test_a_huge_answer_is_recorded_as_its_decision_only(app_client_factory):
+    def chatty(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, json={"target_id": TIER1, "target_type": "callcenter", "notes": "x" * 100_000}
+        )
+
+    history = History(app_client_factory, transport=httpx.MockTransport(chatty))
+    history.place(1)
+    (call,) = history.calls()
+    assert call["routing_breadcrumbs"][0]["response"] == {"target_id": TIER1, "target_type": "callcenter"}
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"started_after": "9" * 40},
+        {"target_id": "9" * 40, "target_type": "callrouter"},
+        {"cursor": "%%%"},
+        {"cursor": "Y2FsbDox"},  # "call:1": not three parts
+    ],
+)
+def test_hostile_list_queries_are_4xx(history, params):
+    assert history.client.get("/api/v2/call", params=params).status_code == 400

@@ -220,6 +220,11 @@ def _decoded_lines(data: Iterable[bytes], first: int = 1) -> Iterator[tuple[int,
         yield number, value, text
 
 
+def _shown(value: Any) -> str:
+    missing = value is None or value is pd.NA or (isinstance(value, float) and value != value)
+    return "" if missing else str(value)
+
+
 def _source_values(source: Any) -> tuple[str, Iterator[tuple[int, Any, str | None]]]:
     """``(label, (line, value, raw) ...)`` of an in-memory source or a file."""
     if isinstance(source, pd.DataFrame):
@@ -231,8 +236,8 @@ def _source_values(source: Any) -> tuple[str, Iterator[tuple[int, Any, str | Non
 
         def rows() -> Iterator[tuple[int, Any, str | None]]:
             for i, raw in enumerate(source["raw"].tolist(), start=1):
-                if raw is None or raw is pd.NA or (isinstance(raw, float) and raw != raw):
-                    yield i, ValueError("raw is empty"), ""
+                if not isinstance(raw, (str, bytes)):  # empty (NA) or not text
+                    yield i, ValueError("raw is not the record's JSON text"), _shown(raw)
                     continue
                 try:
                     yield i, json.loads(raw), str(raw)

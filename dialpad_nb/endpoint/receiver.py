@@ -201,11 +201,13 @@ class EventReceiver:
         return JSONResponse({"error": {"code": status, "message": message}}, status_code=status)
 
     async def handle(self, request: Request) -> JSONResponse:
-        body = await request.body()
-        if len(body) > MAX_EVENT_BYTES:
-            return self._refuse(
-                request, 413, "bad_request", f"event larger than {MAX_EVENT_BYTES} bytes", False
-            )
+        body = b""
+        async for chunk in request.stream():  # never more than the limit in memory
+            body += chunk
+            if len(body) > MAX_EVENT_BYTES:
+                return self._refuse(
+                    request, 413, "bad_request", f"event larger than {MAX_EVENT_BYTES} bytes", False
+                )
         try:
             token, data = _unwrap(body)
         except ValidationError as exc:
@@ -267,7 +269,7 @@ def _unwrap(body: bytes) -> tuple[str | None, Any]:
         raise ValidationError("empty body: expected a call event (JSON or JWT)", field="body")
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         if text.count(".") == 2:
             return text, None
         raise ValidationError("body is neither JSON nor a JWT", field="body") from None

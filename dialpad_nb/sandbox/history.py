@@ -51,6 +51,10 @@ __all__ = ["call_json", "get_stored_call", "list_stored_calls", "record_call", "
 
 # --------------------------------------------------------------------------- writing (the dispatch hook)
 
+MAX_ANSWER_CHARS = 4096
+"""A good answer longer than this (as JSON) is recorded as its decision only, so an endpoint
+cannot bloat every call record."""
+
 
 def _target_contact(state: SandboxState, target_id: int, target_type: str) -> dict[str, Any]:
     """The call's ``target``: named from the directory (a router from the store)."""
@@ -88,7 +92,9 @@ def record_call(
     if request is not None:
         if result is not None and result.outcome == "ok":
             answer = result.answer
-            response = dict(answer) if isinstance(answer, Mapping) else result.decision.to_json()  # type: ignore[union-attr]
+            response = result.decision.to_json()  # type: ignore[union-attr]
+            if isinstance(answer, Mapping) and len(_dumps(answer)) <= MAX_ANSWER_CHARS:
+                response = dict(answer)  # the endpoint's answer as it came (a huge one: just the decision)
         else:
             outcome = "connect_error" if result is None else result.outcome
             response = error_response(
