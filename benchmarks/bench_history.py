@@ -221,7 +221,7 @@ def bench_deliver(n_events: int, tmp: Path) -> None:
         rate, base = 4 * n_calls / t_delivered, 4 * n_calls / t_raw
         print(f"   raw httpx POSTs       {t_raw:6.2f} s  ({base:7,.0f} events/s; one client, sequential)")
         print(
-            f"   sandbox delivery      {t_delivered:6.2f} s  ({rate:7,.0f} events/s; queued in SQLite, 4 senders)"
+            f"   sandbox delivery      {t_delivered:6.2f} s  ({rate:7,.0f} events/s; queued in SQLite, 2 senders)"
         )
         print(f"   ratio delivery/raw    {rate / base:6.2f}x")
         print(f"   dispatch {n_calls:,} calls: {t_plain:.2f} s without a subscription, {t_dispatch:.2f} s with "

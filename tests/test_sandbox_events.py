@@ -294,6 +294,18 @@ def test_queued_events_survive_a_restart_and_are_sent_after_it(app_client_factor
     assert {x["status"] for x in again.get("/sandbox/v1/deliveries").json()["items"]} == {"delivered"}
 
 
+def test_a_restarted_sandbox_sends_what_was_queued_on_its_own(app_client_factory, tmp_path):
+    db = tmp_path / "sandbox.sqlite3"
+    hook = Hook()
+    history, _, _ = setup(app_client_factory, hook, db_path=db)
+    subscribe(history, make_hook(history), ["hangup"])
+    history.place(3)
+    history.client.__exit__(None, None, None)
+    again = app_client_factory(db_path=db, event_transport=httpx.MockTransport(hook))  # background delivery
+    assert deliverer(again.app.state.sandbox).wait_idle(20)
+    assert len(hook.received) == 3
+
+
 def test_dispatch_never_waits_for_a_webhook(app_client_factory):
     entered, release = threading.Event(), threading.Event()
 

@@ -13,6 +13,7 @@ import pytest
 import requests
 from dialpad import DialpadClient
 
+from dialpad_nb.api.control import DELIVERY_COLUMNS, SandboxControl
 from dialpad_nb.core.errors import TokenError
 from dialpad_nb.core.signing import verify
 from dialpad_nb.endpoint import event_receiver, routing_endpoint, serve_endpoint, serve_receiver
@@ -123,10 +124,12 @@ def test_the_issue_8_acceptance_check(world):
     records = world["events"].log.records()
     assert sorted(r["call_id"] for r in records) == sorted(a["call_id"] for a in placed)
     assert {(r["state"], r["signed"], r["outcome"]) for r in records} == {("hangup", True, "ok")}
-    deliveries = control.get(
-        "/sandbox/v1/deliveries", params={"webhook_id": hook["id"], "limit": 100}
-    ).json()["items"]
-    assert len(deliveries) == 7 and all(d["attempts"][0]["signed"] for d in deliveries)
+    with SandboxControl(world["sandbox"].url, world["sandbox"].api_key) as sandbox_control:
+        deliveries = sandbox_control.deliveries(webhook_id=hook["id"])
+    assert tuple(deliveries.columns) == DELIVERY_COLUMNS and len(deliveries) == 7
+    assert set(deliveries["status"]) == {"delivered"} and set(deliveries["state"]) == {"hangup"}
+    assert (deliveries["attempts"] == 1).all() and set(deliveries["http_status"]) == {200}
+    assert all(a[0]["signed"] and a[0]["url"].endswith("/dialpad/events") for a in deliveries["attempt_log"])
     bodies = world["wire"].bodies  # the bytes on the wire: compact HS256 JWTs of the webhook's secret
     assert len(bodies) == 7 and all(ct == "application/jwt" for ct, _ in bodies)
     events = [verify(body, HOOK_SECRET) for _, body in bodies]

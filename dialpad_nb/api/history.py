@@ -401,7 +401,7 @@ class HistoryAPI:
         what = f" {router_name or params.get('target_id')}" if params.get("target_id") else ""
         bar = tqdm(desc=f"call.list{what}", unit=" calls", disable=not progress, leave=True)
         try:
-            for items, next_cursor in self._call_pages(params, cursor, page_retries, records, attrs, bar):
+            for items, next_cursor in self._call_pages(params, cursor, page_retries, records, attrs):
                 records.extend(items)
                 pages += 1
                 bar.update(len(items))
@@ -419,7 +419,6 @@ class HistoryAPI:
         page_retries: int,
         records: list[Any],
         attrs: dict[str, Any],
-        bar: Any,
     ) -> Iterator[tuple[list[Any], str | None]]:
         path = f"{API}/call"
         pages = 0

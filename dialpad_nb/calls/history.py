@@ -34,7 +34,7 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ from ..core.event_log import check_event_record, is_event_record
 from ..core.frames import RAW_LIMIT, ReadResult
 from ..core.history import BadCallRecord, RoutedCall, check_call, is_call_record
 from .columns import PAYLOAD_FIELDS, Part
-from .reader import CallReader, _Bad, line_chunks
+from .reader import CallReader, _Bad, _LazyLines, line_chunks
 
 __all__ = [
     "CallItem",
@@ -464,7 +464,7 @@ def _vector_chunk(reader: CallReader, part: Part, buf: bytes, n_lines: int, firs
     if table is None or table.num_rows != n_lines:
         return None
     n = n_lines
-    raws = buf.split(b"\n")
+    raws = _LazyLines(buf)  # split only if a reject or a reference row needs a line's text
     call_id = np.asarray(pc.fill_null(table["call_id"], 0), dtype=np.int64)
     started = np.asarray(pc.fill_null(table["date_started"], -1), dtype=np.int64)
     entry = pa.concat_arrays(table["entry_point_target"].chunks)
@@ -544,7 +544,7 @@ def _vector_chunk(reader: CallReader, part: Part, buf: bytes, n_lines: int, firs
             if note is None
             else pa.array([note] * len(idx), pa.string()),
         }
-        sub_raws = [raws[i].strip() for i in idx.tolist()]
+        sub_raws = cast(list[bytes], _Subset(raws, idx))  # only indexed (for the texts of rejects)
         if not reader._vector_payloads(
             part, cols, lines[idx].tolist(), sub_raws, signed=False, logged=logged
         ):
@@ -557,6 +557,16 @@ def _vector_chunk(reader: CallReader, part: Part, buf: bytes, n_lines: int, firs
         for item in items:
             _add(reader, part, item)
     return n - len(rest) + len(items)
+
+
+class _Subset:
+    """``raws[idx[k]]`` as ``view[k]``: the raw lines of one group, split only when read."""
+
+    def __init__(self, raws: Any, idx: np.ndarray) -> None:
+        self._raws, self._idx = raws, idx
+
+    def __getitem__(self, k: int) -> bytes:
+        return self._raws[int(self._idx[k])]
 
 
 def _decode(raw: bytes) -> tuple[Any, str]:

@@ -291,21 +291,36 @@ class Deliverer:
                     self._idle.wait(min(0.05, max(0.0, deadline - time.monotonic())))
 
     def _loop(self) -> None:
+        """Keep at most ``2 * workers`` deliveries in flight; sleep until a send finishes, new work
+        is queued (:meth:`wake`) or the next retry is due. Never polls the database in a loop."""
+        room_max = 2 * self.workers
         while not self._stop.is_set():
             self._wake.clear()
             try:
-                for delivery in self.due(limit=self.workers * 4):
-                    with self._guard:
-                        self._inflight.add(int(delivery["id"]))
-                    assert self._pool is not None
-                    self._pool.submit(self._send, delivery)
-                nxt = self.next_due_ms()
+                with self._guard:
+                    room = room_max - len(self._inflight)
+                submitted = 0
+                if room > 0:
+                    for delivery in self.due(limit=room):
+                        with self._guard:
+                            self._inflight.add(int(delivery["id"]))
+                        assert self._pool is not None
+                        self._pool.submit(self._send, delivery)
+                        submitted += 1
+                if submitted:
+                    continue  # more may be due: look again (bounded by the room in flight)
+                with self._guard:
+                    busy = bool(self._inflight)
+                nxt = None if busy else self.next_due_ms()
             except Exception:  # the store was closed under us (shutdown): stop quietly
                 if self._stop.is_set():
                     return
-                nxt = None
-            timeout = 1.0 if nxt is None else min(1.0, max(0.0, (nxt - self.timer()) / 1000))
-            self._wake.wait(timeout if timeout > 0 else 0.001)
+                busy, nxt = False, None
+            if busy or nxt is None:
+                timeout = 1.0  # a finished send or new work wakes us sooner
+            else:
+                timeout = min(1.0, max(0.001, (nxt - self.timer()) / 1000))
+            self._wake.wait(timeout)
 
     def _send(self, delivery: dict[str, Any]) -> None:
         try:

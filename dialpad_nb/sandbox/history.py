@@ -204,27 +204,38 @@ def list_stored_calls(
 ) -> list[dict[str, Any]]:
     """Stored calls, most recent first: ``{"seq", "date_started", "record"}`` rows (record as JSON
     text). ``before`` is the keyset position ``(date_started, seq)`` to continue after."""
-    sql = "SELECT seq, date_started, record FROM calls WHERE 1 = 1"
-    args: list[Any] = []
+    # Each branch walks one index backwards from the cursor and stops at ``limit`` rows, so a page
+    # costs the same on the first page and the thousandth (an OR across indexes would sort them all).
+    common = ""
+    common_args: list[Any] = []
     if started_after is not None:
-        sql += " AND date_started > ?"
-        args.append(int(started_after))
+        common += " AND date_started > ?"
+        common_args.append(int(started_after))
     if started_before is not None:
-        sql += " AND date_started < ?"
-        args.append(int(started_before))
-    if target is not None:
-        tid, ttype = target
-        if ttype == "callrouter":
-            sql += " AND (router_id = ? OR (target_type = 'callrouter' AND target_id = ?))"
-            args += [tid, tid]
-        else:
-            sql += " AND target_type = ? AND target_id = ?"
-            args += [ttype, tid]
+        common += " AND date_started < ?"
+        common_args.append(int(started_before))
     if before is not None:
-        sql += " AND (date_started < ? OR (date_started = ? AND seq < ?))"
-        args += [before[0], before[0], before[1]]
-    sql += " ORDER BY date_started DESC, seq DESC LIMIT ?"
-    args.append(int(limit))
+        common += " AND (date_started, seq) < (?, ?)"
+        common_args += [before[0], before[1]]
+    if target is None:
+        branches: list[tuple[str, list[Any]]] = [("1 = 1", [])]
+    elif target[1] == "callrouter":  # came in through the router, or was routed to it
+        branches = [
+            ("router_id = ?", [target[0]]),
+            ("target_type = 'callrouter' AND target_id = ?", [target[0]]),
+        ]
+    else:
+        branches = [("target_type = ? AND target_id = ?", [target[1], target[0]])]
+    order = " ORDER BY date_started DESC, seq DESC LIMIT ?"
+    parts, args = [], []
+    for where, where_args in branches:
+        parts.append(
+            f"SELECT * FROM (SELECT seq, date_started, record FROM calls WHERE {where}{common}{order})"
+        )
+        args += [*where_args, *common_args, int(limit)]
+    sql = " UNION ".join(parts) + order if len(parts) > 1 else parts[0]
+    if len(parts) > 1:
+        args.append(int(limit))
     with store.transaction() as conn:
         return [dict(r) for r in conn.execute(sql, args).fetchall()]
 
