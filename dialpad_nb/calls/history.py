@@ -342,6 +342,16 @@ def read_history(reader: CallReader, source: Any, *, chunksize: int = 1_000_000)
         if sniff_history_file(path) == "lines" and not _has_events(path):
             yield from _line_chunks(reader, path, chunksize)
             return
+    if isinstance(source, pd.DataFrame) and VECTORISED and "raw" in source.columns and len(source):
+        raws = source["raw"].tolist()
+        if all(isinstance(r, str) and "\n" not in r for r in raws):  # one record per line: the fast path
+            part = Part()
+            buf = ("\n".join(raws) + "\n").encode()
+            records = _vector_chunk(reader, part, buf, len(raws), 1)
+            if records is not None:
+                calls, rejects = reader.finish(part, str(source.attrs.get("source") or "calls frame"))
+                yield ReadResult(calls, rejects, records=records)
+                return
     label, items = iter_call_records(source)
     part = Part()
     for item in items:
