@@ -152,6 +152,15 @@ def test_the_receiver_log_keeps_each_calls_latest_event_and_counts_the_rest(tmp_
     )
 
 
+def test_a_file_whose_first_call_lacks_its_id_is_still_read_as_call_history(tmp_path):
+    first = {k: v for k, v in routed_call(1).items() if k != "call_id"}
+    res = read_calls(jsonl(tmp_path / "c.jsonl", [first, routed_call(2)]))  # not mistaken for a routing log
+    check(res, 1, 1)
+    assert res.calls["router_id"].tolist() == [ROUTER] and res.rejects["reason"].tolist() == [
+        "line 1: call_id is required"
+    ]
+
+
 def test_duplicates_across_history_and_logs_are_rejected_after_the_first(tmp_path):
     calls = [routed_call(1), routed_call(2)]
     a = jsonl(tmp_path / "a.jsonl", calls)

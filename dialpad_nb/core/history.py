@@ -277,8 +277,10 @@ class RoutedCall:
 
 
 def is_call_record(obj: Any) -> bool:
-    """Whether a decoded JSON value looks like a ``CallProto`` (not a bare routing request)."""
-    return isinstance(obj, Mapping) and "call_id" in obj and not _CALL_ONLY_KEYS.isdisjoint(obj)
+    """Whether a decoded JSON value looks like a ``CallProto``: it has a key only a call record
+    has (a routing request or an endpoint-log record never does), even if ``call_id`` is missing
+    (then it is a call record to reject, not a routing request)."""
+    return isinstance(obj, Mapping) and not _CALL_ONLY_KEYS.isdisjoint(obj)
 
 
 def _int(value: Any) -> int | None:
