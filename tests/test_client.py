@@ -566,6 +566,19 @@ PUBLIC_CALLS = {
     "targets": lambda c: c.targets(),
     "resolve_target": lambda c: c.resolve_target("Sales"),
     "describe_router": lambda c: c.describe_router(7001),
+    # call history, webhooks, call-event subscriptions (api/history.py)
+    "calls": lambda c: c.calls(7001, progress=False, page_retries=0),
+    "get_call": lambda c: c.get_call(7000000000000001),
+    "create_webhook": lambda c: c.create_webhook("https://ops.example/events", secret=SECRET),
+    "list_webhooks": lambda c: c.list_webhooks(),
+    "get_webhook": lambda c: c.get_webhook(5300000000000001),
+    "update_webhook": lambda c: c.update_webhook(5300000000000001, hook_url="https://ops.example/v2"),
+    "delete_webhook": lambda c: c.delete_webhook(5300000000000001),
+    "create_call_subscription": lambda c: c.create_call_subscription(5300000000000001, router=7001),
+    "list_call_subscriptions": lambda c: c.list_call_subscriptions(7001),
+    "get_call_subscription": lambda c: c.get_call_subscription(5400000000000001),
+    "update_call_subscription": lambda c: c.update_call_subscription(5400000000000001, enabled=False),
+    "delete_call_subscription": lambda c: c.delete_call_subscription(5400000000000001),
 }
 
 

@@ -84,6 +84,7 @@ from ..core.models import (
 from ..core.pacing import RateLimiter, endpoint_key
 from ..core.policy import DIALPAD, Policy
 from .control import SandboxControl
+from .history import HistoryAPI
 from .http_errors import error_from_response, strip_query, transport_reason
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -149,8 +150,10 @@ def _fmt_duration(seconds: float) -> str:
 # --------------------------------------------------------------------------- client
 
 
-class DialpadClient:
-    """Dialpad's call-router API (or the sandbox's), typed and guarded. See the module docstring."""
+class DialpadClient(HistoryAPI):
+    """Dialpad's call-router API (or the sandbox's), typed and guarded. See the module docstring.
+
+    Call history, webhooks and call-event subscriptions: :class:`~dialpad_nb.api.history.HistoryAPI`."""
 
     def __init__(
         self,

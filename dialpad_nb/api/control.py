@@ -1,4 +1,5 @@
-"""Python wrapper of the sandbox's control API (``/sandbox/v1``): calls, attempts, outbox, clock.
+"""Python wrapper of the sandbox's control API (``/sandbox/v1``): calls, attempts, outbox, clock,
+call-event deliveries.
 
 ::
 
@@ -29,7 +30,14 @@ from .http_errors import error_from_response, transport_reason
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
-__all__ = ["ATTEMPT_FRAME_COLUMNS", "OUTBOX_COLUMNS", "SandboxControl", "count_outcomes", "sandbox_control"]
+__all__ = [
+    "ATTEMPT_FRAME_COLUMNS",
+    "DELIVERY_COLUMNS",
+    "OUTBOX_COLUMNS",
+    "SandboxControl",
+    "count_outcomes",
+    "sandbox_control",
+]
 
 PREFIX = "/sandbox/v1"
 
@@ -37,6 +45,19 @@ ATTEMPT_FRAME_COLUMNS: tuple[str, ...] = (*ATTEMPT_KEYS[:6], "time", *ATTEMPT_KE
 """Columns of :meth:`SandboxControl.attempts`: the attempt record plus ``time`` (UTC) after ``at``."""
 
 OUTBOX_COLUMNS: tuple[str, ...] = ("id", "at", "time", "router_id", "to", "subject", "body")
+
+DELIVERY_COLUMNS: tuple[str, ...] = (
+    "id",
+    "call_id",
+    "state",
+    "webhook_id",
+    "status",
+    "attempts",
+    "http_status",
+    "error",
+    "attempt_log",
+)
+"""Columns of :meth:`SandboxControl.deliveries` (one row per call-event delivery)."""
 
 _DTYPES: dict[str, str] = {
     "attempt_id": "Int64",
@@ -210,6 +231,68 @@ class SandboxControl:
         df = df.astype({"id": "Int64", "at": "Int64", "router_id": "Int64"})
         df.insert(2, "time", pd.to_datetime(df["at"], unit="ms", utc=True))
         return df
+
+    def delivery_records(
+        self, *, call_id: int | None = None, webhook_id: int | None = None, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Every call-event delivery (all pages, oldest first), each with every attempt
+        (``GET /sandbox/v1/deliveries``)."""
+        out: list[dict[str, Any]] = []
+        cursor = None
+        while True:
+            page = self._call(
+                "GET",
+                "/deliveries",
+                params={
+                    "call_id": call_id,
+                    "webhook_id": webhook_id,
+                    "status": status,
+                    "cursor": cursor,
+                    "limit": 500,
+                },
+            )
+            out.extend(page["items"])
+            cursor = page.get("cursor")
+            if not cursor:
+                return out
+
+    def deliveries(
+        self, *, call_id: int | None = None, webhook_id: int | None = None, status: str | None = None
+    ) -> pd.DataFrame:
+        """Call-event deliveries as a DataFrame, one row per delivery (:data:`DELIVERY_COLUMNS`):
+        its state, status (``pending``/``delivered``/``failed``), how many attempts, the last
+        HTTP status and error. ``attempt_log`` holds every attempt (wall-clock ``at``)."""
+        import pandas as pd
+
+        rows = []
+        for d in self.delivery_records(call_id=call_id, webhook_id=webhook_id, status=status):
+            last = d["attempts"][-1] if d["attempts"] else {}
+            rows.append(
+                {
+                    "id": d["id"],
+                    "call_id": d["call_id"],
+                    "state": d["state"],
+                    "webhook_id": d["webhook_id"],
+                    "status": d["status"],
+                    "attempts": len(d["attempts"]),
+                    "http_status": last.get("http_status"),
+                    "error": d["last_error"],
+                    "attempt_log": d["attempts"],
+                }
+            )
+        df = pd.DataFrame(rows, columns=list(DELIVERY_COLUMNS))
+        return df.astype(
+            {
+                "id": "Int64",
+                "call_id": "Int64",
+                "state": "string",
+                "webhook_id": "Int64",
+                "status": "string",
+                "attempts": "Int64",
+                "http_status": "Int64",
+                "error": "string",
+            }
+        )
 
     def router_errors(self, router_id: int) -> dict[str, Any]:
         """``{"router_id", "error_count", "window_s", "threshold", "enabled", "error_times"}``."""

@@ -1,4 +1,5 @@
-"""Call ingest: logged routing requests (and, later, Dialpad's call history) into one typed
+"""Call ingest: logged routing requests and Dialpad's call history (``CallProto`` records, saved
+``call.list`` pages, the ``client.calls()`` frame, the event receiver's log) into one typed
 ``calls`` frame plus the records that were refused."""
 
 from __future__ import annotations

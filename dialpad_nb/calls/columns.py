@@ -46,10 +46,17 @@ CALL_DTYPES: dict[str, str] = {
     "logged_target_type": "string",
     "logged_rule": "string",
     "signed": "boolean",
+    "router_id": "Int64",
+    "request_note": "string",
     "source": "string",
     "line": "int64",
 }
-"""Column -> pandas dtype of the ``calls`` frame (the contract replay builds on)."""
+"""Column -> pandas dtype of the ``calls`` frame (the contract replay builds on).
+
+``router_id`` and ``request_note`` come from Dialpad's call history (empty for logs): the
+router the call came in through, and why the request was not read as sent (it was rebuilt
+from the call's fields when the call has no routing breadcrumb). ``signed`` is empty when
+unknown (call history records the request's claims, not how it travelled)."""
 
 CALL_COLUMNS: tuple[str, ...] = tuple(CALL_DTYPES)
 
@@ -96,6 +103,23 @@ def _to_pandas_int(parts: list) -> pd.Series:
     return pd.Series(pd.arrays.IntegerArray(values, mask))
 
 
+def _to_pandas_bool(parts: list) -> pd.Series:
+    unknown = any(
+        (isinstance(p, list) and None in p) or (isinstance(p, np.ndarray) and p.dtype == object)
+        for p in parts
+    )
+    if unknown:  # missing values (call history does not say how a request travelled)
+        values = [v for p in parts for v in (p if isinstance(p, list) else np.asarray(p).tolist())]
+        return pd.Series(pd.array(values, dtype="boolean"))
+    return pd.Series(_concat_np(parts, bool), dtype="boolean")
+
+
+def _missing(n: int, dtype: str) -> pd.Series:
+    if dtype == "Int64":
+        return pd.Series(pd.arrays.IntegerArray(np.zeros(n, np.int64), np.ones(n, dtype=bool)))
+    return pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([pa.nulls(n, pa.string())])))
+
+
 def _concat_np(parts: list, dtype: Any) -> np.ndarray:
     if not parts:
         return np.empty(0, dtype=dtype)
@@ -136,7 +160,11 @@ def calls_frame(cols: dict[str, list], source: str) -> pd.DataFrame:
         "logged_target_id": _to_pandas_int(groups("logged_target_id")),
         "logged_target_type": _to_pandas_str(groups("logged_target_type")),
         "logged_rule": _to_pandas_str(groups("logged_rule")),
-        "signed": pd.Series(_concat_np(groups("signed"), bool), dtype="boolean"),
+        "signed": _to_pandas_bool(groups("signed")),
+        "router_id": _to_pandas_int(groups("router_id")) if cols["router_id"] else _missing(n, "Int64"),
+        "request_note": _to_pandas_str(groups("request_note"))
+        if cols["request_note"]
+        else _missing(n, "string"),
         "source": _repeat_str(source, n),
         "line": pd.Series(lines),
     }

@@ -14,6 +14,13 @@ mixed freely in one file:
 and ``.gz`` variants, CSV and Parquet files whose columns are the payload
 fields. ``source`` is a file, a folder, a glob, or a list of them.
 
+It also reads **Dialpad's call history** (:mod:`dialpad_nb.calls.history`): JSON or JSONL of
+``CallProto`` records, saved ``call.list`` pages, the event receiver's log, and, in memory,
+the frame ``client.calls()`` returns or a list of such records. The request is the routing
+breadcrumb's (rebuilt from the call, with ``request_note`` saying why, when there is none),
+the logged decision is the breadcrumb's target, and calls that did not come through a
+router are rejected with the reason.
+
 Decisions an analyst can rely on:
 
 - **Nothing is lost.** accepted + rejected == records, always. A record is a line
@@ -40,10 +47,8 @@ little and the two paths agree (property-tested). JWTs go through
 
 from __future__ import annotations
 
-import codecs
 import glob as _glob
 import os
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -58,7 +63,9 @@ import pyarrow.parquet as pq
 from ..core.errors import SourceNotFound, ValidationError
 from ..core.frames import ReadResult, empty_rejects
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS, Part, empty_calls
-from .reader import CP1252_FALLBACK, CallReader, line_chunks
+from .decoding import DecodedFile
+from .history import is_history_input, read_history, sniff_history_file
+from .reader import CallReader, line_chunks
 
 __all__ = [
     "CALL_COLUMNS",
@@ -117,116 +124,6 @@ def _file_format(path: str) -> str:
     return "lines"
 
 
-class _Decoded:
-    """A file's bytes as the parsers want them: gzip decompressed (member by member), a byte-order
-    mark dropped, UTF-16/UTF-32 (BOM, or NULs between ASCII) transcoded to UTF-8, and with
-    ``repair`` bytes that are not UTF-8 read as Windows-1252. A damaged or truncated gzip stream
-    ends the data where it breaks; :attr:`broken` says why (the reader rejects the tail)."""
-
-    _BLOCK = 1 << 20
-
-    def __init__(self, path: str, *, repair: bool = False) -> None:
-        self._f = open(path, "rb")
-        magic = self._f.read(2)
-        self._f.seek(0)
-        self._zlib = zlib.decompressobj(31) if magic == b"\x1f\x8b" else None
-        self._tail = b""  # compressed input not yet consumed
-        self._done = False
-        self.broken: str | None = None
-        head = self._raw(4)
-        encoding, skip = _sniff_encoding(head)
-        self.encoding = encoding or "utf-8"
-        self._pending = head[skip:]
-        self._decoder = None
-        if encoding is not None:
-            self._decoder = codecs.getincrementaldecoder(encoding)("replace")
-        elif repair:
-            self._decoder = codecs.getincrementaldecoder("utf-8")(CP1252_FALLBACK)
-        if self._decoder is not None:
-            self._pending = self._decoder.decode(self._pending).encode("utf-8")
-
-    def _raw(self, n: int) -> bytes:
-        """Up to about ``n`` decompressed bytes; b"" at the end (or where the stream broke)."""
-        if self._zlib is None:
-            return self._f.read(n)
-        out: list[bytes] = []
-        size = 0
-        while size < n and not self._done:
-            if self._zlib.eof:  # a member ended: another may follow (concatenated gzip)
-                rest = self._zlib.unused_data or self._tail or self._f.read(self._BLOCK)
-                self._tail = b""
-                if not rest.strip(b"\x00"):
-                    if rest and not self._f.read(1):
-                        rest = b""  # zero padding at the end, as gzip allows
-                    if not rest:
-                        self._done = True
-                        break
-                self._zlib = zlib.decompressobj(31)
-                self._tail = rest
-            data = self._tail or self._f.read(self._BLOCK)
-            self._tail = b""
-            if not data:
-                self.broken = "the gzip stream ends before its end (the file is truncated)"
-                self._done = True
-                break
-            try:
-                chunk = self._zlib.decompress(data, n - size)
-            except zlib.error as exc:
-                self.broken = f"damaged gzip data ({exc})"
-                self._done = True
-                break
-            self._tail = self._zlib.unconsumed_tail
-            out.append(chunk)
-            size += len(chunk)
-        return b"".join(out)
-
-    def read(self, n: int = -1) -> bytes:
-        n = self._BLOCK * 64 if n is None or n < 0 else n
-        while len(self._pending) < n:
-            raw = self._raw(max(n - len(self._pending), 1 << 16))
-            if not raw:
-                if self._decoder is not None:
-                    self._pending += self._decoder.decode(b"", final=True).encode("utf-8")
-                break
-            self._pending += raw if self._decoder is None else self._decoder.decode(raw).encode("utf-8")
-        out, self._pending = self._pending[:n], self._pending[n:]
-        return out
-
-    def readable(self) -> bool:
-        return True
-
-    @property
-    def closed(self) -> bool:
-        return self._f.closed
-
-    def close(self) -> None:
-        self._f.close()
-
-    def __enter__(self) -> _Decoded:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _sniff_encoding(head: bytes) -> tuple[str | None, int]:
-    """(encoding or None for UTF-8 as it is, bytes of BOM to skip) from a file's first bytes."""
-    for bom, encoding in (
-        (codecs.BOM_UTF32_LE, "utf-32-le"),
-        (codecs.BOM_UTF32_BE, "utf-32-be"),
-        (codecs.BOM_UTF8, None),
-        (codecs.BOM_UTF16_LE, "utf-16-le"),
-        (codecs.BOM_UTF16_BE, "utf-16-be"),
-    ):
-        if head.startswith(bom):
-            return encoding, len(bom)
-    if len(head) >= 4 and head[1] == 0 and head[3] == 0 and head[0] and head[2]:
-        return "utf-16-le", 0  # spreadsheet "Unicode text" without a BOM
-    if len(head) >= 4 and head[0] == 0 and head[2] == 0 and head[1] and head[3]:
-        return "utf-16-be", 0
-    return None, 0
-
-
 def _with_last(items: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int, bool]]:
     """``(buf, n_lines, is_last)``: one chunk of lookahead."""
     previous = None
@@ -242,7 +139,7 @@ def _with_last(items: Iterator[tuple[bytes, int]]) -> Iterator[tuple[bytes, int,
 
 
 def iter_calls(
-    source: str | os.PathLike | Iterable[str | os.PathLike],
+    source: Any,
     secret: str | bytes | None = None,
     *,
     chunksize: int = 1_000_000,
@@ -256,13 +153,18 @@ def iter_calls(
     so duplicates are caught across chunks and files)."""
     if chunksize < 1:
         raise ValidationError(f"must be >= 1, got {chunksize!r}", field="chunksize")
-    files = _expand(source)
     reader = CallReader(
         secret, default_country_code=default_country_code, duplicates=duplicates, leeway_s=leeway_s
     )
+    if is_history_input(source):  # Dialpad's call history in memory (calls.history)
+        yield from read_history(reader, source, chunksize=chunksize)
+        return
+    files = _expand(source)
     for path in files:
         fmt = _file_format(path)
-        if fmt == "lines":
+        if fmt == "lines" and sniff_history_file(path):  # a file of Dialpad's call history
+            yield from read_history(reader, path, chunksize=chunksize)
+        elif fmt == "lines":
             yield from _line_chunks(reader, path, chunksize)
         elif fmt == "csv":
             yield from _csv_chunks(reader, path, chunksize)
@@ -273,7 +175,7 @@ def iter_calls(
 def _line_chunks(reader: CallReader, path: str, chunksize: int) -> Iterator[ReadResult]:
     """A line file, chunk by chunk. Where a .gz stream breaks, what was read is kept and the broken
     tail (the cut line, or the unread rest) is one reject naming the file, the line and why."""
-    with _Decoded(path) as f:
+    with DecodedFile(path) as f:
         first = 1
         for buf, n_lines, last in _with_last(line_chunks(f, chunksize)):
             tail = None
@@ -345,7 +247,7 @@ def _csv_chunks(reader: CallReader, path: str, chunksize: int) -> Iterator[ReadR
 
     parse = pcsv.ParseOptions(invalid_row_handler=on_bad_row)
     read = pcsv.ReadOptions(block_size=1 << 22, use_threads=False)  # single thread: rows get numbers
-    with _Decoded(path, repair=True) as f:
+    with DecodedFile(path, repair=True) as f:
         try:
             rd = pcsv.open_csv(f, convert_options=opts, read_options=read, parse_options=parse)
         except pa.ArrowInvalid as exc:
@@ -456,7 +358,7 @@ def _result(reader: CallReader, part: Part, path: str, records: int) -> ReadResu
 
 
 def read_calls(
-    source: str | os.PathLike | Iterable[str | os.PathLike],
+    source: Any,
     secret: str | bytes | None = None,
     *,
     chunksize: int = 1_000_000,

@@ -565,9 +565,15 @@ class CallReader:
         rule = logged.get("logged_rule")
         c["logged_rule"].append(pa.nulls(m, pa.string()) if rule is None else pc.cast(rule, pa.string()))
         sg = logged.get("signed")
-        c["signed"].append(
-            np.full(m, signed) if sg is None else np.asarray(pc.cast(sg, pa.bool_()), dtype=bool)
-        )
+        if sg is not None and sg.null_count:  # unknown (call history): kept as missing
+            c["signed"].append(np.array(pc.cast(sg, pa.bool_()).to_pylist(), dtype=object))
+        else:
+            c["signed"].append(
+                np.full(m, signed) if sg is None else np.asarray(pc.cast(sg, pa.bool_()), dtype=bool)
+            )
+        for extra in ("router_id", "request_note"):  # call history's columns (calls.history)
+            if logged.get(extra) is not None:
+                c[extra].append(logged[extra])
         c["line"].append(lines_arr)
         return True
 

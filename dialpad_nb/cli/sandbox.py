@@ -37,6 +37,7 @@ def _run_sandbox(args: argparse.Namespace) -> int:
         routing_deadline_s=args.routing_deadline,
         allow_remote_routing=args.allow_remote_routing,
         rate_limits=args.rate_limits,
+        allow_remote_events=args.allow_remote_events,
     )
 
 
@@ -92,5 +93,10 @@ def add(subparsers: Any) -> None:
         action="store_true",
         help=f"enforce Dialpad's API rate limits ({DIALPAD.company_requests_per_s:g} requests/s per company, "
         f"{DIALPAD.endpoint_requests_per_min:g}/min per endpoint): 429 with Retry-After (default: off)",
+    )
+    p.add_argument(
+        "--allow-remote-events",
+        action="store_true",
+        help="deliver call events to webhooks off this machine too (default: loopback only)",
     )
     p.set_defaults(func=_run_sandbox)

@@ -9,6 +9,8 @@
 ``signing``        HS256 JWTs, algorithm pinned
 ``protocol``       the routing request on the wire, and how Dialpad reads the answer
 ``endpoint_log``   the endpoint kit's JSONL record: its fields, writer and checker
+``history``        Dialpad's call record (CallProto) and its routing breadcrumbs: writer and checker
+``event_log``      the event receiver's JSONL record
 ``frames``         the rejects frame and the read result every reader returns
 ``serving``        uvicorn in a thread or in the foreground (sandbox, endpoint)
 =================  ==================================================================

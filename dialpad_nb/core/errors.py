@@ -9,6 +9,7 @@
     ├── ServerNotStarted              a local server (sandbox, endpoint) that could not start (RuntimeError too)
     ├── PatchGuardError               a second router PATCH inside Dialpad's 5-minute window, refused locally
     ├── SandboxOnly                   a sandbox-only feature (control API, clock, outbox) asked of Dialpad
+    ├── IncompleteRead                a paged read that stopped part-way; keeps what was read (``partial``)
     ├── TokenError                    a routing-request JWT that fails verification (reason in ``reason``)
     ├── TransportError                no HTTP answer: connection refused, DNS, timeout
     │   └── DialpadTimeout
@@ -39,6 +40,7 @@ __all__ = [
     "DialpadError",
     "DialpadTimeout",
     "Forbidden",
+    "IncompleteRead",
     "InvalidType",
     "MalformedResponse",
     "NotFound",
@@ -99,6 +101,25 @@ class PatchGuardError(DialpadError):
 class SandboxOnly(DialpadError):
     """A feature only the sandbox has (its control API: placing calls, the clock, the outbox)
     was asked of a client talking to Dialpad. The message says what to do instead."""
+
+
+class IncompleteRead(DialpadError):
+    """A paged read (e.g. the call history) that stopped part-way because a page kept failing.
+
+    Nothing already read is lost: ``partial`` is what was read (the same kind of result a
+    complete read returns), ``pages``/``records`` say how far it got, ``cursor`` is the cursor
+    of the page that failed (pass it back to resume), ``cause`` the last error (also
+    ``__cause__``)."""
+
+    def __init__(
+        self, message: str, *, partial: object, pages: int, records: int, cursor: str | None, cause: Exception
+    ) -> None:
+        self.partial = partial
+        self.pages = pages
+        self.records = records
+        self.cursor = cursor
+        self.cause = cause
+        super().__init__(message)
 
 
 class TokenError(DialpadError):

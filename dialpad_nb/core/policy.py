@@ -32,6 +32,9 @@ from .errors import ValidationError
 __all__ = [
     "ASSUMPTIONS",
     "DIALPAD",
+    "EVENT_DELIVERY",
+    "RATE_LIMITS_PER_MIN",
+    "EventDelivery",
     "AttemptVerdict",
     "ERROR_OUTCOMES",
     "OUTCOMES",
@@ -116,6 +119,30 @@ ASSUMPTIONS: dict[str, str] = {
         "evenly); an endpoint is one method on one path template; over a limit: 429 with Retry-After"
     ),
     "name_url_limits": "router names, routing URLs and secrets have length limits (core.models MAX_*_LENGTH)",
+    # call history (GET /api/v2/call) and call events: read by core.history, sandbox.history,
+    # calls.history, health.history; BEHAVIOUR.md "Call history", "Call events"
+    "breadcrumb_per_request": "a routed call has one callrouter breadcrumb per routing request "
+    "(the first is the one read); none when no request was made",
+    "breadcrumb_request": "a breadcrumb's request is the routing payload Dialpad sent (the JWT's claims when signed)",
+    "breadcrumb_error": 'a breadcrumb whose response has "error" is an error: {"error": '
+    'timeout|connect_error|http_status|invalid_body|unknown_target, "status", "latency_ms"}; '
+    "any other response is the endpoint's parsed answer (ok)",
+    "breadcrumb_unknown_error": "an error name we do not know still counts as an error: http_status when "
+    "its status is not 2xx, else invalid_response",
+    "breadcrumb_target": "a breadcrumb's target is what Dialpad used: the endpoint's answer, or the "
+    "default target after an error (the logged decision for replay)",
+    "breadcrumb_latency": "latency is the error response's latency_ms; Dialpad records none for a good answer",
+    "no_breadcrumb_disabled": "a call that came in through a router without a breadcrumb went to the "
+    "default target while the router was disabled (skipped_disabled, no request)",
+    "sandbox_calls_concluded": "the sandbox concludes a call at once: its ring, answer and hang-up times "
+    "are simulated (seeded) after date_started, and call.list shows it immediately",
+    "group_calls_only": "a group_calls_only subscription gets only calls whose final target is an "
+    "office, department or call centre",
+    "event_jwt": "a webhook with a secret gets the compact HS256 JWT of the event as the body, "
+    "Content-Type application/jwt (as for routing requests)",
+    "event_delivery": "call events are delivered at least once: a non-2xx answer or no answer within "
+    "EVENT_DELIVERY.timeout_s is retried with exponential backoff, then recorded as failed; "
+    "receivers de-duplicate on (call_id, state)",
 }
 
 
@@ -265,3 +292,37 @@ class RouterHealthState:
 
     def reset(self) -> None:
         self.window.clear()
+
+
+# --------------------------------------------------------------------------- call history and events
+
+RATE_LIMITS_PER_MIN: dict[str, int] = {"call.list": 1200, "call.get_call_info": 10}
+"""Dialpad's documented per-minute limits of the call-history operations (the client paces itself)."""
+
+
+@dataclass(frozen=True)
+class EventDelivery:
+    """How call events are delivered to a webhook (assumption ``event_delivery``): up to
+    ``attempts`` POSTs, the n-th retry ``backoff_s * factor ** (n - 1)`` seconds after the
+    failure before it, each given ``timeout_s`` to answer 2xx."""
+
+    attempts: int = 4
+    backoff_s: float = 1.0
+    factor: float = 2.0
+    timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.attempts < 1:
+            raise ValidationError(f"must be >= 1, got {self.attempts!r}", field="attempts")
+        if self.backoff_s < 0 or self.factor < 1:
+            raise ValidationError("backoff_s must be >= 0 and factor >= 1", field="backoff_s")
+        if self.timeout_s <= 0:
+            raise ValidationError(f"must be > 0, got {self.timeout_s!r}", field="timeout_s")
+
+    def retry_delay_s(self, failed_attempts: int) -> float:
+        """Seconds to wait after the ``failed_attempts``-th failed POST (1, 2, ...)."""
+        return self.backoff_s * self.factor ** (failed_attempts - 1)
+
+
+EVENT_DELIVERY = EventDelivery()
+"""The sandbox's delivery schedule: 4 tries, 1 s, 2 s, 4 s apart, 5 s each."""

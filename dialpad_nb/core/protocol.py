@@ -61,6 +61,8 @@ class RouteResult:
     http_status: int | None = None
     detail: str | None = None
     decision: RoutingDecision | None = None
+    answer: Any = None
+    """The endpoint's decoded JSON answer, when it was a routing decision (``ok``)."""
 
 
 def classify_answer(
@@ -143,4 +145,4 @@ def request_route(
     verdict = classify_answer(data, unknown_target_reason)
     if isinstance(verdict, RouteResult):
         return RouteResult(verdict.outcome, latency, status, verdict.detail)
-    return RouteResult("ok", latency, status, None, verdict)
+    return RouteResult("ok", latency, status, None, verdict, data)

@@ -3,6 +3,7 @@
 One import for the analyst; the work lives in small modules:
 
 * :mod:`.attempts` — the attempts DataFrame (sandbox, endpoint log, CSV);
+* :mod:`.history` — the attempts from Dialpad's own record (call history, call events);
 * :mod:`.window` — the auto-disable rule over a whole log, vectorised
   (:func:`simulate`, :func:`what_if`, :func:`infer_patches`);
 * :mod:`.latency` — percentiles per hour / outcome against the deadline;
@@ -25,6 +26,7 @@ from .attempts import (
 )
 from .budget import Forecast, disable_eta_s, forecast
 from .endpoint_probe import FaultSwitch, ProbeResult, probe
+from .history import from_dialpad_calls
 from .latency import latency_band, latency_by_hour, latency_by_outcome, latency_summary
 from .summary import health_summary
 from .window import (
@@ -53,6 +55,7 @@ __all__ = [
     "disable_eta_s",
     "error_count_curve",
     "forecast",
+    "from_dialpad_calls",
     "from_sandbox",
     "health_summary",
     "infer_patches",

@@ -1,5 +1,6 @@
 """Sample data: the fictional company the sandbox serves (Harbor & Pine Outfitters), and
-seeded generators of call logs, CRM exports and attempt logs.
+seeded generators of call logs, CRM exports and attempt logs, and a few days of call history
+with an incident placed in a sandbox (``make_call_history``, notebook 05).
 
 Never imported by the analytics (``calls``, ``rules``, ``health``): they work on any
 company. Names are loaded lazily.
@@ -14,6 +15,7 @@ _EXPORTS: dict[str, str] = {
     "INTERNAL_NUMBERS": "generate",
     "COMPANY": "company",
     "DEPARTMENTS": "company",
+    "HistoryDemo": "history_demo",
     "OFFICES": "company",
     "SAMPLE_ROUTERS": "attempts",
     "SAMPLE_SECRET": "generate",
@@ -21,6 +23,7 @@ _EXPORTS: dict[str, str] = {
     "all_targets": "company",
     "generate_calls": "generate",
     "generate_crm": "generate",
+    "make_call_history": "history_demo",
     "sample_attempts": "attempts",
     "write_call_log": "generate",
     "write_sample": "generate",

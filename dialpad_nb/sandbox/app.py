@@ -36,9 +36,9 @@ from ..core.clock import Clock, SimulatedClock
 from ..core.directory import Directory
 from ..core.errors import ValidationError
 from ..core.pacing import RateLimiter, endpoint_key
-from ..core.policy import DIALPAD, Policy
+from ..core.policy import DIALPAD, EVENT_DELIVERY, EventDelivery, Policy
 from ..samples.company import COMPANY, Company
-from . import control, rest
+from . import control, delivery, events, history, rest
 from .http import ID_KEYS, ErrorAnswer, error_body, error_response, too_large_message
 from .store import SandboxStore
 
@@ -77,6 +77,10 @@ class SandboxState:
     allow_remote_routing: bool = False
     max_body_bytes: int = MAX_BODY_BYTES
     rate_limits: bool = False
+    allow_remote_events: bool = False
+    event_delivery: EventDelivery = EVENT_DELIVERY
+    event_transport: Any = None
+    deliver_in_background: bool = True
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -245,6 +249,10 @@ def create_app(
     max_body_bytes: int = MAX_BODY_BYTES,
     rate_limits: bool = False,
     rate_clock: Callable[[], float] = time.monotonic,
+    allow_remote_events: bool = False,
+    event_delivery: EventDelivery = EVENT_DELIVERY,
+    event_transport: Any = None,
+    deliver_in_background: bool = True,
 ) -> Starlette:
     """The sandbox app.
 
@@ -262,6 +270,11 @@ def create_app(
     ``rate_limits``: enforce Dialpad's API rate limits (``policy.company_requests_per_s``,
     ``policy.endpoint_requests_per_min``) on ``/api/v2`` with 429 + ``Retry-After``; off by default so
     tests and bulk scripts run fast. ``rate_clock`` is the limiter's monotonic time in seconds (tests).
+
+    Call events (:mod:`.delivery`) go to loopback hooks only unless ``allow_remote_events``;
+    ``event_delivery`` is the retry schedule, ``event_transport`` an optional httpx transport
+    (tests); ``deliver_in_background=False`` leaves queued events for
+    ``delivery.deliverer(state).run_due()`` (tests that drive retries without waiting).
     """
     if not isinstance(api_key, str) or not api_key:
         raise ValidationError("create_app needs a non-empty key", field="api_key")
@@ -306,6 +319,10 @@ def create_app(
         allow_remote_routing=allow_remote_routing,
         max_body_bytes=max_body_bytes,
         rate_limits=rate_limits,
+        allow_remote_events=allow_remote_events,
+        event_delivery=event_delivery,
+        event_transport=event_transport,
+        deliver_in_background=deliver_in_background,
     )
 
     @asynccontextmanager
@@ -317,12 +334,19 @@ def create_app(
         state.exit_stack = AsyncExitStack()
         try:
             async with state.exit_stack:
+                if state.deliver_in_background and delivery.pending_count(state.store):
+                    delivery.deliverer(state)  # events queued before a restart: send them now
                 yield {}
         finally:
             state.store.close()
 
     app = Starlette(
-        routes=[*rest.routes, Mount("/sandbox/v1", routes=control.routes)],
+        routes=[
+            *rest.routes,
+            *history.routes,
+            *events.routes,
+            Mount("/sandbox/v1", routes=[*control.routes, *delivery.routes]),
+        ],
         exception_handlers={
             ErrorAnswer: _api_error,
             HTTPException: _http_error,

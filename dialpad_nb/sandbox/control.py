@@ -25,6 +25,7 @@ Dialpad's ``/api/v2`` only).
 
 from __future__ import annotations
 
+import functools
 import threading
 from typing import Any
 
@@ -36,7 +37,9 @@ from starlette.routing import Route
 from ..core.clock import SimulatedClock, ms_to_datetime, to_ms
 from ..core.errors import ValidationError
 from ..core.models import parse_id
+from .delivery import dispatch_activity
 from .dispatch import Dispatcher, NumberNotAssigned, attempt_json
+from .history import record_call
 from .http import ErrorAnswer, decode_cursor, encode_cursor, read_json, read_object, sandbox_state
 
 __all__ = ["routes"]
@@ -97,16 +100,19 @@ def dispatcher(state: Any) -> Dispatcher:
                 transport=state.transport,
                 directory=state.directory,
                 allow_remote_routing=state.allow_remote_routing,
+                on_call=functools.partial(record_call, state),
             )
             state.extras[_DISPATCHER_KEY] = d
             state.exit_stack.callback(d.close)
         return d
 
 
-async def _dispatch(fn, *args, **kwargs) -> Any:
-    """Run a (blocking) dispatch call in a worker thread; map its refusals to API errors."""
+async def _dispatch(state: Any, fn, *args, **kwargs) -> Any:
+    """Run a (blocking) dispatch call in a worker thread; map its refusals to API errors.
+    Event delivery gives way while it runs (:class:`~dialpad_nb.sandbox.delivery.DispatchActivity`)."""
     try:
-        return await run_in_threadpool(fn, *args, **kwargs)
+        with dispatch_activity(state):
+            return await run_in_threadpool(fn, *args, **kwargs)
     except ValidationError as exc:
         raise ErrorAnswer(400, str(exc)) from None
     except NumberNotAssigned as exc:
@@ -131,7 +137,12 @@ async def place_calls(request: Request) -> JSONResponse:
         call = read_object(body, CALL_FIELDS)
         return JSONResponse(
             await _dispatch(
-                d.place_call, call.get("to"), call.get("from"), at=call.get("at"), call_id=call.get("call_id")
+                state,
+                d.place_call,
+                call.get("to"),
+                call.get("from"),
+                at=call.get("at"),
+                call_id=call.get("call_id"),
             )
         )
     if isinstance(body, list):
@@ -145,7 +156,7 @@ async def place_calls(request: Request) -> JSONResponse:
     concurrency = data.get("concurrency", 1)
     if isinstance(concurrency, bool) or not isinstance(concurrency, int) or not 1 <= concurrency <= 64:
         raise ErrorAnswer(400, f"concurrency: must be an integer from 1 to 64, got {concurrency!r}")
-    return JSONResponse(await _dispatch(d.place_calls, calls, concurrency=concurrency))
+    return JSONResponse(await _dispatch(state, d.place_calls, calls, concurrency=concurrency))
 
 
 async def list_attempts(request: Request) -> JSONResponse:

@@ -33,7 +33,7 @@ order of errors are exact; calls to different routers run in parallel.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -99,8 +99,13 @@ class Dispatcher:
         transport: httpx.BaseTransport | None = None,
         directory: Directory,
         allow_remote_routing: bool = False,
+        on_call: Callable[..., None] | None = None,
     ) -> None:
         self.store = store
+        self.on_call = on_call
+        """Called inside the attempt's transaction with ``router``, ``record`` (the attempt),
+        ``request`` (the RoutingRequest, None when none was due) and ``result`` (the
+        RouteResult, None when skipped): the call history hook (:mod:`.history`)."""
         # With a real network transport the sandbox only calls endpoints on this machine, unless
         # told otherwise: an offline tool must not send call data to whatever URL a router names.
         self.remote_allowed = allow_remote_routing or transport is not None
@@ -206,6 +211,11 @@ class Dispatcher:
             enabled_before = bool(router["enabled"])
             default = RoutingDecision(int(router["default_target_id"]), router["default_target_type"])
             result: RouteResult | None = None
+            request = None
+            if enabled_before:
+                request = RoutingRequest(
+                    date_started=now, call_id=call_id, external_number=from_, internal_number=to
+                )
             if enabled_before and not self.remote_allowed and not is_loopback_url(router["routing_url"]):
                 result = RouteResult(
                     "connect_error",
@@ -216,10 +226,7 @@ class Dispatcher:
                         "(CLI: --allow-remote-routing)"
                     ),
                 )
-            elif enabled_before:
-                request = RoutingRequest(
-                    date_started=now, call_id=call_id, external_number=from_, internal_number=to
-                )
+            elif request is not None:
                 result = request_route(
                     self._http,
                     routing_url=router["routing_url"],
@@ -228,7 +235,7 @@ class Dispatcher:
                     deadline_s=self.deadline_s,
                     unknown_target_reason=self.unknown_target_reason,
                 )
-            return self._record(router, now, call_id, from_, to, enabled_before, default, result)
+            return self._record(router, now, call_id, from_, to, enabled_before, default, result, request)
 
     def _record(
         self,
@@ -240,6 +247,7 @@ class Dispatcher:
         enabled_before: bool,
         default: RoutingDecision,
         result: RouteResult | None,
+        request: RoutingRequest | None = None,
     ) -> dict[str, Any]:
         rid = int(router["id"])
         window_ms = self.policy.window_ms
@@ -280,6 +288,8 @@ class Dispatcher:
                 "enabled_before": enabled_before,
             }
             record["attempt_id"] = self.store.add_attempt(record)
+            if self.on_call is not None:
+                self.on_call(router=router, record=record, request=request, result=result)
         return attempt_json(record)
 
     def _email_admin(

@@ -29,6 +29,20 @@ Tables (the dispatch code uses the last four)::
                     target_type, is_default, error_count, disabled_after, enabled_before
     router_errors   router_id, at_ms
     outbox          id, at_ms, router_id, to_addr, subject, body
+
+Call history and events (schema 2; :mod:`.history`, :mod:`.events`, :mod:`.delivery` use them;
+a database made by schema 1 gets them when it is opened)::
+
+    calls               seq, call_id, date_started, router_id, target_id, target_type,
+                        record (the concluded CallProto, JSON)
+    webhooks            seq, id, hook_url, secret, created_ms, updated_ms
+    call_subscriptions  seq, id, webhook_id, call_states (JSON list), enabled,
+                        group_calls_only, target_id, target_type, created_ms
+    deliveries          id, created_ms, subscription_id, webhook_id, call_id, state,
+                        event (JSON), status (pending|delivered|failed), attempts,
+                        next_at_ms (wall clock), last_error
+    delivery_attempts   id, delivery_id, attempt, at_ms (wall clock), url, signed,
+                        http_status, latency_ms, error
 """
 
 from __future__ import annotations
@@ -58,7 +72,7 @@ __all__ = [
 
 log = logging.getLogger("dialpad_nb.sandbox.store")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def _valid_ms(value: str | None) -> int | None:
@@ -139,6 +153,67 @@ CREATE TABLE IF NOT EXISTS outbox (
     subject   TEXT NOT NULL,
     body      TEXT NOT NULL
 );
+"""
+
+_SCHEMA_2 = """
+CREATE TABLE IF NOT EXISTS calls (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    call_id      INTEGER NOT NULL UNIQUE,
+    date_started INTEGER NOT NULL,
+    router_id    INTEGER,
+    target_id    INTEGER,
+    target_type  TEXT,
+    record       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS calls_started ON calls(date_started, seq);
+CREATE INDEX IF NOT EXISTS calls_router ON calls(router_id, date_started, seq);
+CREATE INDEX IF NOT EXISTS calls_target ON calls(target_type, target_id, date_started, seq);
+CREATE TABLE IF NOT EXISTS webhooks (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    id         INTEGER NOT NULL UNIQUE,
+    hook_url   TEXT NOT NULL,
+    secret     TEXT,
+    created_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS call_subscriptions (
+    seq              INTEGER PRIMARY KEY AUTOINCREMENT,
+    id               INTEGER NOT NULL UNIQUE,
+    webhook_id       INTEGER NOT NULL,
+    call_states      TEXT NOT NULL,
+    enabled          INTEGER NOT NULL DEFAULT 1,
+    group_calls_only INTEGER NOT NULL DEFAULT 0,
+    target_id        INTEGER,
+    target_type      TEXT,
+    created_ms       INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS deliveries (
+    id              INTEGER PRIMARY KEY,
+    created_ms      INTEGER NOT NULL,
+    subscription_id INTEGER NOT NULL,
+    webhook_id      INTEGER NOT NULL,
+    call_id         INTEGER NOT NULL,
+    state           TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    status          TEXT NOT NULL DEFAULT 'pending',
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_at_ms      INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, next_at_ms, id);
+CREATE INDEX IF NOT EXISTS deliveries_call ON deliveries(call_id, id);
+CREATE TABLE IF NOT EXISTS delivery_attempts (
+    id          INTEGER PRIMARY KEY,
+    delivery_id INTEGER NOT NULL,
+    attempt     INTEGER NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    url         TEXT,
+    signed      INTEGER,
+    http_status INTEGER,
+    latency_ms  REAL,
+    error       TEXT
+);
+CREATE INDEX IF NOT EXISTS delivery_attempts_delivery ON delivery_attempts(delivery_id, attempt);
 """
 
 ATTEMPT_FIELDS: tuple[str, ...] = tuple("at_ms" if k == "at" else k for k in ATTEMPT_KEYS[1:])
@@ -248,10 +323,13 @@ class SandboxStore:
 
     def _create_schema(self) -> None:
         conn = self._c()
-        for statement in _SCHEMA.split(";"):
+        for statement in (_SCHEMA + _SCHEMA_2).split(";"):
             if statement.strip():
                 conn.execute(statement)
-        if self._get_meta("schema_version") is None:
+        version = self._get_meta("schema_version")
+        if version is not None and int(version) < SCHEMA_VERSION:  # an older database: tables added above
+            self._set_meta("schema_version", str(SCHEMA_VERSION))
+        if version is None:
             self._set_meta("schema_version", str(SCHEMA_VERSION))
             self._set_meta("seed", str(self._seed))
             self._set_meta("router_counter", "0")
