@@ -10,7 +10,7 @@
 ``protocol``       the routing request on the wire, and how Dialpad reads the answer
 ``endpoint_log``   the endpoint kit's JSONL record: its fields, writer and checker
 ``frames``         the rejects frame and the read result every reader returns
-``serving``        uvicorn in a thread or in the foreground (sandbox, endpoint)
+``serving``        uvicorn in a thread, in the foreground, or in worker processes
 =================  ==================================================================
 
 Import the module you need (``from dialpad_nb.core.policy import DIALPAD``); this
