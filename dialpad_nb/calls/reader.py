@@ -421,9 +421,9 @@ class CallReader:
                 known = pc.is_in(pc.drop_null(event), value_set=pa.array(EVENT_KINDS, pa.string()))
                 if not pc.all(known).as_py():
                     return False  # an unknown event: the reference path names it
-                for kind, count in pc.value_counts(pc.drop_null(event)).to_pylist():
-                    if count:
-                        part.skipped[kind] = part.skipped.get(kind, 0) + count
+                for item in pc.value_counts(pc.drop_null(event)).to_pylist():
+                    kind, count = item["values"], item["counts"]
+                    part.skipped[kind] = part.skipped.get(kind, 0) + count
                 keep_rows = np.flatnonzero(~np.asarray(named, dtype=bool))
                 if not len(keep_rows):
                     return True
