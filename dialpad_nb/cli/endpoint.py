@@ -180,7 +180,7 @@ def _positive_int(text: str) -> int:
 class _Stderr(logging.StreamHandler):
     """A handler writing to whatever ``sys.stderr`` is when it writes (not when it was made)."""
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 
