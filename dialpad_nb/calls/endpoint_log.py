@@ -24,7 +24,7 @@ from typing import IO, Any
 
 import pandas as pd
 
-from ..core.endpoint_log import BadLogRecord, LogEvent, LogRecord, check_record, log_files
+from ..core.endpoint_log import BadLogRecord, LogEvent, LogRecord, check_record, log_files, open_generation
 from ..core.frames import ReadResult, rejects_frame
 
 __all__ = [
@@ -85,11 +85,10 @@ def _lines(source: Any) -> Iterator[tuple[int, Any, str]]:
             yield i, rec, ""
         return
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        with path.open("rb") as f:
-            magic = f.read(2)
-        opener = gzip.open if magic == b"\x1f\x8b" else open
-        with opener(path, "rb") as fh:
+        with open_generation(source) as raw:
+            magic = raw.read(2)
+            raw.seek(0)
+            fh: Any = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
             yield from _decode(fh)
         return
     if hasattr(source, "read"):

@@ -59,7 +59,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from ..core.endpoint_log import log_files
+from ..core.endpoint_log import log_files, open_generation
 from ..core.errors import SourceNotFound, ValidationError
 from ..core.frames import ReadResult, empty_rejects
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS, Part, empty_calls
@@ -141,7 +141,7 @@ class _Decoded:
     _BLOCK = 1 << 20
 
     def __init__(self, path: str, *, repair: bool = False) -> None:
-        self._f = open(path, "rb")
+        self._f = open_generation(path)  # a rotated log generation may be gzipped meanwhile
         magic = self._f.read(2)
         self._f.seek(0)
         self._zlib = zlib.decompressobj(31) if magic == b"\x1f\x8b" else None

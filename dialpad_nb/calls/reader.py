@@ -421,15 +421,15 @@ class CallReader:
                 known = pc.is_in(pc.drop_null(event), value_set=pa.array(EVENT_KINDS, pa.string()))
                 if not pc.all(known).as_py():
                     return False  # an unknown event: the reference path names it
-                for item in pc.value_counts(pc.drop_null(event)).to_pylist():
-                    kind, count = item["values"], item["counts"]
-                    part.skipped[kind] = part.skipped.get(kind, 0) + count
                 keep_rows = np.flatnonzero(~np.asarray(named, dtype=bool))
-                if not len(keep_rows):
-                    return True
-                table = table.take(pa.array(keep_rows)).drop_columns(["event"])
-                lines = [lines[i] for i in keep_rows.tolist()]
-                raws = [raws[i] for i in keep_rows.tolist()]
+                if len(keep_rows):
+                    rows = keep_rows.tolist()
+                    kept = table.take(pa.array(keep_rows)).drop_columns(["event"])
+                    if not self._vector_log(part, kept, [lines[i] for i in rows], [raws[i] for i in rows]):
+                        return False  # the reference path takes the whole block, events included
+                for item in pc.value_counts(pc.drop_null(event)).to_pylist():
+                    part.skipped[item["values"]] = part.skipped.get(item["values"], 0) + item["counts"]
+                return True
         names = table.column_names
         payload = table.column("payload") if "payload" in names else pa.nulls(table.num_rows)
         if not (pa.types.is_struct(payload.type) or pa.types.is_null(payload.type)):

@@ -70,6 +70,7 @@ __all__ = [
     "logged_error",
     "make_record",
     "make_reload_record",
+    "open_generation",
     "rotated_name",
     "timeout_error",
 ]
@@ -341,3 +342,15 @@ def log_files(path: str | os.PathLike) -> list[Path]:
 def _stamp_key(stamp: str) -> tuple[str, int]:
     base, _, seq = stamp.partition("-")
     return base, int(seq or 0)
+
+
+def open_generation(path: str | os.PathLike) -> Any:
+    """``open(path, "rb")``, or its ``.gz`` twin when a rotated generation was compressed between
+    being listed and being opened (the ``.gz`` is complete before the plain file goes)."""
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        gz = Path(path).with_name(Path(path).name + ".gz")
+        if not gz.exists():
+            raise
+        return open(gz, "rb")
