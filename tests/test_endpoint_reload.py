@@ -391,3 +391,33 @@ def test_healthz_and_metrics_never_reveal_the_secret_or_crm_data(tmp_path):
         leaked = {v for v in crm_values if len(v) > 4 and v in page}
         assert leaked == set()
     assert json.loads(pages[0])["status"] == "ok"
+
+
+# --------------------------------------------------------------------------- --check-directory
+
+
+@pytest.mark.http
+def test_check_directory_refuses_a_target_the_company_does_not_have(tmp_path, capsys, monkeypatch):
+    """--check-directory fetches the directory through connect() (here: the embedded sandbox's
+    sample company) and refuses a matrix naming a target it does not have."""
+    from dialpad_nb.cli import build_parser
+    from dialpad_nb.cli.endpoint import app_from_spec, endpoint_spec
+
+    for var in ("DIALPAD_API_KEY", "DIALPAD_BASE_URL", "DIALPAD_ENV"):
+        monkeypatch.delenv(var, raising=False)
+    good = build_parser().parse_args(
+        ["endpoint", "--matrix", str(CANDIDATE), "--timezone", TZ, "--check-directory"]
+    )
+    spec = endpoint_spec(good, {})
+    assert [5002000000000204, "callcenter", "VIP Desk"] in spec["directory"]
+    assert app_from_spec(spec, {}).state.endpoint.rules.name == "routing_candidate"
+
+    bad = tmp_path / "routing.csv"
+    bad.write_text(
+        CANDIDATE.read_text().replace("5002000000000205,callcenter", "5002000000000299,callcenter")
+    )
+    status = main(["endpoint", "--matrix", str(bad), "--timezone", TZ, "--check-directory", "--port", "0"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "row 2 (rule 'spanish_after_hours'), column 'target_id'" in err and "5002000000000299" in err
+    assert "row 10 (rule 'after_hours'), column 'target_id'" in err
