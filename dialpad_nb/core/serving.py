@@ -247,8 +247,11 @@ def run_workers(
     and finishes the requests in flight, up to 5 s); SIGHUP is passed on to every worker (each
     reloads its rules, see :mod:`dialpad_nb.endpoint.app`) instead of restarting them. Binds
     first (a taken port: status 2) and prints ``banner(url)``; 1 if the workers did not start."""
-    from uvicorn.config import STARTUP_FAILURE, Config
+    from uvicorn import config as uvicorn_config_module
+    from uvicorn.config import Config
     from uvicorn.supervisors.multiprocess import Multiprocess
+
+    startup_failure = getattr(uvicorn_config_module, "STARTUP_FAILURE", 3)  # named in uvicorn >= 0.32
 
     out = out or sys.stdout
     try:
@@ -293,7 +296,7 @@ def run_workers(
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+    if any(p.process.exitcode == startup_failure for p in supervisor.processes):
         print(f"dialpad-nb {label}: the workers did not start", file=sys.stderr)
         return 1
     print(f"{label.capitalize()} stopped.", file=out, flush=True)
