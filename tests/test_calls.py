@@ -170,11 +170,16 @@ def test_endpoint_log_from_the_kit_reads_identically_fast_and_reference(tmp_path
         json.dumps(log_record(payload(i), decision={"target_id": 100 + i % 3, "target_type": "callcenter"}))
         for i in range(1, 80)
     ] + [json.dumps(log_record(None, outcome="bad_request", status=400, error="not JSON"))]
+    reload = {"v": 1, "event": "reload", "ts": 5, "ok": True, "trigger": "watch", "name": "m", "sha256": "ab"}
+    for at in (0, 40, 70):  # reload events among the requests: one pyarrow block, skipped in columns
+        lines.insert(at, json.dumps(reload))
     path = write_lines(tmp_path / "endpoint.jsonl", lines)
     fast, ref = read_calls(path), reference_read(path)
     pd.testing.assert_frame_equal(fast.calls, ref.calls)
     pd.testing.assert_frame_equal(fast.rejects, ref.rejects)
     assert len(fast.calls) == 79 and fast.calls["logged_target_type"].eq("callcenter").all()
+    assert fast.skipped == ref.skipped == {"reload": 3} and fast.records == 83
+    assert fast.summary.endswith("3 reload events skipped (not requests)")
 
 
 def test_gzip_is_detected_by_content(tmp_path: Path) -> None:
@@ -409,6 +414,14 @@ _LINE = st.one_of(
         lambda cid: json.dumps(log_record(payload(cid), decision={"target_id": 3, "target_type": "user"}))
     ),
     st.just(json.dumps(log_record(None, outcome="unauthorized", status=401, error="no token"))),
+    st.sampled_from(  # endpoint events (reloads): skipped and counted, on both paths; an unknown one is a reject
+        [
+            json.dumps({"v": 1, "event": "reload", "ts": 1, "ok": True, "trigger": "signal", "sha256": "ab"}),
+            json.dumps({"v": 1, "event": "reload", "ts": 2, "ok": False, "error": "bad matrix", "pid": 7}),
+            json.dumps({"v": 1, "event": "party", "ts": 3}),
+            json.dumps({"v": 1, "event": 5}),
+        ]
+    ),
     st.integers(1, 40).map(lambda cid: sign({**payload(cid), "exp": 1_000})),
     st.integers(1, 40).map(lambda cid: sign({**payload(cid), "exp": 4_000_000_000})),
     st.integers(1, 40).map(lambda cid: json.dumps({"token": sign(payload(cid)), "received": 1})),
@@ -445,19 +458,24 @@ def test_counts_invariant_and_paths_agree(
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8", errors="surrogateescape")
     # blank = ASCII whitespace only (a line of U+00A0 is a record, and not JSON)
     records = sum(1 for line in lines if line.encode("utf-8", "surrogateescape").strip())
+    events = sum(1 for line in lines if line.startswith('{"v": 1, "event": "reload"'))
     res = read_calls(path, secret=secret)
-    assert len(res.calls) + len(res.rejects) == records == res.records
+    assert len(res.calls) + len(res.rejects) + events == records == res.records
+    assert sum(res.skipped.values()) == events
     small = read_calls(path, secret=secret, chunksize=chunksize)
     pd.testing.assert_frame_equal(small.calls, res.calls)
     pd.testing.assert_frame_equal(small.rejects, res.rejects)
+    assert small.skipped == res.skipped
     with pytest.MonkeyPatch.context() as mp:  # pyarrow blocks down to 2 lines: bisection everywhere
         mp.setattr(call_reader, "_SMALL", 2)
         tiny = read_calls(path, secret=secret)
     pd.testing.assert_frame_equal(tiny.calls, res.calls)
     pd.testing.assert_frame_equal(tiny.rejects, res.rejects)
+    assert tiny.skipped == res.skipped
     ref = reference_read(path, secret=secret)
     pd.testing.assert_frame_equal(ref.calls, res.calls)
     pd.testing.assert_frame_equal(ref.rejects, res.rejects)
+    assert ref.skipped == res.skipped
     assert res.calls["call_id"].is_unique
 
 

@@ -359,8 +359,10 @@ def test_endpoint_log_frame_flattens_the_decision():
         "latency_ms",
         "outcome",
         "error",
+        "source",
         "line",
     ]
+    assert df["source"].tolist() == ["log", "log"]
     assert df["outcome"].tolist() == ["ok", "bad_request"]
     assert df["target_id"].tolist()[0] == SALES and df["target_id"].isna().tolist() == [False, True]
     assert str(df["time"].iloc[0]) == "2026-01-05 09:00:00+00:00"

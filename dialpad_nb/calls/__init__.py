@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from ..core.frames import REJECT_COLUMNS
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS
-from .endpoint_log import LOG_FRAME_COLUMNS, iter_log, read_log
+from .endpoint_log import LOG_EVENT_COLUMNS, LOG_FRAME_COLUMNS, iter_log, read_log, read_log_events
 from .read import ReadResult, iter_calls, read_calls
 
 __all__ = [
     "CALL_COLUMNS",
     "CALL_DTYPES",
+    "LOG_EVENT_COLUMNS",
     "LOG_FRAME_COLUMNS",
     "PAYLOAD_FIELDS",
     "REJECT_COLUMNS",
@@ -20,4 +21,5 @@ __all__ = [
     "iter_log",
     "read_calls",
     "read_log",
+    "read_log_events",
 ]

@@ -74,6 +74,8 @@ class Part:
     rejects: list[tuple[int, str, str, str]] = field(default_factory=list)  # line, raw, reason, kind
     reject_blocks: list[tuple[Any, Any, Any, str]] = field(default_factory=list)
     """Many rejects at once: (lines ndarray, raw string array, reason string array, kind)."""
+    skipped: dict[str, int] = field(default_factory=dict)
+    """Records that are neither calls nor rejects (endpoint log events), by event kind."""
 
 
 def _to_pandas_str(parts: list) -> pd.Series:

@@ -8,6 +8,7 @@ import codecs
 import zlib
 from collections.abc import Iterator
 
+from ..core.endpoint_log import open_generation
 from .reader import CP1252_FALLBACK
 
 __all__ = ["DecodedFile", "sniff_encoding"]
@@ -22,7 +23,7 @@ class DecodedFile:
     _BLOCK = 1 << 20
 
     def __init__(self, path: str, *, repair: bool = False) -> None:
-        self._f = open(path, "rb")
+        self._f = open_generation(path)  # a rotated log generation may be gzipped meanwhile
         magic = self._f.read(2)
         self._f.seek(0)
         self._zlib = zlib.decompressobj(31) if magic == b"\x1f\x8b" else None

@@ -5,6 +5,11 @@ line with its 1-based number and either the checked record
 (:func:`dialpad_nb.core.endpoint_log.check_record`) or why it is not one. The log table
 (:func:`read_log`) and the health reader (:func:`dialpad_nb.health.read_endpoint_log`)
 both read through it; ``read_calls`` applies the same record check on its fast path.
+
+Given the path of a log's active file, every reader here follows it across its rotated
+generations (:func:`dialpad_nb.core.endpoint_log.log_files`: oldest first, gzip included).
+Event records (a matrix reload) are not requests: the readers skip them and count them in
+``ReadResult.skipped``; :func:`read_log_events` lists them.
 """
 
 from __future__ import annotations
@@ -12,16 +17,24 @@ from __future__ import annotations
 import gzip
 import json
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
-from pathlib import Path
 from typing import IO, Any
 
 import pandas as pd
 
-from ..core.endpoint_log import BadLogRecord, LogRecord, check_record
+from ..core.endpoint_log import BadLogRecord, LogEvent, LogRecord, check_record, log_files, open_generation
 from ..core.frames import ReadResult, rejects_frame
 
-__all__ = ["LOG_FRAME_COLUMNS", "LogSource", "iter_log", "read_log"]
+__all__ = [
+    "LOG_EVENT_COLUMNS",
+    "LOG_FRAME_COLUMNS",
+    "LogSource",
+    "iter_log",
+    "log_sources",
+    "read_log",
+    "read_log_events",
+]
 
 LOG_FRAME_COLUMNS: tuple[str, ...] = (
     "ts",
@@ -36,10 +49,29 @@ LOG_FRAME_COLUMNS: tuple[str, ...] = (
     "latency_ms",
     "outcome",
     "error",
+    "source",
     "line",
 )
 """Columns of :func:`read_log`'s table: the decision split into ``target_id``/``target_type``,
-``time`` the UTC datetime of ``ts``, ``line`` where the record is in the log."""
+``time`` the UTC datetime of ``ts``, ``source`` and ``line`` where the record is (the file,
+which for a rotated log may be a rotated generation)."""
+
+LOG_EVENT_COLUMNS: tuple[str, ...] = (
+    "ts",
+    "time",
+    "event",
+    "ok",
+    "trigger",
+    "name",
+    "sha256",
+    "rules",
+    "serving_sha256",
+    "error",
+    "pid",
+    "source",
+    "line",
+)
+"""Columns of :func:`read_log_events`' table (one row per event record, e.g. a matrix reload)."""
 
 LogSource = str | os.PathLike | IO[Any] | Iterable[Mapping[str, Any]]
 """A log file (``.gz`` too), an open file, an ``EndpointLog`` (its ``records()``), or records."""
@@ -52,11 +84,10 @@ def _lines(source: Any) -> Iterator[tuple[int, Any, str]]:
             yield i, rec, ""
         return
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        with path.open("rb") as f:
-            magic = f.read(2)
-        opener = gzip.open if magic == b"\x1f\x8b" else open
-        with opener(path, "rb") as fh:
+        with open_generation(source) as raw:
+            magic = raw.read(2)
+            raw.seek(0)
+            fh: Any = gzip.GzipFile(fileobj=raw, mode="rb") if magic == b"\x1f\x8b" else raw
             yield from _decode(fh)
         return
     if hasattr(source, "read"):
@@ -78,8 +109,25 @@ def _decode(lines: Iterable[bytes | str]) -> Iterator[tuple[int, Any, str]]:
         yield number, obj, text.rstrip("\r\n")
 
 
-def iter_log(source: LogSource) -> Iterator[tuple[int, LogRecord | BadLogRecord, str]]:
-    """``(line, record or why not, raw text)`` for every non-blank line of an endpoint log."""
+def log_sources(source: LogSource, name: str | None = None) -> list[tuple[str, Any]]:
+    """``(label, source)`` for each file to read: a path is followed across its rotated generations
+    (oldest first); anything else is one source labelled ``name`` (default ``"log"``)."""
+    if isinstance(source, (str, os.PathLike)):
+        files = log_files(source)
+        if len(files) == 1 and name:
+            return [(name, files[0])]
+        return [(os.fspath(f), f) for f in files]
+    return [(name or "log", source)]
+
+
+def iter_log(source: LogSource) -> Iterator[tuple[int, LogRecord | LogEvent | BadLogRecord, str]]:
+    """``(line, record, event or why not, raw text)`` for every non-blank line of an endpoint log
+    (every generation of a rotated log in turn; ``line`` counts within each file)."""
+    for _label, one in log_sources(source):
+        yield from _iter_one(one)
+
+
+def _iter_one(source: Any) -> Iterator[tuple[int, LogRecord | LogEvent | BadLogRecord, str]]:
     for number, obj, raw in _lines(source):
         if isinstance(obj, Exception):
             reason = getattr(obj, "msg", None) or type(obj).__name__
@@ -123,7 +171,7 @@ def _opt_text(rec: LogRecord, name: str) -> str | None:
     return value
 
 
-def _row(rec: LogRecord, line: int) -> dict[str, Any]:
+def _row(rec: LogRecord, line: int, source: str) -> dict[str, Any]:
     target = rec.decision or (None, None)
     fallback = rec.get("fallback")
     if fallback is not None and not isinstance(fallback, bool):
@@ -140,29 +188,78 @@ def _row(rec: LogRecord, line: int) -> dict[str, Any]:
         "latency_ms": _opt_number(rec, "latency_ms"),
         "outcome": _opt_text(rec, "outcome"),
         "error": _opt_text(rec, "error"),
+        "source": source,
         "line": line,
     }
 
 
 def read_log(source: LogSource, *, name: str | None = None) -> ReadResult:
     """The endpoint kit's log as a table (:data:`LOG_FRAME_COLUMNS`) and the lines that are
-    not log records (the one rejects frame). ``name`` labels the rejects' ``source``
-    (default: the file name)."""
-    label = name or (os.fspath(source) if isinstance(source, (str, os.PathLike)) else "log")
+    not log records (the one rejects frame). ``name`` labels the rows' and rejects' ``source``
+    (default: the file name; a rotated log is read across its generations, each its own
+    source). Event records are skipped and counted in ``skipped``."""
     rows: list[dict[str, Any]] = []
-    bad: list[tuple[int, str, str, str]] = []
-    for line, rec, raw in iter_log(source):
-        try:
-            if isinstance(rec, BadLogRecord):
-                raise rec
-            rows.append(_row(rec, line))
-        except BadLogRecord as exc:
-            bad.append((line, raw, f"line {line}: {exc}", exc.kind))
+    rejects = []
+    skipped: Counter[str] = Counter()
+    sources = log_sources(source, name)
+    for label, one in sources:
+        bad: list[tuple[int, str, str, str]] = []
+        for line, rec, raw in _iter_one(one):
+            try:
+                if isinstance(rec, BadLogRecord):
+                    raise rec
+                if isinstance(rec, LogEvent):
+                    skipped[rec.event] += 1
+                    continue
+                rows.append(_row(rec, line, label))
+            except BadLogRecord as exc:
+                bad.append((line, raw, f"line {line}: {exc}", exc.kind))
+        rejects.append(rejects_frame(bad, label))
     columns = [c for c in LOG_FRAME_COLUMNS if c != "time"]
     df = pd.DataFrame(rows, columns=columns)
     df = df.astype(
-        {"ts": "Int64", "call_id": "Int64", "target_id": "Int64", "status": "Int64", "latency_ms": "float64"}
+        {
+            "ts": "Int64",
+            "call_id": "Int64",
+            "target_id": "Int64",
+            "status": "Int64",
+            "latency_ms": "float64",
+            "source": "string",
+        }
     ).astype({"line": "int64"})
     df.insert(1, "time", pd.to_datetime(df["ts"], unit="ms", utc=True))
-    files = (label,) if isinstance(source, (str, os.PathLike)) else ()
-    return ReadResult(df, rejects_frame(bad, label), files=files, what="log records")
+    files = tuple(label for label, _ in sources) if isinstance(source, (str, os.PathLike)) else ()
+    return ReadResult(df, _concat_rejects(rejects), files=files, what="log records", skipped=dict(skipped))
+
+
+def read_log_events(source: LogSource, *, name: str | None = None) -> pd.DataFrame:
+    """The log's event records (matrix reloads: when, what triggered them, loaded or refused and
+    why) as a table (:data:`LOG_EVENT_COLUMNS`), oldest first; request records are not in it."""
+    rows: list[dict[str, Any]] = []
+    for label, one in log_sources(source, name):
+        for line, rec, _raw in _iter_one(one):
+            if not isinstance(rec, LogEvent):
+                continue
+            row = {c: rec.get(c) for c in LOG_EVENT_COLUMNS if c not in ("time", "event", "source", "line")}
+            for key in ("ts", "rules", "pid"):
+                value = row[key]
+                if isinstance(value, bool) or not isinstance(value, int):
+                    row[key] = None
+            for key in ("trigger", "name", "sha256", "serving_sha256", "error"):
+                if not isinstance(row[key], str):
+                    row[key] = None
+            row["ok"] = row["ok"] if isinstance(row["ok"], bool) else None
+            rows.append({**row, "event": rec.event, "source": label, "line": line})
+    columns = [c for c in LOG_EVENT_COLUMNS if c != "time"]
+    df = pd.DataFrame(rows, columns=columns).astype(
+        {"ts": "Int64", "rules": "Int64", "pid": "Int64", "ok": "boolean", "line": "int64"}
+    )
+    for c in ("event", "trigger", "name", "sha256", "serving_sha256", "error", "source"):
+        df[c] = df[c].astype("string")
+    df.insert(1, "time", pd.to_datetime(df["ts"], unit="ms", utc=True))
+    return df
+
+
+def _concat_rejects(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if len(f)] or frames[:1]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -12,7 +12,10 @@ mixed freely in one file:
   which also carry the decision the endpoint made (``logged_target_*``, ``logged_rule``);
 
 and ``.gz`` variants, CSV and Parquet files whose columns are the payload
-fields. ``source`` is a file, a folder, a glob, or a list of them.
+fields. ``source`` is a file, a folder, a glob, or a list of them; the active file of a
+rotated endpoint log brings its rotated generations (oldest first, gzip included). The
+endpoint log's event records (matrix reloads) are not requests: skipped, and counted in
+``ReadResult.skipped`` (accepted + rejected + skipped == records).
 
 It also reads **Dialpad's call history** (:mod:`dialpad_nb.calls.history`): JSON or JSONL of
 ``CallProto`` records, saved ``call.list`` pages, the event receiver's log, and, in memory,
@@ -49,6 +52,7 @@ from __future__ import annotations
 
 import glob as _glob
 import os
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -60,6 +64,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from ..core.endpoint_log import log_files
 from ..core.errors import SourceNotFound, ValidationError
 from ..core.frames import ReadResult, empty_rejects
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS, Part, empty_calls
@@ -98,8 +103,8 @@ def _expand(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str
             if not found:
                 raise SourceNotFound(f"source: no call log files in folder {text!r}")
             out += found
-        elif os.path.isfile(text):
-            out.append(text)
+        elif os.path.isfile(text) or len(log_files(text)) > 1:
+            out += [os.fspath(p) for p in log_files(text)]  # an endpoint log: its rotated generations too
         elif _glob.has_magic(text):
             found = sorted(p for p in _glob.glob(text, recursive=True) if os.path.isfile(p))
             if not found:
@@ -107,7 +112,17 @@ def _expand(source: str | os.PathLike | Iterable[str | os.PathLike]) -> list[str
             out += found
         else:
             raise SourceNotFound(f"source: no such file or folder {text!r}")
-    return list(dict.fromkeys(out))
+    return _plain_over_gzip(list(dict.fromkeys(out)))
+
+
+def _plain_over_gzip(files: list[str]) -> list[str]:
+    """A rotated endpoint-log generation found both plain and gzipped (caught while being
+    compressed) is read once, plain."""
+    listed = set(files)
+    return [f for f in files if not (f.endswith(".gz") and f[:-3] in listed and _ROTATED.search(f[:-3]))]
+
+
+_ROTATED = re.compile(r"\.\d{8}T\d{12}Z(?:-\d+)?(\.[^./]+)?$")
 
 
 def _is_log_name(name: str) -> bool:
@@ -354,7 +369,7 @@ def _csv_numbers(table: pa.Table) -> pa.Table:
 
 def _result(reader: CallReader, part: Part, path: str, records: int) -> ReadResult:
     calls, rejects = reader.finish(part, path)
-    return ReadResult(calls, rejects, files=(path,), records=records)
+    return ReadResult(calls, rejects, files=(path,), records=records, skipped=dict(part.skipped))
 
 
 def read_calls(
@@ -372,6 +387,7 @@ def read_calls(
     ``rejects`` has :data:`REJECT_COLUMNS`. ``secret`` verifies HS256 JWTs (without it,
     JWT records are rejected). ``duplicates``: ``"reject"`` (default) or ``"keep"``."""
     calls, rejects, files, records = [], [], [], 0
+    skipped: dict[str, int] = {}
     for res in iter_calls(
         source,
         secret,
@@ -384,9 +400,11 @@ def read_calls(
         rejects.append(res.rejects)
         files += [f for f in res.files if f not in files]
         records += res.records
+        for kind, count in res.skipped.items():
+            skipped[kind] = skipped.get(kind, 0) + count
     all_calls = _concat(calls, empty_calls())
     all_rejects = _concat(rejects, empty_rejects())
-    return ReadResult(all_calls, all_rejects, files=tuple(files), records=records)
+    return ReadResult(all_calls, all_rejects, files=tuple(files), records=records, skipped=skipped)
 
 
 def _concat(frames: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:

@@ -31,7 +31,14 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from ..core.clock import MAX_MS, MIN_MS, to_ms
-from ..core.endpoint_log import ENDPOINT_LOG_VERSION, BadLogRecord, check_record, logged_error
+from ..core.endpoint_log import (
+    ENDPOINT_LOG_VERSION,
+    EVENT_KINDS,
+    BadLogRecord,
+    LogEvent,
+    check_record,
+    logged_error,
+)
 from ..core.errors import ValidationError
 from ..core.frames import RAW_LIMIT, empty_rejects, rejects_frame
 from ..core.models import E164_PATTERN, normalize_e164
@@ -156,6 +163,9 @@ class CallReader:
                     rec = check_record(obj, need_payload=True)
                 except BadLogRecord as exc:
                     return self._reject(part, line, src_raw, exc.kind, str(exc))
+                if isinstance(rec, LogEvent):  # not a request: skipped, counted
+                    part.skipped[rec.event] = part.skipped.get(rec.event, 0) + 1
+                    return None
                 tid, ttype = rec.decision if rec.decision is not None else (None, None)
                 logged = (tid, ttype, rec.rule)
                 signed = rec.signed
@@ -400,6 +410,26 @@ class CallReader:
             or not pc.all(pc.equal(v, ENDPOINT_LOG_VERSION)).as_py()
         ):
             return False
+        if "event" in table.column_names:  # event records (reloads) are skipped and counted
+            event = table.column("event")
+            if pa.types.is_null(event.type):
+                table = table.drop_columns(["event"])
+            elif not pa.types.is_string(event.type):
+                return False
+            else:
+                named = pc.is_valid(event)
+                known = pc.is_in(pc.drop_null(event), value_set=pa.array(EVENT_KINDS, pa.string()))
+                if not pc.all(known).as_py():
+                    return False  # an unknown event: the reference path names it
+                keep_rows = np.flatnonzero(~np.asarray(named, dtype=bool))
+                if len(keep_rows):
+                    rows = keep_rows.tolist()
+                    kept = table.take(pa.array(keep_rows)).drop_columns(["event"])
+                    if not self._vector_log(part, kept, [lines[i] for i in rows], [raws[i] for i in rows]):
+                        return False  # the reference path takes the whole block, events included
+                for item in pc.value_counts(pc.drop_null(event)).to_pylist():
+                    part.skipped[item["values"]] = part.skipped.get(item["values"], 0) + item["counts"]
+                return True
         names = table.column_names
         payload = table.column("payload") if "payload" in names else pa.nulls(table.num_rows)
         if not (pa.types.is_struct(payload.type) or pa.types.is_null(payload.type)):

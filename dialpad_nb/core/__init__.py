@@ -12,7 +12,7 @@
 ``history``        Dialpad's call record (CallProto) and its routing breadcrumbs: writer and checker
 ``event_log``      the event receiver's JSONL record
 ``frames``         the rejects frame and the read result every reader returns
-``serving``        uvicorn in a thread or in the foreground (sandbox, endpoint)
+``serving``        uvicorn in a thread, in the foreground, or in worker processes
 =================  ==================================================================
 
 Import the module you need (``from dialpad_nb.core.policy import DIALPAD``); this

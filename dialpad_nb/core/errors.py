@@ -50,6 +50,7 @@ __all__ = [
     "SandboxOnly",
     "ServerError",
     "ServerNotStarted",
+    "SourceChanging",
     "SourceNotFound",
     "TokenError",
     "TransportError",
@@ -77,6 +78,10 @@ class InvalidType(ValidationError, TypeError):
 
 class SourceNotFound(DialpadError, FileNotFoundError):
     """A file, folder or glob given to a reader that does not exist or matches nothing."""
+
+
+class SourceChanging(DialpadError):
+    """A file changed while it was being read (still being written): read it again once it settles."""
 
 
 class ServerNotStarted(DialpadError, RuntimeError):

@@ -12,15 +12,18 @@ shape (:data:`REJECT_COLUMNS`)::
     reason   string   why it was refused, in words, naming the field
     kind     string   a short category for counting (bad JSON, bad record, bad number, ...)
 
-accepted + rejected == records, always: nothing is dropped silently.
+accepted + rejected == records, always: nothing is dropped silently. The one exception is a
+record that is not a row at all and not a fault either, such as an endpoint log's reload event:
+it is *skipped*, and counted by kind in ``ReadResult.skipped`` (accepted + rejected + skipped ==
+records).
 """
 
 from __future__ import annotations
 
 import html
 from collections import Counter
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -76,19 +79,22 @@ class ReadResult:
     ``what`` names the rows (``"calls"``, ``"attempts"``, ``"log records"``) in the
     one-line :attr:`summary`; ``calls`` and ``attempts`` are ``frame`` under the name a
     notebook reads best. ``files`` lists the sources read; ``records`` counts every
-    record seen (accepted + rejected)."""
+    record seen (accepted + rejected + skipped); ``skipped`` counts, by kind, the records that
+    are neither rows nor faults (an endpoint log's ``reload`` events)."""
 
     frame: pd.DataFrame
     rejects: pd.DataFrame
     files: tuple[str, ...] = ()
     records: int = -1
     what: str = "calls"
+    skipped: Mapping[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        n_skipped = sum(self.skipped.values())
         if self.records < 0:
-            object.__setattr__(self, "records", len(self.frame) + len(self.rejects))
-        if len(self.frame) + len(self.rejects) != self.records:  # pragma: no cover - invariant
-            raise AssertionError("accepted + rejected != records")
+            object.__setattr__(self, "records", len(self.frame) + len(self.rejects) + n_skipped)
+        if len(self.frame) + len(self.rejects) + n_skipped != self.records:  # pragma: no cover - invariant
+            raise AssertionError("accepted + rejected + skipped != records")
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
         return iter((self.frame, self.rejects))
@@ -114,6 +120,10 @@ class ReadResult:
         if r:
             counts = Counter(self.rejects["kind"].astype(object))
             text += " (" + ", ".join(f"{c:,} {k}" for k, c in sorted(counts.items(), key=_by_count)) + ")"
+        skipped = [(k, c) for k, c in sorted(self.skipped.items(), key=_by_count) if c]
+        if skipped:
+            text += "; " + ", ".join(f"{c:,} {k} event{'s' * (c != 1)}" for k, c in skipped)
+            text += " skipped (not requests)"
         return text
 
     def reject_counts(self) -> pd.DataFrame:

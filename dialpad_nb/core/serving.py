@@ -1,5 +1,6 @@
-"""Serve any ASGI app with uvicorn: in a background thread (notebooks, tests) or in the
-foreground (the CLI). The one place that runs uvicorn, for the sandbox and the routing endpoint.
+"""Serve any ASGI app with uvicorn: in a background thread (notebooks, tests), in the
+foreground (the CLI), or in several worker processes (:func:`run_workers`). The one place that
+runs uvicorn, for the sandbox and the routing endpoint.
 
 The socket is bound and listening before uvicorn starts (:func:`bind_socket`), so the URL
 (with the real port when ``port=0``) is known at once and a client that connects early
@@ -9,11 +10,13 @@ carry ``?apikey=``.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import socket
 import sys
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Self, TextIO
 
 import uvicorn
@@ -27,6 +30,7 @@ __all__ = [
     "ServedApp",
     "bind_socket",
     "run_foreground",
+    "run_workers",
     "serve_app",
     "socket_url",
     "stop_all",
@@ -215,6 +219,85 @@ def run_foreground(
         sock.close()
     if not server.started:
         print(f"dialpad-nb {label}: the server did not start", file=sys.stderr)
+        return 1
+    print(f"{label.capitalize()} stopped.", file=out, flush=True)
+    return 0
+
+
+# --------------------------------------------------------------------------- worker processes
+
+
+def run_workers(
+    app_factory: str,
+    *,
+    workers: int,
+    host: str,
+    port: int,
+    label: str,
+    banner: Callable[[str], Iterable[str]],
+    environ: Mapping[str, str] | None = None,
+    out: TextIO | None = None,
+) -> int:
+    """Serve with ``workers`` uvicorn worker processes sharing one listening socket, in the
+    foreground until Ctrl-C or SIGTERM; the exit status.
+
+    ``app_factory`` is ``"module:function"``, called in each worker to build its app (workers
+    are spawned, so settings travel in ``environ``, set for the run). uvicorn's supervisor
+    replaces a worker that dies; SIGINT/SIGTERM stop each worker gracefully (it stops accepting
+    and finishes the requests in flight, up to 5 s); SIGHUP is passed on to every worker (each
+    reloads its rules, see :mod:`dialpad_nb.endpoint.app`) instead of restarting them. Binds
+    first (a taken port: status 2) and prints ``banner(url)``; 1 if the workers did not start."""
+    from uvicorn import config as uvicorn_config_module
+    from uvicorn.config import Config
+    from uvicorn.supervisors.multiprocess import Multiprocess
+
+    startup_failure = getattr(uvicorn_config_module, "STARTUP_FAILURE", 3)  # named in uvicorn >= 0.32
+
+    out = out or sys.stdout
+    try:
+        sock = bind_socket(host, port)
+    except OSError as exc:
+        print(f"dialpad-nb {label}: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for line in banner(socket_url(sock)):
+        print(line, file=out)
+    print(f"{workers} worker processes. Press Ctrl-C to stop.", file=out, flush=True)
+    config = Config(
+        app_factory,
+        factory=True,
+        workers=workers,
+        log_config=LOGGING_CONFIG,
+        log_level="info",  # worker starts, deaths, replacements and stops, as uvicorn says them
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
+
+    class Workers(Multiprocess):
+        def handle_hup(self) -> None:  # reload in place, not uvicorn's restart of every worker
+            for process in self.processes:
+                if process.pid is not None and process.process.is_alive():
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(process.pid, signal.SIGHUP)
+
+    saved = {k: os.environ.get(k) for k in (environ or {})}
+    os.environ.update(environ or {})
+    try:
+        try:  # uvicorn >= 0.51
+            supervisor = Workers(config, sockets=[sock])
+        except TypeError:  # uvicorn 0.30 - 0.50
+            supervisor = Workers(config, target=uvicorn.Server(config).run, sockets=[sock])  # type: ignore[call-arg]
+        supervisor.run()
+    finally:
+        sock.close()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    if any(p.process.exitcode == startup_failure for p in supervisor.processes):
+        print(f"dialpad-nb {label}: the workers did not start", file=sys.stderr)
         return 1
     print(f"{label.capitalize()} stopped.", file=out, flush=True)
     return 0

@@ -1,21 +1,36 @@
-"""The routing endpoint kit (an ASGI app answering Dialpad's routing requests from a rule, with a
-JSONL log that replay and health read) and the call-event receiver kit (an ASGI app a webhook
-points at, with a JSONL log of the events)."""
+"""The routing endpoint kit: an ASGI app answering Dialpad's routing requests from a rule or
+a reloadable routing matrix, with a rotated JSONL log that replay and health read, and
+``/healthz`` and ``/metrics`` for operations; and the call-event receiver kit (an ASGI app a
+webhook points at, with a JSONL log of the events)."""
 
 from __future__ import annotations
 
-from .app import Endpoint, ServedEndpoint, coerce_decision, load_rules, routing_endpoint, serve_endpoint
+from .app import (
+    ActiveRules,
+    Endpoint,
+    ReloadResult,
+    ServedEndpoint,
+    coerce_decision,
+    load_rules,
+    routing_endpoint,
+    serve_endpoint,
+)
 from .log import EndpointLog
+from .metrics import EndpointMetrics, latency_buckets
 from .receiver import EventReceiver, ReceiverLog, event_receiver, serve_receiver
 
 __all__ = [
+    "ActiveRules",
     "Endpoint",
     "EndpointLog",
+    "EndpointMetrics",
     "EventReceiver",
     "ReceiverLog",
+    "ReloadResult",
     "ServedEndpoint",
     "coerce_decision",
     "event_receiver",
+    "latency_buckets",
     "load_rules",
     "routing_endpoint",
     "serve_endpoint",

@@ -33,37 +33,59 @@ What the endpoint does with each POST (any path):
   something invalid → the fallback (``outcome: "error"``, the reason in ``error``);
 * answers ``{"target_id", "target_type"}`` and appends one record to the log
   (format in :mod:`dialpad_nb.endpoint.log`).
+
+``GET /healthz`` answers 200 with what is serving (rules name, digest, when loaded; never the
+secret or CRM data); ``GET /metrics`` the Prometheus text of :mod:`dialpad_nb.endpoint.metrics`.
+
+**Reloadable rules.** ``decide`` may also be a *rule source*: an object with ``load()`` returning
+something with ``decide``, ``fallback``, ``name``, ``sha256``, ``rule_names`` and ``signature``
+(:class:`dialpad_nb.rules.MatrixSource` is one). The endpoint loads it at once (an error refuses
+to start) and :meth:`Endpoint.reload` loads it again: the new rules are checked whole, then
+swapped in with one assignment; every request reads the rules once when it starts, so it is
+answered by the old rules or the new, never a mix, and none waits for a load. A load that fails
+leaves the old rules serving. Each load is one ``reload`` event in the log and is counted in
+``/metrics``. When served by uvicorn in the main thread (``dialpad-nb endpoint``, each of its
+workers), SIGHUP reloads; ``watch_s`` polls the files and reloads once a change has settled.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import inspect
+import logging
+import os
 import queue
+import signal
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from starlette.applications import Starlette
 from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..core.clock import Clock, SystemClock
-from ..core.errors import InvalidType, TokenError, ValidationError
+from ..core.endpoint_log import busy_error, make_reload_record, timeout_error
+from ..core.errors import DialpadError, InvalidType, SourceChanging, TokenError, ValidationError
 from ..core.models import DirectoryEntry, RoutingDecision, RoutingRequest, parse_id, validate_target_type
 from ..core.policy import DIALPAD, Policy
 from ..core.serving import ServedApp, run_foreground, serve_app
 from ..core.signing import verify
 from ..core.strict_json import decode_json
 from .log import EndpointLog, make_record
+from .metrics import EndpointMetrics
 
 __all__ = [
+    "ActiveRules",
     "Endpoint",
+    "ReloadResult",
     "ServedEndpoint",
     "coerce_decision",
     "load_rules",
@@ -80,6 +102,38 @@ BODY_TIMEOUT_S = 1.0
 """Time allowed for the body to arrive (408 after it); well inside the routing budget."""
 MAX_WORKERS = 16
 """Most threads running a sync ``decide`` at once; when all are busy the fallback is answered."""
+WATCH_SETTLE_S = 1.0
+"""With ``watch_s``, a changed file is loaded once it has stayed unchanged this long."""
+
+logger = logging.getLogger("dialpad_nb.endpoint")
+
+
+@dataclass(frozen=True)
+class ActiveRules:
+    """The rules serving now. Replaced whole on a reload; a request reads it once."""
+
+    decide: Callable[[RoutingRequest], Any]
+    fallback: RoutingDecision
+    name: str
+    sha256: str | None = None
+    rule_names: tuple[str, ...] = ()
+    loaded_ms: int | None = None
+    signature: Any = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What one (re)load did: ``ok`` (the new rules serve) or refused with ``error``; ``record``
+    is the event logged."""
+
+    ok: bool
+    trigger: str
+    error: str | None
+    record: dict[str, Any] = field(repr=False)
+    serving: ActiveRules = field(repr=False)
+
+    def __bool__(self) -> bool:
+        return self.ok
 
 
 def coerce_decision(answer: Any, *, field: str = "decision") -> tuple[RoutingDecision, str | None]:
@@ -177,7 +231,7 @@ class _DaemonPool:
 
 class _PoolFull(Exception):
     def __init__(self, workers: int) -> None:
-        super().__init__(f"all {workers} rule workers are busy (slow rules): fallback answered at once")
+        super().__init__(busy_error(workers))
 
 
 class _Rejected(Exception):
@@ -215,8 +269,7 @@ def _unwrap(body: bytes, secret_set: bool) -> tuple[str | None, Any]:
 class Endpoint:
     """The configured kit behind one ASGI app (``app.state.endpoint``)."""
 
-    decide: Callable[[RoutingRequest], Any]
-    fallback: RoutingDecision
+    rules: ActiveRules
     budget_s: float
     log: EndpointLog
     clock: Clock
@@ -224,6 +277,25 @@ class Endpoint:
     max_body_bytes: int = MAX_BODY_BYTES
     body_timeout_s: float = BODY_TIMEOUT_S
     _pool: _DaemonPool = field(default_factory=lambda: _DaemonPool(), repr=False)
+    source: Any = field(default=None, repr=False)
+    """The rule source (``load()``) when the rules reload; None for a fixed ``decide``."""
+    fallback_override: RoutingDecision | None = None
+    metrics: EndpointMetrics = field(default_factory=EndpointMetrics, repr=False)
+    watch_s: float | None = None
+    settle_s: float = WATCH_SETTLE_S
+    last_reload: ReloadResult | None = field(default=None, repr=False)
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _refused_signature: Any = field(default=None, repr=False)
+
+    @property
+    def decide(self) -> Callable[[RoutingRequest], Any]:
+        """The decide function serving now."""
+        return self.rules.decide
+
+    @property
+    def fallback(self) -> RoutingDecision:
+        """The fallback serving now."""
+        return self.rules.fallback
 
     async def _read_body(self, request: Request) -> bytes:
         """The body, within ``max_body_bytes`` (413) and ``body_timeout_s`` (408); a client that
@@ -262,18 +334,19 @@ class Endpoint:
 
     def __repr__(self) -> str:
         return (
-            f"Endpoint(decide={getattr(self.decide, '__qualname__', self.decide)!r}, "
+            f"Endpoint(decide={getattr(self.decide, '__qualname__', self.decide)!r}, rules={self.rules.name!r}, "
             f"fallback={self.fallback.target_type}:{self.fallback.target_id}, budget_s={self.budget_s}, "
             f"signed={self.signed}, log={self.log!r})"
         )
 
     # ------------------------------------------------------------------ decide with a budget
 
-    async def _decide(self, req: RoutingRequest, timeout: float) -> tuple[bool, Any]:
+    async def _decide(
+        self, fn: Callable[[RoutingRequest], Any], req: RoutingRequest, timeout: float
+    ) -> tuple[bool, Any]:
         """``(timed_out, answer)``; exceptions from decide propagate."""
         if timeout <= 0:
             return True, None
-        fn = self.decide
         if _is_async(fn):
             try:
                 return False, await asyncio.wait_for(fn(req), timeout)
@@ -308,13 +381,19 @@ class Endpoint:
 
     # ------------------------------------------------------------------ one request
 
+    def _record(self, record: dict[str, Any]) -> None:
+        """The one way a request is accounted for: its log line, and the metrics counted from it."""
+        self.log.append(record)
+        self.metrics.observe(record)
+
     async def handle(self, request: Request) -> JSONResponse:
         started = time.perf_counter()
         ts = self.clock.now_ms()
+        self.metrics.in_flight.inc()
         try:
             return await self._handle(request, started, ts)
         except Exception as exc:  # a bug of ours: still one answer and one log line, never the request's text
-            self.log.append(
+            self._record(
                 make_record(
                     ts=ts, call_id=None, payload=None, signed=False, decision=None, rule=None, fallback=False,
                     status=500, latency_ms=(time.perf_counter() - started) * 1000, outcome="error",
@@ -324,15 +403,18 @@ class Endpoint:
             return JSONResponse(
                 {"error": {"code": 500, "message": "internal endpoint error"}}, status_code=500
             )
+        finally:
+            self.metrics.in_flight.dec()
 
     async def _handle(self, request: Request, started: float, ts: int) -> JSONResponse:
+        active = self.rules  # read once: this request is answered by these rules, whatever reloads meanwhile
         signed = False
         payload: dict[str, Any] | None = None
         call_id: int | None = None
 
         def finish(status, outcome, *, decision=None, rule=None, fallback=False, error=None):
             latency_ms = (time.perf_counter() - started) * 1000
-            self.log.append(
+            self._record(
                 make_record(
                     ts=ts,
                     call_id=call_id,
@@ -383,36 +465,185 @@ class Endpoint:
 
         payload = req.to_json()
         remaining = self.budget_s - (time.perf_counter() - started)
+        fallback = active.fallback
         try:
-            timed_out, answer = await self._decide(req, remaining)
+            timed_out, answer = await self._decide(active.decide, req, remaining)
         except _PoolFull as full:
-            return finish(200, "fallback", decision=self.fallback, fallback=True, error=str(full))
+            return finish(200, "fallback", decision=fallback, fallback=True, error=str(full))
         except Exception as exc:
-            return finish(200, "error", decision=self.fallback, fallback=True, error=f"decide raised {exc!r}")
+            return finish(200, "error", decision=fallback, fallback=True, error=f"decide raised {exc!r}")
         if timed_out:
             return finish(
-                200,
-                "fallback",
-                decision=self.fallback,
-                fallback=True,
-                error=f"decide did not answer within the {self.budget_s:g} s budget",
+                200, "fallback", decision=fallback, fallback=True, error=timeout_error(self.budget_s)
             )
         if answer is None:
-            return finish(200, "fallback", decision=self.fallback, fallback=True)
+            return finish(200, "fallback", decision=fallback, fallback=True)
         try:
             decision, rule = coerce_decision(answer)
         except ValidationError as exc:
             return finish(
-                200, "error", decision=self.fallback, fallback=True, error=f"decide answered badly: {exc}"
+                200, "error", decision=fallback, fallback=True, error=f"decide answered badly: {exc}"
             )
         return finish(200, "ok", decision=decision, rule=rule)
+
+    # ------------------------------------------------------------------ health and metrics
+
+    async def healthz(self, request: Request) -> JSONResponse:
+        """200 while rules are loaded (always, once the app exists): what serves, never secrets."""
+        active = self.rules
+        last = self.last_reload
+        body: dict[str, Any] = {
+            "status": "ok",
+            "rules": {
+                "name": active.name,
+                "sha256": active.sha256,
+                "rules": len(active.rule_names) or None,
+                "loaded_at": _iso(active.loaded_ms),
+                "reloadable": self.source is not None,
+            },
+            "last_reload": None
+            if last is None
+            else {"ok": last.ok, "trigger": last.trigger, "at": _iso(last.record.get("ts"))},
+            "signed": self.signed,
+            "pid": os.getpid(),
+        }
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+    async def metrics_text(self, request: Request) -> Response:
+        body, content_type = self.metrics.render()
+        return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
+
+    # ------------------------------------------------------------------ reload
+
+    def reload(self, trigger: str = "api", *, expect: Any = None, complete: bool = False) -> ReloadResult:
+        """Load the rule source again and, if it loads whole, serve it (one assignment). A source
+        that fails to load leaves the current rules serving; either way one ``reload`` event is
+        logged and counted. Runs in the calling thread (the server calls it in a worker thread).
+        With ``trigger="watch"``, raises :class:`SourceChanging` when the files are still being
+        written (nothing logged: the watcher tries again once they settle)."""
+        if self.source is None:
+            raise ValidationError("this endpoint serves a fixed rule: nothing to reload", field="decide")
+        with self._reload_lock:
+            before = self.rules
+            try:
+                loaded = self.source.load(expect=expect, complete=complete)
+                active = _active_rules(loaded, self.fallback_override, self.clock.now_ms())
+            except SourceChanging:
+                if trigger == "watch":  # the watcher waits for the files to settle and tries again
+                    raise
+                return self._reload_done(False, trigger, before, None, "the files changed while being read")
+            except Exception as exc:  # every refusal keeps the old rules; the reason goes to the log
+                error = str(exc) if isinstance(exc, DialpadError) else f"{type(exc).__name__}: {exc}"
+                return self._reload_done(False, trigger, before, None, error)
+            self.rules = active
+            return self._reload_done(True, trigger, active, active, None)
+
+    def _reload_done(
+        self, ok: bool, trigger: str, serving: ActiveRules, new: ActiveRules | None, error: str | None
+    ) -> ReloadResult:
+        record = make_reload_record(
+            ts=self.clock.now_ms(),
+            ok=ok,
+            trigger=trigger,
+            name=(new or serving).name,
+            sha256=new.sha256 if new else None,
+            rules=len(new.rule_names) if new else None,
+            serving_sha256=serving.sha256,
+            error=error,
+        )
+        self.log.append(record)
+        if ok:
+            self.metrics.rules_loaded(trigger=trigger, rule_names=serving.rule_names, at_ms=record["ts"])
+            logger.info(
+                "rules %s loaded (%s, sha256 %s, %d rules)",
+                serving.name, trigger, (serving.sha256 or "")[:12], len(serving.rule_names),
+            )  # fmt: skip
+        else:
+            self.metrics.reload_refused_now(trigger=trigger)
+            logger.error(
+                "reload refused (%s): %s -- still serving %s (sha256 %s)",
+                trigger, error, serving.name, (serving.sha256 or "")[:12],
+            )  # fmt: skip
+        result = ReloadResult(ok, trigger, error, record, serving)
+        self.last_reload = result
+        return result
+
+    async def reload_async(self, trigger: str = "api", **kw: Any) -> ReloadResult:
+        """:meth:`reload` in a worker thread: the event loop keeps answering requests meanwhile."""
+        return await asyncio.to_thread(self.reload, trigger, **kw)
+
+    async def watch(self, interval_s: float) -> None:
+        """Poll the source's files every ``interval_s``; load a change once it has stayed unchanged
+        for ``settle_s``, is complete (ends with a line break) and reads the same before and
+        after. A file deleted or refused is not tried again until it changes."""
+        assert self.source is not None
+        seen = self.rules.signature
+        pending, since = seen, time.monotonic()
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                now_sig = self.source.signature()
+            except Exception:  # pragma: no cover - stat failing otherwise than "missing"
+                continue
+            if now_sig != pending:
+                pending, since = now_sig, time.monotonic()
+                continue
+            if now_sig in (self.rules.signature, self._refused_signature):
+                continue
+            if time.monotonic() - since < self.settle_s:
+                continue
+            try:
+                result = await self.reload_async("watch", expect=now_sig, complete=True)
+            except SourceChanging:
+                pending, since = None, time.monotonic()
+                continue
+            if not result.ok:
+                self._refused_signature = now_sig
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        """Serving: SIGHUP reloads (main thread only), ``watch_s`` starts the watcher; at the end
+        the log finishes compressing and a worker leaves the live metrics."""
+        loop = asyncio.get_running_loop()
+        hup = (
+            self.source is not None
+            and hasattr(signal, "SIGHUP")
+            and threading.current_thread() is threading.main_thread()
+        )
+        tasks: set[asyncio.Task] = set()
+
+        def on_hup() -> None:
+            task = loop.create_task(self.reload_async("signal"))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+
+        if hup:
+            loop.add_signal_handler(signal.SIGHUP, on_hup)
+        watcher = (
+            loop.create_task(self.watch(self.watch_s)) if self.source is not None and self.watch_s else None
+        )
+        try:
+            yield
+        finally:
+            if hup:
+                loop.remove_signal_handler(signal.SIGHUP)
+                signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a late SIGHUP must not kill a draining worker
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            for task in list(tasks):
+                with contextlib.suppress(Exception):
+                    await task
+            self.log.close()
+            self.metrics.worker_exiting()
 
 
 def routing_endpoint(
     decide: Any,
     *,
     secret: str | None = None,
-    fallback: RoutingDecision | tuple | Mapping,
+    fallback: RoutingDecision | tuple | Mapping | None = None,
     budget_s: float = 4.0,
     log_path: str | Path | None = None,
     clock: Clock | None = None,
@@ -420,8 +651,16 @@ def routing_endpoint(
     max_body_bytes: int = MAX_BODY_BYTES,
     body_timeout_s: float | None = None,
     max_workers: int = MAX_WORKERS,
+    log: EndpointLog | None = None,
+    watch_s: float | None = None,
 ) -> Starlette:
     """An ASGI app answering Dialpad's routing requests with ``decide``.
+
+    ``decide`` is a rule (callable, object with ``.decide``), or a rule source with ``load()``
+    such as :class:`dialpad_nb.rules.MatrixSource`: loaded now (its error refuses to build the
+    app), reloaded by ``app.state.endpoint.reload()``, SIGHUP, or every ``watch_s`` seconds when
+    its files change; its fallback is the matrix's default unless ``fallback`` is given.
+    ``log`` is a ready :class:`EndpointLog` (rotation settings); else ``log_path`` makes one.
 
     ``budget_s`` is how long ``decide`` may take before the fallback is answered;
     it must stay below Dialpad's deadline (``policy.deadline_s``). The body must arrive
@@ -430,8 +669,7 @@ def routing_endpoint(
     ``max_body_bytes`` (else 413). A sync ``decide`` runs on at most ``max_workers`` threads;
     when all are busy the fallback is answered at once. Every request gets one log line.
     The kit is at ``app.state.endpoint`` (its log at ``app.state.endpoint.log``)."""
-    fn = _decide_function(decide)
-    fb, _ = coerce_decision(fallback, field="fallback")
+    fb = coerce_decision(fallback, field="fallback")[0] if fallback is not None else None
     if not 0 < budget_s < policy.deadline_s:
         raise ValidationError(
             f"must be > 0 and below Dialpad's {policy.deadline_s:g} s deadline, got {budget_s!r}",
@@ -449,20 +687,67 @@ def routing_endpoint(
         raise ValidationError(f"must be a positive integer, got {max_body_bytes!r}", field="max_body_bytes")
     if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
         raise ValidationError(f"must be a positive integer, got {max_workers!r}", field="max_workers")
+    if watch_s is not None and not watch_s > 0:
+        raise ValidationError(f"must be > 0 seconds, got {watch_s!r}", field="watch_s")
+    clock = clock or SystemClock()
+    source = decide if callable(getattr(decide, "load", None)) else None
+    if source is not None:
+        if watch_s is not None and not callable(getattr(source, "signature", None)):
+            raise ValidationError("this rule source has no signature() to watch", field="watch_s")
+        active = _active_rules(source.load(), fb, clock.now_ms())
+    else:
+        if watch_s is not None:
+            raise ValidationError("only a rule source (a matrix) can be watched", field="watch_s")
+        if fb is None:
+            raise ValidationError("a fixed rule needs a fallback target", field="fallback")
+        fn = _decide_function(decide)
+        active = ActiveRules(fn, fb, str(getattr(fn, "__qualname__", type(decide).__name__)))
     kit = Endpoint(
-        decide=fn,
-        fallback=fb,
+        rules=active,
         budget_s=float(budget_s),
-        log=EndpointLog(log_path),
-        clock=clock or SystemClock(),
+        log=log if log is not None else EndpointLog(log_path),
+        clock=clock,
         secret=secret or None,
         max_body_bytes=max_body_bytes,
         body_timeout_s=float(body_timeout_s),
         _pool=_DaemonPool(max_workers),
+        source=source,
+        fallback_override=fb,
+        metrics=EndpointMetrics(policy),
+        watch_s=watch_s,
     )
-    app = Starlette(routes=[Route("/{path:path}", kit.handle, methods=["POST"])])
+    if source is not None:
+        kit._reload_done(True, "start", active, active, None)
+    app = Starlette(
+        routes=[
+            Route("/healthz", kit.healthz, methods=["GET"]),
+            Route("/metrics", kit.metrics_text, methods=["GET"]),
+            Route("/{path:path}", kit.handle, methods=["POST"]),
+        ],
+        lifespan=kit.lifespan,
+    )
     app.state.endpoint = kit
     return app
+
+
+def _active_rules(loaded: Any, fallback: RoutingDecision | None, now_ms: int) -> ActiveRules:
+    """The serving snapshot of one load of a rule source (its ``decide``, names and digest)."""
+    fb = fallback or coerce_decision(loaded.fallback, field="fallback")[0]
+    return ActiveRules(
+        decide=_decide_function(loaded),
+        fallback=fb,
+        name=str(loaded.name),
+        sha256=getattr(loaded, "sha256", None),
+        rule_names=tuple(getattr(loaded, "rule_names", ())),
+        loaded_ms=now_ms,
+        signature=getattr(loaded, "signature", None),
+    )
+
+
+def _iso(ms: Any) -> str | None:
+    if not isinstance(ms, int):
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def serve_endpoint(app: Starlette, host: str = "127.0.0.1", port: int = 0) -> ServedApp:
@@ -479,14 +764,27 @@ def serve_endpoint_foreground(
     kit: Endpoint = app.state.endpoint
 
     def banner(url: str) -> list[str]:
-        return [
-            f"Routing endpoint listening on {url}/",
-            f"Signed requests: {'required (HS256)' if kit.signed else 'no (plain JSON)'}",
-            f"Fallback: {kit.fallback.target_type} {kit.fallback.target_id}; budget {kit.budget_s:g} s",
-            f"Log: {kit.log.path or '(memory only)'}",
-        ]
+        return [f"Routing endpoint listening on {url}/", *describe_endpoint(kit)]
 
     return run_foreground(app, host=host, port=port, label="endpoint", banner=banner, out=out)
+
+
+def describe_endpoint(kit: Endpoint) -> list[str]:
+    """What an endpoint serves, for a banner: never the secret."""
+    active = kit.rules
+    lines = [f"Signed requests: {'required (HS256)' if kit.signed else 'no (plain JSON)'}"]
+    if active.sha256:
+        lines.append(f"Rules: {active.name} ({len(active.rule_names)} rules, sha256 {active.sha256[:12]})")
+    lines.append(
+        f"Fallback: {active.fallback.target_type} {active.fallback.target_id}; budget {kit.budget_s:g} s"
+    )
+    rotation = f" (rotated at {kit.log.max_bytes:,} bytes)" if kit.log.max_bytes else ""
+    lines.append(f"Log: {kit.log.path or '(memory only)'}{rotation}")
+    lines.append("Health: GET /healthz; metrics: GET /metrics")
+    if kit.source is not None:
+        watching = f"; watching the files every {kit.watch_s:g} s" if kit.watch_s else ""
+        lines.append(f"Reload: send SIGHUP{watching}")
+    return lines
 
 
 def load_rules(spec: str) -> Any:

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from ..calls.endpoint_log import LogSource, iter_log, read_log
-from ..core.endpoint_log import BadLogRecord, LogRecord
+from ..core.endpoint_log import BadLogRecord, LogEvent, LogRecord, log_files
 from ..core.errors import ValidationError
 from ..core.frames import REJECT_COLUMNS, ReadResult, rejects_frame
 from ..core.models import is_missing
@@ -237,10 +237,15 @@ def _read(
     source: str,
     files: tuple[str, ...] = (),
 ) -> ReadResult:
-    """Convert ``(line, record, raw text)`` items; refusals go to the one rejects frame."""
+    """Convert ``(line, record, raw text)`` items; refusals go to the one rejects frame; events
+    (not requests) are skipped and counted."""
     good: list[dict[str, Any]] = []
     bad: list[tuple[int, str, str, str]] = []
+    skipped: dict[str, int] = {}
     for line, rec, raw in items:
+        if isinstance(rec, LogEvent):
+            skipped[rec.event] = skipped.get(rec.event, 0) + 1
+            continue
         try:
             if isinstance(rec, BadLogRecord):
                 raise rec
@@ -250,7 +255,11 @@ def _read(
         except _Reject as exc:
             bad.append((line, raw or _record_text(rec), f"line {line}: {exc}", "bad record"))
     return ReadResult(
-        attempts_from_records(good, source=source), rejects_frame(bad, source), files=files, what="attempts"
+        attempts_from_records(good, source=source),
+        rejects_frame(bad, source),
+        files=files,
+        what="attempts",
+        skipped=skipped,
     )
 
 
@@ -305,12 +314,13 @@ def read_endpoint_log(
     Lines that are not log records, or records that cannot be attempts, are in the
     rejects with their 1-based line. ``router_id`` labels every attempt (the log is per
     endpoint, not per router). ``policy`` gives the deadline beyond which an answer
-    counts as a ``timeout``."""
+    counts as a ``timeout``. A rotated log is read across its generations (``files``; a
+    reject's line counts within its file); reload events are skipped (``skipped``)."""
 
     def convert(rec: LogRecord) -> dict[str, Any]:
         return _endpoint_row(rec, router_id=router_id, policy=policy)
 
-    files = (os.fspath(source),) if isinstance(source, (str, os.PathLike)) else ()
+    files = tuple(os.fspath(f) for f in log_files(source)) if isinstance(source, (str, os.PathLike)) else ()
     return _read(iter_log(source), convert, source="endpoint_log", files=files)
 
 

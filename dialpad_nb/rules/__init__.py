@@ -6,6 +6,7 @@ from __future__ import annotations
 from .comparison import Comparison, compare, load_capacity, replay
 from .enrich import DuplicateContactWarning, Enrichment, EnrichmentReport
 from .matrix import MatrixError, ShadowedRuleWarning
+from .matrix_file import LoadedMatrix, MatrixSource
 from .ruleset import ImplicitUTCWarning, PythonRule, RuleDecision, RuleSet, load_matrix
 
 __all__ = [
@@ -14,7 +15,9 @@ __all__ = [
     "Enrichment",
     "EnrichmentReport",
     "ImplicitUTCWarning",
+    "LoadedMatrix",
     "MatrixError",
+    "MatrixSource",
     "PythonRule",
     "RuleDecision",
     "RuleSet",
