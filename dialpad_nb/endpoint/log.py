@@ -26,6 +26,7 @@ class EndpointLog:
         self.path = Path(path) if path is not None else None
         self._recent: deque[dict[str, Any]] = deque(maxlen=keep)
         self._lock = threading.Condition()
+        self._appended = 0
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -36,6 +37,7 @@ class EndpointLog:
                 with self.path.open("a", encoding="utf-8") as fh:
                     fh.write(line)
             self._recent.append(dict(record))
+            self._appended += 1
             self._lock.notify_all()
 
     def records(self) -> list[dict[str, Any]]:
@@ -56,6 +58,15 @@ class EndpointLog:
             if not self._lock.wait_for(lambda: find() is not None, timeout_s):
                 raise TimeoutError(f"no log record for call {call_id} within {timeout_s:g} s")
             return dict(find())  # type: ignore[arg-type]
+
+    def wait_for(self, count: int, timeout_s: float = 10.0, *, strict: bool = True) -> int:
+        """Wait until at least ``count`` requests were logged since this log was made; the number
+        logged. If they do not come in time: ``TimeoutError`` naming how many came, or, with
+        ``strict=False``, just the number that came (watching for real calls on an account)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._appended >= count, timeout_s) and strict:
+                raise TimeoutError(f"{self._appended} of {count} requests were logged within {timeout_s:g} s")
+            return self._appended
 
     def __len__(self) -> int:
         with self._lock:

@@ -88,7 +88,7 @@ def make_call_history(
         else client.resolve_target("Reception")
     )
     secret = secrets.token_urlsafe(32)
-    kit = routing_endpoint(rules, secret=secret, fallback=fallback, clock=client.sandbox.clock)
+    kit = routing_endpoint(rules, secret=secret, fallback=fallback, clock=client.clock)
     switch = FaultSwitch(kit)
     served = serve_app(switch, name="routing-endpoint")
     try:
