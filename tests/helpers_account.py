@@ -144,13 +144,15 @@ def serve_account(db_path: Path, **app_kwargs: Any) -> Iterator[tuple[ServedApp,
         served.stop()
 
 
-def dump_tables(db_path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    """Every table of the database, rows sorted (a fresh read-only connection)."""
+def dump_tables(db_path: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every table of the database, each row a dict, rows sorted (a fresh read-only connection)."""
     conn = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
     try:
-        names = [
-            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        ]
-        return {name: sorted(conn.execute(f'SELECT * FROM "{name}"').fetchall(), key=repr) for name in names}
+        tables = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        return {
+            name: sorted((dict(row) for row in conn.execute(f'SELECT * FROM "{name}"')), key=repr)
+            for (name,) in tables.fetchall()
+        }
     finally:
         conn.close()
