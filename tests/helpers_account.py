@@ -3,6 +3,7 @@ account stand-in (``as_account=True``: no control API, system clock) serves the 
 
 * :func:`make_account_db` — a database with two routers and a few dozen calls over the last
   three hours (and an incident that disabled one router), plus the endpoint kit's log of them;
+  :func:`make_empty_account_db` — a company with no routers;
 * :func:`serve_account` — the stand-in on that database, every request it answers recorded
   (method, path, status) so a test can say which changes were asked for;
 * :func:`dump_tables` — every table of a sandbox database as sorted rows, to compare before/after.
@@ -104,6 +105,14 @@ def make_account_db(folder: Path) -> AccountData:
     for record in placed:
         outcomes[record["outcome"]] = outcomes.get(record["outcome"], 0) + 1
     return AccountData(db_path, log_path, {SUPPORT: support.id, SALES: sales.id}, len(placed), outcomes)
+
+
+def make_empty_account_db(folder: Path) -> Path:
+    """A company with no call routers yet (the sample company's directory and number pool only)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    db_path = folder / "empty.sqlite3"
+    start_sandbox(db_path=db_path, api_key=ACCOUNT_KEY).stop()
+    return db_path
 
 
 class RequestRecorder:
