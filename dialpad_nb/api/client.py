@@ -241,6 +241,7 @@ class DialpadClient(HistoryAPI, CapabilitiesAPI, FleetAPI):
         :meth:`close` stops it."""
         self.sandbox = server
         self._owns_sandbox = owned
+        self.__dict__.pop("_capabilities", None)  # it talks to an embedded sandbox now
 
     @property
     def control(self) -> SandboxControl:
