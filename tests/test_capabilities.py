@@ -6,6 +6,7 @@ by name, the real wait for the PATCH window, the account stand-in and the notebo
 from __future__ import annotations
 
 import httpx
+import pandas as pd
 import pytest
 
 from dialpad_nb import connect
@@ -136,6 +137,24 @@ def test_a_sandbox_on_the_system_clock_keeps_the_clients_own(sandbox_factory):
     with connect({"DIALPAD_API_KEY": ACCOUNT_KEY, "DIALPAD_BASE_URL": server.url}) as client:
         assert client.capabilities == Capabilities(SANDBOX, True, False, server.url)
         assert isinstance(client.clock, SystemClock)
+
+
+@pytest.mark.http
+def test_the_history_demo_on_a_sandbox_whose_clock_is_past_it_tells_the_story_weeks_later(sandbox_factory):
+    from dialpad_nb.samples import make_call_history
+
+    server = sandbox_factory(api_key=ACCOUNT_KEY, clock=SimulatedClock("2026-12-01T00:00:00Z"))
+    with connect({"DIALPAD_API_KEY": ACCOUNT_KEY, "DIALPAD_BASE_URL": server.url}) as client:
+        demo = make_call_history(client, lambda request: None, calls=60)
+        try:
+            assert demo.phases["phase"].tolist()[:2] == ["healthy", "failing (503)"]
+            assert demo.phases["from"].iloc[0].startswith("Mon 07 Dec")  # Monday 5 Oct + 9 weeks
+            failing = demo.phases.iloc[1]  # the incident, at the same local time of the same weekday
+            assert failing["from"] == "Wed 09 Dec 13:00" and failing["calls"] > 0 and failing["ok"] == 0
+            calls = client.calls(demo.router, progress=False)
+            assert len(calls) == 60 and calls["date_started"].min() >= pd.Timestamp("2026-12-01", tz="UTC")
+        finally:
+            demo.stop()
 
 
 # --------------------------------------------------------------------------- the account stand-in
