@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     "ActionResult": "api.console",
     "BadRequest": "core.errors",
     "CallRouter": "core.models",
+    "ChangesNotAllowed": "core.errors",
     "Conflict": "core.errors",
     "DIALPAD": "core.policy",
     "DialpadClient": "api.client",
@@ -46,6 +47,7 @@ _EXPORTS: dict[str, str] = {
     "RuleSet": "rules.ruleset",
     "SandboxControl": "api.control",
     "SandboxOnly": "core.errors",
+    "SandboxOptionsIgnored": "connection",
     "SandboxServer": "sandbox.runner",
     "ServerError": "core.errors",
     "SimulatedClock": "core.clock",
@@ -79,3 +81,11 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext dialpad_nb``: the notebooks' cell magics ``%%sandbox_only`` and ``%%changes``
+    (:mod:`dialpad_nb.magics`)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)

@@ -63,7 +63,6 @@ from ..core.errors import (
     PatchGuardError,
     RateLimited,
     Redirected,
-    SandboxOnly,
     TransportError,
     ValidationError,
 )
@@ -83,7 +82,9 @@ from ..core.models import (
 )
 from ..core.pacing import RateLimiter, endpoint_key
 from ..core.policy import DIALPAD, Policy
+from .capabilities import CapabilitiesAPI
 from .control import SandboxControl
+from .fleet import FleetAPI
 from .history import HistoryAPI
 from .http_errors import error_from_response, strip_query, transport_reason
 
@@ -150,10 +151,13 @@ def _fmt_duration(seconds: float) -> str:
 # --------------------------------------------------------------------------- client
 
 
-class DialpadClient(HistoryAPI):
+class DialpadClient(HistoryAPI, CapabilitiesAPI, FleetAPI):
     """Dialpad's call-router API (or the sandbox's), typed and guarded. See the module docstring.
 
-    Call history, webhooks and call-event subscriptions: :class:`~dialpad_nb.api.history.HistoryAPI`."""
+    Call history, webhooks and call-event subscriptions: :class:`~dialpad_nb.api.history.HistoryAPI`.
+    What it talks to and what it may change there (``allow_changes=False``: a look-only client on a
+    Dialpad account): :class:`~dialpad_nb.api.capabilities.CapabilitiesAPI`. The routers at a glance:
+    :class:`~dialpad_nb.api.fleet.FleetAPI`."""
 
     def __init__(
         self,
@@ -172,6 +176,7 @@ class DialpadClient(HistoryAPI):
         rate_limits: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         max_pages: int = 1000,
+        allow_changes: bool = True,
     ) -> None:
         validate_url(base_url, field="base_url")
         if not isinstance(api_key, str) or not api_key.strip():
@@ -190,6 +195,8 @@ class DialpadClient(HistoryAPI):
         self.max_retry_wait_s = max_retry_wait_s
         self._sleep = sleep
         self.max_pages = max_pages
+        self.allow_changes = self._check_bool(allow_changes, "allow_changes")
+        """False: on a Dialpad account nothing is created, changed or deleted (see :attr:`may_change`)."""
         self.pacing: RateLimiter | None = (
             RateLimiter(policy, monotonic=monotonic, burst=0.5) if rate_limits else None
         )
@@ -234,20 +241,18 @@ class DialpadClient(HistoryAPI):
         :meth:`close` stops it."""
         self.sandbox = server
         self._owns_sandbox = owned
+        self.__dict__.pop("_capabilities", None)  # it talks to an embedded sandbox now
 
     @property
     def control(self) -> SandboxControl:
         """The sandbox's control API (place calls, attempts, outbox, clock): a
         :class:`~dialpad_nb.api.control.SandboxControl` on the same host and key.
 
-        Only a sandbox has it; on Dialpad this raises :class:`~dialpad_nb.core.errors.SandboxOnly`
-        saying what to use instead."""
-        if self.sandbox is None:
-            raise SandboxOnly(
-                f"{self.label} has no control API (/sandbox/v1): placing calls, moving the clock and "
-                "reading the outbox exist only on a sandbox. On a Dialpad account, make real calls to "
-                "the router's number and read them back with the call history."
-            )
+        Only a sandbox has it (the embedded one, or a ``dialpad-nb sandbox`` served elsewhere); on a
+        Dialpad account this raises :class:`~dialpad_nb.core.errors.SandboxOnly` saying what to use
+        instead of each feature."""
+        if not self.capabilities.control_api:
+            raise self._sandbox_only()
         if self._control is None:
             self._control = SandboxControl(self.base_url, self._api_key.reveal(), transport=self._transport)
         return self._control
@@ -272,6 +277,7 @@ class DialpadClient(HistoryAPI):
     def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None):
         """One HTTP exchange with retries; every httpx exception is converted here and only here."""
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        self._check_may_send(method, path)  # a look-only client on an account: nothing that changes it
         if self._http.is_closed:
             raise TransportError(
                 "this client is closed; make a new one (dialpad_nb.connect())",

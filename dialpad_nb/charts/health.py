@@ -66,7 +66,10 @@ def _time_axis(ax: Any, times: pd.Series) -> None:
 
 
 def _legend_outside(ax: Any, **kwargs: Any) -> None:
-    """The legend to the right of the plot, so it never covers data, the threshold or the deadline."""
+    """The legend to the right of the plot, so it never covers data, the threshold or the deadline
+    (none when nothing is labelled: a chart of no attempts)."""
+    if not ax.get_legend_handles_labels()[0]:
+        return
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, **kwargs)
 
 
@@ -136,7 +139,10 @@ def error_window_chart(
                 ax.axvline(
                     t, color="#2ca02c", linestyle=style, linewidth=1.2, label=label if i == 0 else None
                 )
-    ax.set_ylim(bottom=0, top=max(policy.error_threshold + 2, float(sim["error_count"].max() or 0) + 1))
+    if sim.empty:
+        ax.text(0.5, 0.5, "no attempts in this period", transform=ax.transAxes, ha="center", color="0.4")
+    peak = sim["error_count"].max()  # NA when there are no attempts (a router without calls)
+    ax.set_ylim(bottom=0, top=max(policy.error_threshold + 2, (0.0 if pd.isna(peak) else float(peak)) + 1))
     ax.set_ylabel("errors in window")
     _time_axis(ax, sim["time"])
     _legend_outside(ax)
