@@ -11,6 +11,7 @@
 ``endpoint_log``   the endpoint kit's JSONL record: its fields, writer and checker
 ``frames``         the rejects frame and the read result every reader returns
 ``serving``        uvicorn in a thread or in the foreground (sandbox, endpoint)
+``wording``        counts in words for people ("1 rule", "3 rules")
 =================  ==================================================================
 
 Import the module you need (``from dialpad_nb.core.policy import DIALPAD``); this

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from .comparison import Comparison, compare, load_capacity, replay
 from .enrich import DuplicateContactWarning, Enrichment, EnrichmentReport
-from .matrix import MatrixError, ShadowedRuleWarning
-from .ruleset import ImplicitUTCWarning, PythonRule, RuleDecision, RuleSet, load_matrix
+from .matrix import MatrixError, ShadowedRuleWarning, TargetNameWarning
+from .ruleset import (
+    ImplicitUTCWarning,
+    PythonRule,
+    RuleDecision,
+    RuleSet,
+    TimezoneMismatchWarning,
+    load_matrix,
+)
 
 __all__ = [
     "Comparison",
@@ -19,6 +26,8 @@ __all__ = [
     "RuleDecision",
     "RuleSet",
     "ShadowedRuleWarning",
+    "TargetNameWarning",
+    "TimezoneMismatchWarning",
     "compare",
     "load_capacity",
     "load_matrix",
