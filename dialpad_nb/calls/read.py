@@ -23,7 +23,8 @@ Decisions an analyst can rely on:
   as the endpoint verifies them (:func:`dialpad_nb.core.signing.verify`: alg pinned,
   signature, ``exp``/``nbf``/``iat`` when present, ``aud``/``iss`` not checked). Without a secret they are
   *rejected* ("signed request but no secret given"), never decoded unverified:
-  an unverified payload is not evidence of what Dialpad sent.
+  an unverified payload is not evidence of what Dialpad sent. :func:`read_calls` says so
+  loudly: a :class:`NoSecretWarning` and a line of its summary count them and say what to pass.
 - **Duplicate call_ids** (across all files read together) are rejected after the
   first, with the location of the first (``duplicates="keep"`` keeps them).
 - Numbers are normalised with :func:`dialpad_nb.core.models.normalize_e164`
@@ -44,6 +45,7 @@ import glob as _glob
 import gzip
 import io
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -52,8 +54,10 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from ..core._caller import caller_stacklevel
 from ..core.errors import SourceNotFound, ValidationError
 from ..core.frames import ReadResult, empty_rejects
+from ..core.wording import plural
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS, Part, empty_calls
 from .reader import CallReader, line_chunks
 
@@ -61,10 +65,20 @@ __all__ = [
     "CALL_COLUMNS",
     "CALL_DTYPES",
     "PAYLOAD_FIELDS",
+    "NoSecretWarning",
     "empty_calls",
     "iter_calls",
     "read_calls",
 ]
+
+
+class NoSecretWarning(UserWarning):
+    """Signed records (JWTs) were rejected because ``read_calls`` was given no secret: the calls
+    they hold are missing from the result until the router's secret is passed."""
+
+
+_PROGRESS_AUTO_BYTES = 16 << 20
+"""``progress=None`` shows a bar when the files to read total at least this (16 MiB)."""
 
 _LINE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jwt", ".log", ".txt")
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -131,39 +145,58 @@ def iter_calls(
     default_country_code: str = "1",
     duplicates: str = "reject",
     leeway_s: float = 0,
+    progress: bool | None = False,
 ) -> Iterator[ReadResult]:
     """Yield one :class:`ReadResult` per chunk of at most ``chunksize`` lines (or rows) per file.
 
     Memory is bounded by the chunk (plus 24 bytes per call id when ``duplicates="reject"``,
-    so duplicates are caught across chunks and files)."""
+    so duplicates are caught across chunks and files). ``progress``: a tqdm bar of the bytes
+    read (``None``: only when the files total 16 MiB or more)."""
     if chunksize < 1:
         raise ValidationError(f"must be >= 1, got {chunksize!r}", field="chunksize")
     files = _expand(source)
     reader = CallReader(
         secret, default_country_code=default_country_code, duplicates=duplicates, leeway_s=leeway_s
     )
-    for path in files:
-        fmt = _file_format(path)
-        if fmt == "lines":
-            with _open_binary(path) as f:
+    from tqdm.auto import tqdm
+
+    sizes = [os.path.getsize(p) for p in files]
+    show = progress if progress is not None else sum(sizes) >= _PROGRESS_AUTO_BYTES
+    with tqdm(total=sum(sizes), unit="B", unit_scale=True, desc="read_calls", disable=not show) as bar:
+        for path, size in zip(files, sizes, strict=True):
+            start = bar.n
+            fmt = _file_format(path)
+            if fmt == "lines":
+                with _open_binary(path) as f:
+                    first = 1
+                    for buf, n_lines in line_chunks(f, chunksize):
+                        part, records = reader.lines_chunk(buf, n_lines, first)
+                        first += n_lines
+                        bar.update(max(start + min(_raw_position(f), size) - bar.n, 0))
+                        yield _result(reader, part, path, records)
+                    if first == 1:  # an empty file still counts as read
+                        yield _result(reader, Part(), path, 0)
+            elif fmt == "csv":
+                yield from _csv_chunks(reader, path, chunksize)
+            else:
+                pf = pq.ParquetFile(path)
                 first = 1
-                for buf, n_lines in line_chunks(f, chunksize):
-                    part, records = reader.lines_chunk(buf, n_lines, first)
-                    first += n_lines
-                    yield _result(reader, part, path, records)
-                if first == 1:  # an empty file still counts as read
+                for batch in pf.iter_batches(batch_size=chunksize):
+                    table = pa.Table.from_batches([batch])
+                    yield _result(reader, reader.table_chunk(table, first), path, table.num_rows)
+                    first += table.num_rows
+                if first == 1:
                     yield _result(reader, Part(), path, 0)
-        elif fmt == "csv":
-            yield from _csv_chunks(reader, path, chunksize)
-        else:
-            pf = pq.ParquetFile(path)
-            first = 1
-            for batch in pf.iter_batches(batch_size=chunksize):
-                table = pa.Table.from_batches([batch])
-                yield _result(reader, reader.table_chunk(table, first), path, table.num_rows)
-                first += table.num_rows
-            if first == 1:
-                yield _result(reader, Part(), path, 0)
+            bar.update(start + size - bar.n)
+
+
+def _raw_position(f: io.BufferedIOBase) -> int:
+    """How far into the file on disk a reader is (for a gzip file: the compressed bytes)."""
+    raw = getattr(f, "fileobj", None) or f
+    try:
+        return int(raw.tell())
+    except (OSError, ValueError):
+        return 0
 
 
 def _csv_chunks(reader: CallReader, path: str, chunksize: int) -> Iterator[ReadResult]:
@@ -202,12 +235,15 @@ def read_calls(
     default_country_code: str = "1",
     duplicates: str = "reject",
     leeway_s: float = 0,
+    progress: bool | None = None,
 ) -> ReadResult:
     """Read call logs into ``(calls, rejects)``; see the module docstring for formats and rules.
 
     ``calls`` has :data:`CALL_COLUMNS` with :data:`CALL_DTYPES`, in file then line order.
     ``rejects`` has :data:`REJECT_COLUMNS`. ``secret`` verifies HS256 JWTs (without it,
-    JWT records are rejected). ``duplicates``: ``"reject"`` (default) or ``"keep"``."""
+    JWT records are rejected, and a :class:`NoSecretWarning` and a line of the summary say how
+    many). ``duplicates``: ``"reject"`` (default) or ``"keep"``. ``progress``: a tqdm bar of
+    the bytes read; ``None`` (default) shows it when the files total 16 MiB or more."""
     calls, rejects, files, records = [], [], [], 0
     for res in iter_calls(
         source,
@@ -216,6 +252,7 @@ def read_calls(
         default_country_code=default_country_code,
         duplicates=duplicates,
         leeway_s=leeway_s,
+        progress=progress,
     ):
         calls.append(res.calls)
         rejects.append(res.rejects)
@@ -223,7 +260,21 @@ def read_calls(
         records += res.records
     all_calls = _concat(calls, empty_calls())
     all_rejects = _concat(rejects, empty_rejects())
-    return ReadResult(all_calls, all_rejects, files=tuple(files), records=records)
+    notes: tuple[str, ...] = ()
+    unsigned = int((all_rejects["kind"] == _NO_SECRET).sum()) if secret is None else 0
+    if unsigned:
+        note = (
+            f"{plural(unsigned, 'signed record')} ({unsigned / records:.0%} of all) "
+            f"{'was' if unsigned == 1 else 'were'} rejected because no secret was given: "
+            "pass secret=<the router's secret> to verify and read them"
+        )
+        warnings.warn(note, NoSecretWarning, stacklevel=caller_stacklevel())
+        notes = (note,)
+    return ReadResult(all_calls, all_rejects, files=tuple(files), records=records, notes=notes)
+
+
+_NO_SECRET = "no secret"
+"""The reject kind of a signed record read without a secret (see :mod:`.reader`)."""
 
 
 def _concat(frames: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:

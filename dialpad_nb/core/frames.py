@@ -83,6 +83,9 @@ class ReadResult:
     files: tuple[str, ...] = ()
     records: int = -1
     what: str = "calls"
+    notes: tuple[str, ...] = ()
+    """What the reader must say loudly (each a line of :attr:`summary`), e.g. signed records
+    rejected because no secret was given."""
 
     def __post_init__(self) -> None:
         if self.records < 0:
@@ -114,7 +117,7 @@ class ReadResult:
         if r:
             counts = Counter(self.rejects["kind"].astype(object))
             text += " (" + ", ".join(f"{c:,} {k}" for k, c in sorted(counts.items(), key=_by_count)) + ")"
-        return text
+        return "\n".join((text, *self.notes))
 
     def reject_counts(self) -> pd.DataFrame:
         """One row per kind of reject: ``kind``, ``count``, ``example`` (the first such reason),
@@ -136,7 +139,9 @@ class ReadResult:
         return self.summary
 
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(self.summary)}</p>"
+        head, *notes = self.summary.split("\n")
+        loud = "".join(f"<br><b style='color:#b42318'>⚠ {html.escape(n)}</b>" for n in notes)
+        return f"<p>{html.escape(head)}{loud}</p>"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.summary)
