@@ -135,7 +135,7 @@ def test_replay_prints_the_summary_and_writes_the_changes(capsys, replay_files):
     assert "candidate vs current: 1 of 3 calls change target (33.3%)" in out
     assert "hours and days read in America/Los_Angeles" in out
     assert f"wrote 1 changed calls to {changes}" in out
-    (row,) = list(csv.DictReader(changes.open()))
+    (row,) = list(csv.DictReader(io.StringIO(changes.read_text())))
     assert (row["call_id"], row["before_name"], row["after_name"]) == ("1", "Spanish Line", "After Hours")
     assert row["date_started_local"].startswith("2026-01-13T19:00:00")  # the local time the rule read
 

@@ -221,11 +221,11 @@ def test_router_deleted_elsewhere_is_a_not_found_message(widget, client):
 
 
 def test_wrong_key_and_down_sandbox_show_in_the_status_line(sandbox):
-    wrong = DialpadClient(base_url=sandbox.url, api_key="wrong-key-123", sleep=lambda s: None)
-    widget = RouterConsoleWidget(RouterConsole(wrong))
-    assert "The API key was refused (401" in status(widget)
-    client = client_for(sandbox, max_retries=0)
-    widget = router_console(client)
-    sandbox.stop()
-    widget.refresh_button.click()
-    assert "connection refused" in status(widget) and "✗" in status(widget)
+    with DialpadClient(base_url=sandbox.url, api_key="wrong-key-123", sleep=lambda s: None) as wrong:
+        widget = RouterConsoleWidget(RouterConsole(wrong))
+        assert "The API key was refused (401" in status(widget)
+    with client_for(sandbox, max_retries=0) as client:
+        widget = router_console(client)
+        sandbox.stop()
+        widget.refresh_button.click()
+        assert "connection refused" in status(widget) and "✗" in status(widget)

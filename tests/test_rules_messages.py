@@ -19,7 +19,7 @@ HEAD = "rule,internal_number,hours,target_id,target_type,target_name\n"
 def test_matrix_errors_are_listed_one_per_line_without_a_misleading_count():
     text = HEAD + "a,,25:00-26:00,x,callcenter,\nb,,,1,planet,\n"
     with pytest.raises(MatrixError) as info:
-        RuleSet.from_text(text)
+        RuleSet.from_text(text, timezone="UTC")
     lines = str(info.value).split("\n")
     assert lines[0] == "invalid routing matrix, 3 problems:"
     assert lines[1].startswith("  - row 1 (rule 'a'), column 'hours': cannot parse '25:00-26:00'")
