@@ -88,6 +88,6 @@ def test_the_disable_email_names_the_office_and_the_default_target():
         dispatcher.close()
         store.close()
     body = mail["body"]
-    assert f"office {OFFICES[0]['name']} (office)" in body
+    assert f"call router 'Main line' (id {router['id']}) in {OFFICES[0]['name']} (office) had" in body
     assert "every call goes to its default target (Reception (department)) without a request" in body
     assert str(RECEPTION["id"]) not in body and str(OFFICES[0]["id"]) not in body

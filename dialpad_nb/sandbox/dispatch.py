@@ -292,7 +292,7 @@ class Dispatcher:
         subject = f"Call router {name!r} ({rid}) was disabled after {count} routing errors"
         last = result.detail if result is not None and result.detail else "(no detail)"
         body = (
-            f"Your call router {name!r} (id {rid}, office {self.directory.name_of(office_id, 'office')}) "
+            f"Your call router {name!r} (id {rid}) in {self.directory.name_of(office_id, 'office')} "
             f"had {count} routing errors "
             f"in the past {minutes:g} minutes (more than {self.policy.error_threshold}), so it has "
             f"been disabled.\n\n"
