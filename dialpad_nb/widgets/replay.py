@@ -329,6 +329,13 @@ class ReplayWidget(widgets.VBox):
         self.results = widgets.VBox(
             [self.stale_banner, self.provenance, self.status_line, self.summary, *self.charts.values()]
         )
+        for part, name in (
+            (self.timezone_line, "timezone"),
+            (self.problems, "problems"),
+            (self.provenance, "provenance"),
+            (self.status_line, "status"),
+        ):
+            part.add_class(f"dpnb-{name}")  # what a browser test (or a stylesheet) finds them by
         self.results.add_class("dpnb-replay-result")
         self.candidate.observe(self._on_candidate, names="value")
         self.log_picker.observe(self._on_input, names="value")
@@ -467,7 +474,7 @@ class ReplayWidget(widgets.VBox):
         )
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in result.summary.notes)
         notes_html = f"<ul style='color:#8a5a00;margin:2px 0'>{notes}</ul>" if notes else ""
-        return f"<table class='dpnb-provenance' style='font-size:12px'>{body}</table>{notes_html}"
+        return f"<table class='dpnb-ran' style='font-size:12px'>{body}</table>{notes_html}"
 
     @traitlets.observe("status")
     def _render_status(self, change: dict) -> None:
