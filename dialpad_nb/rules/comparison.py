@@ -266,7 +266,7 @@ class ReplaySummary:
         caption = f"Replay: {html.escape(self.candidate)} vs {html.escape(self.baseline)}"
         notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
         notes_html = f"<ul class='dpnb-notes' style='color:#8a5a00'>{notes}</ul>" if notes else ""
-        per_target = self.per_target_display().to_html(escape=True)
+        per_target = self.per_target_display().reset_index().to_html(index=False, escape=True)
         return (
             f"<div><table><caption>{caption}</caption>{head}</table>{notes_html}"
             f"<p>Per target (calls; peak/h = most calls in one clock hour):</p>{per_target}</div>"
