@@ -448,4 +448,16 @@ def test_health_widget_slider_moves_the_what_if_and_each_router_shows_only_its_r
     # the notebook's latency chart: timeouts above the deadline, counted; San Francisco time
     latency = nb.locator(".jp-Cell").filter(has_text='title="Tuesday: support latency"')
     lab.snap(latency.locator(".jp-OutputArea-output img"), "latency-chart")
+
+    # its tables fit the page (the what-if table with first_disable was cut off at the right)
+    tables = nb.locator(".jp-OutputArea-output table.dpnb-table")
+    expect(tables).to_have_count(6)
+    too_wide = tables.evaluate_all(
+        """ts => ts.filter(t => t.getBoundingClientRect().width > t.closest('.jp-OutputArea-output').clientWidth)
+                  .map(t => t.innerText.split('\\n')[0])"""
+    )
+    assert too_wide == []
+    what_if = tables.filter(has_text="first disable").first
+    expect(what_if).to_contain_text("not disabled")
+    lab.snap(what_if, "what-if-table")
     assert lab.errors == []
