@@ -305,9 +305,12 @@ def test_replay_widget_says_what_produced_each_result_and_greys_it_once_stale(
     assert after.startswith(f"{edited_label} vs routing_current: 2,676 of 24,000 calls")
 
     nb = lab.run_all(REPLAY)
-    widget = nb.locator(".jp-OutputArea-output .dpnb-replay")
+    widget = nb.locator(".jp-OutputArea-output .widget-vbox").filter(
+        has=lab.page.get_by_role("button", name="Run replay")
+    )
     expect(widget).to_have_count(1, timeout=RUN_ALL_TIMEOUT_MS)
-    status = widget.locator(".dpnb-status")
+    # the one-line result, found by what it says (not by class), so the label is what is checked
+    status = widget.locator(".widget-html").filter(has_text=re.compile(r" vs routing_current: [\d,]+ of "))
     provenance = widget.locator(".dpnb-provenance")
     problems = widget.locator(".dpnb-problems")
     banner = widget.locator(".dpnb-stale-banner")
