@@ -35,6 +35,18 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"dialpad-nb {__version__}"
 
 
+def test_building_the_command_line_loads_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from dialpad_nb.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('pandas', 'matplotlib', 'httpx', 'starlette') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"  # --version and usage errors answer at once
+
+
 # --------------------------------------------------------------------------- routers
 
 

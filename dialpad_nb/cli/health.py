@@ -13,8 +13,6 @@ import argparse
 import os
 from typing import Any
 
-import pandas as pd
-
 from . import EXIT_OK, UsageError
 from ._output import add_format, emit, emit_json
 
@@ -41,6 +39,8 @@ def _names(args: argparse.Namespace) -> dict[int, str]:
 
 
 def _run_health(args: argparse.Namespace) -> int:
+    import pandas as pd
+
     from ..charts.tables import show_table
     from ..health.attempts import read_attempts_csv, read_endpoint_log
     from ..health.budget import forecast
