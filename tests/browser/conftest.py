@@ -294,7 +294,13 @@ def _shutdown_kernels(server: JupyterLab) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _screenshots:
+    shots = list(_screenshots)
+    if not shots:  # under pytest-xdist they were taken in the workers: <basetemp>/popen-gw*/...
+        factory = getattr(terminalreporter.config, "_tmp_path_factory", None)
+        if factory is not None:
+            base = factory.getbasetemp()
+            shots = sorted(base.glob("popen-gw*/browser-screenshots*/*.png"))
+    if shots:
         terminalreporter.write_sep("-", "browser screenshots")
-        for path in _screenshots:
+        for path in shots:
             terminalreporter.write_line(str(path))
