@@ -299,7 +299,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         factory = getattr(terminalreporter.config, "_tmp_path_factory", None)
         if factory is not None:
             base = factory.getbasetemp()
-            shots = sorted(base.glob("popen-gw*/browser-screenshots*/*.png"))
+            shots = sorted(base.glob("popen-gw*/browser-screenshots[0-9]*/*.png"))
     if shots:
         terminalreporter.write_sep("-", "browser screenshots")
         for path in shots:
