@@ -79,6 +79,7 @@ class NoSecretWarning(UserWarning):
 
 _PROGRESS_AUTO_BYTES = 16 << 20
 """``progress=None`` shows a bar when the files to read total at least this (16 MiB)."""
+_PROGRESS_CHUNK = 250_000
 
 _LINE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jwt", ".log", ".txt")
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -162,6 +163,8 @@ def iter_calls(
 
     sizes = [os.path.getsize(p) for p in files]
     show = progress if progress is not None else sum(sizes) >= _PROGRESS_AUTO_BYTES
+    if show:  # a bar that moves: chunks of at most 250,000 lines (as fast, and less memory)
+        chunksize = min(chunksize, _PROGRESS_CHUNK)
     with tqdm(total=sum(sizes), unit="B", unit_scale=True, desc="read_calls", disable=not show) as bar:
         for path, size in zip(files, sizes, strict=True):
             start = bar.n
