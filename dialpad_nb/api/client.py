@@ -222,6 +222,7 @@ class DialpadClient(HistoryAPI, CapabilitiesAPI, FleetAPI):
         self._next_update_ms: dict[int, int] = {}
         self._last_update: dict[int, tuple[int, frozenset[str]]] = {}
         self._directory: Directory | None = None
+        self._router_names: dict[int, str] = {}  # id -> name of the routers seen, for messages
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -397,6 +398,19 @@ class DialpadClient(HistoryAPI, CapabilitiesAPI, FleetAPI):
             field = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
             raise self._malformed(f"{type(exc).__name__} reading it", field, method, path) from None
 
+    def _router_from_api(self, data: Mapping[str, Any]) -> CallRouter:
+        """A router from Dialpad's answer; its office and default target by name once the
+        directory is loaded (:meth:`targets`; no extra request here)."""
+        router = CallRouter.from_api(data)
+        self._router_names[router.id] = router.name
+        d = self._directory
+        if d is None:
+            return router
+        return router.with_names(
+            d.name_of(router.office_id, "office"),
+            d.name_of(router.default_target_id, router.default_target_type),
+        )
+
     def _iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Mapping[str, Any]]:
         """Every item of a cursor-paginated collection, following ``cursor`` until it is absent.
 
@@ -444,7 +458,7 @@ class DialpadClient(HistoryAPI, CapabilitiesAPI, FleetAPI):
         """Every call router (all pages), optionally of one office."""
         office = None if office_id is None else parse_id(office_id, field="office_id")
         for item in self._iter_pages(f"{API}/callrouters", {"office_id": office}):
-            yield self._parse(CallRouter.from_api, item, "GET", f"{API}/callrouters")
+            yield self._parse(self._router_from_api, item, "GET", f"{API}/callrouters")
 
     def list_routers(self, office_id: int | str | None = None) -> list[CallRouter]:
         return list(self.iter_routers(office_id))
@@ -452,7 +466,7 @@ class DialpadClient(HistoryAPI, CapabilitiesAPI, FleetAPI):
     def get_router(self, router_id: int | str) -> CallRouter:
         rid = parse_id(router_id, field="router_id")
         path = f"{API}/callrouters/{rid}"
-        return self._parse(CallRouter.from_api, self._json("GET", path), "GET", path)
+        return self._parse(self._router_from_api, self._json("GET", path), "GET", path)
 
     def create_router(
         self,
@@ -484,7 +498,7 @@ class DialpadClient(HistoryAPI, CapabilitiesAPI, FleetAPI):
             body["secret"] = validate_secret(secret)
         body["enabled"] = self._check_bool(enabled, "enabled")
         path = f"{API}/callrouters"
-        return self._parse(CallRouter.from_api, self._json("POST", path, json=body), "POST", path)
+        return self._parse(self._router_from_api, self._json("POST", path, json=body), "POST", path)
 
     def update_router(
         self,
@@ -543,7 +557,7 @@ class DialpadClient(HistoryAPI, CapabilitiesAPI, FleetAPI):
         except RateLimited as exc:
             self._learn_retry_after(rid, exc.retry_after_s)
             raise
-        router = self._parse(CallRouter.from_api, data, "PATCH", path)
+        router = self._parse(self._router_from_api, data, "PATCH", path)
         now = self.clock.now_ms()
         self._last_update[rid] = (now, frozenset(body))
         self._next_update_ms[rid] = now + self.policy.patch_interval_ms
@@ -704,10 +718,11 @@ class DialpadClient(HistoryAPI, CapabilitiesAPI, FleetAPI):
         now = self.clock.now_ms()
         interval = _fmt_duration(self.policy.patch_interval_s)
         last = self._last_update.get(rid)
+        who = repr(self._router_names[rid]) if rid in self._router_names else rid
         if last is not None:
-            why = f"router {rid} was last updated at {format_time(last[0])}; "
+            why = f"router {who} was last updated at {format_time(last[0])}; "
         else:
-            why = f"Dialpad refused an update of router {rid} (429) and asked to wait; "
+            why = f"Dialpad refused an update of router {who} (429) and asked to wait; "
         message = (
             f"{why}Dialpad allows one update per router every {interval}, so the next is allowed at "
             f"{format_time(next_ms)} (in {_fmt_duration((next_ms - now) / 1000)}). Nothing was sent."
