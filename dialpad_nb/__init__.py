@@ -66,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "from_dialpad_calls": "health.history",
     "from_sandbox": "health.attempts",
     "health_summary": "health.summary",
+    "ingest": "calls.dataset",
     "iter_calls": "calls.read",
     "load_matrix": "rules.ruleset",
     "read_attempts_csv": "health.attempts",
