@@ -74,6 +74,7 @@ _EXPORTS: dict[str, str] = {
     "read_endpoint_log": "health.attempts",
     "read_log": "calls.endpoint_log",
     "read_log_events": "calls.endpoint_log",
+    "stream_compare": "rules.streamed",
     "routing_endpoint": "endpoint.app",
     "serve_endpoint": "endpoint.app",
     "serve_receiver": "endpoint.receiver",

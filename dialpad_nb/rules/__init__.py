@@ -15,6 +15,7 @@ from .ruleset import (
     TimezoneMismatchWarning,
     load_matrix,
 )
+from .streamed import StreamedComparison, stream_compare
 
 __all__ = [
     "Comparison",
@@ -29,10 +30,12 @@ __all__ = [
     "RuleDecision",
     "RuleSet",
     "ShadowedRuleWarning",
+    "StreamedComparison",
     "TargetNameWarning",
     "TimezoneMismatchWarning",
     "compare",
     "load_capacity",
     "load_matrix",
     "replay",
+    "stream_compare",
 ]
