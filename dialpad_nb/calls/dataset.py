@@ -295,6 +295,11 @@ def _day_text(when: Any, *, end: bool = False) -> str:
     return pd.Timestamp(ms, unit="ms").strftime("%Y-%m-%d")
 
 
+def bounds_ms(start: Any, end: Any) -> tuple[int | None, int | None]:
+    """``start``/``end`` (a date is its UTC midnight) as epoch ms, ``None`` where unbounded."""
+    return (None if start is None else _bound_ms(start), None if end is None else _bound_ms(end))
+
+
 def _bound_ms(when: Any) -> int:
     if isinstance(when, str) and len(when) == 10:  # a date: its midnight, UTC
         when = f"{when}T00:00:00Z"
@@ -317,27 +322,39 @@ def iter_dataset(
     lo = None if start is None else _bound_ms(start)
     hi = None if end is None else _bound_ms(end)
     with_rejects = rejects if rejects is not None else (start is None and end is None and router_id is None)
-    for path, parts, rejects_part in dataset_parts(source, start=start, end=end):
-        tables, bad = [], []
-        for part in parts:
-            try:
-                tables.append(pq.read_table(part, schema=calls_schema()))
-            except (pa.ArrowException, OSError) as exc:
-                bad.append((1, "", f"{part}: not a readable Parquet file, none of it was read "
-                            f"({type(exc).__name__}: {str(exc)[:200]})", "unreadable file"))  # fmt: skip
-        calls = _filtered(tables, lo, hi, router_id)
-        rej = rejects_frame(bad, path)
-        if with_rejects:
-            try:
-                stored = pq.read_table(rejects_part, schema=_rejects_schema()).to_pandas()
-                rej = (
-                    pd.concat([stored.astype(REJECT_DTYPES), rej], ignore_index=True) if len(rej) else stored
-                )
-            except (pa.ArrowException, OSError) as exc:
-                more = rejects_frame([(1, "", f"{rejects_part}: not a readable Parquet file ({exc})",
-                                       "unreadable file")], path)  # fmt: skip
-                rej = pd.concat([rej, more], ignore_index=True)
-        yield ReadResult(calls, rej.astype(REJECT_DTYPES), files=(path,))
+    for entry in dataset_parts(source, start=start, end=end):
+        yield read_source(entry, lo=lo, hi=hi, router_id=router_id, rejects=with_rejects)
+
+
+def read_source(
+    entry: tuple[str, list[str], str],
+    *,
+    lo: int | None = None,
+    hi: int | None = None,
+    router_id: int | None = None,
+    rejects: bool = False,
+) -> ReadResult:
+    """One ingested source (an item of :func:`dataset_parts`): its calls with ``lo <= date_started
+    < hi`` (epoch ms) of ``router_id``, in line order, and its stored rejects when ``rejects``."""
+    path, parts, rejects_part = entry
+    tables, bad = [], []
+    for part in parts:
+        try:
+            tables.append(pq.read_table(part, schema=calls_schema()))
+        except (pa.ArrowException, OSError) as exc:
+            bad.append((1, "", f"{part}: not a readable Parquet file, none of it was read "
+                        f"({type(exc).__name__}: {str(exc)[:200]})", "unreadable file"))  # fmt: skip
+    calls = _filtered(tables, lo, hi, router_id)
+    rej = rejects_frame(bad, path)
+    if rejects:
+        try:
+            stored = pq.read_table(rejects_part, schema=_rejects_schema()).to_pandas()
+            rej = pd.concat([stored.astype(REJECT_DTYPES), rej], ignore_index=True) if len(rej) else stored
+        except (pa.ArrowException, OSError) as exc:
+            more = rejects_frame([(1, "", f"{rejects_part}: not a readable Parquet file ({exc})",
+                                   "unreadable file")], path)  # fmt: skip
+            rej = pd.concat([rej, more], ignore_index=True)
+    return ReadResult(calls, rej.astype(REJECT_DTYPES), files=(path,))
 
 
 def _filtered(tables: list[pa.Table], lo: int | None, hi: int | None, router_id: int | None) -> pd.DataFrame:

@@ -4,6 +4,7 @@ comparison of a candidate with a baseline."""
 from __future__ import annotations
 
 from .comparison import Comparison, compare, load_capacity, replay
+from .dask_replay import dask_compare
 from .enrich import DuplicateContactWarning, Enrichment, EnrichmentReport
 from .matrix import MatrixError, ShadowedRuleWarning, TargetNameWarning
 from .matrix_file import LoadedMatrix, MatrixSource
@@ -34,6 +35,7 @@ __all__ = [
     "TargetNameWarning",
     "TimezoneMismatchWarning",
     "compare",
+    "dask_compare",
     "load_capacity",
     "load_matrix",
     "replay",

@@ -304,8 +304,6 @@ def stream_compare(
         for k, calls in enumerate(_frames(source, secret, start, end, router_id, chunksize)):
             if chunks:  # what a warning says is said once (the notes of the summary keep it)
                 warnings.simplefilter("ignore")
-            if not len(calls) and chunks:
-                continue
             total.merge(
                 partial_of(
                     calls,
