@@ -93,9 +93,7 @@ def dask_compare(
     try:
         from dask.distributed import Client
     except ImportError as exc:
-        raise MissingExtra(
-            "dask_compare needs dask.distributed: pip install 'dialpad_nb[scale]'"
-        ) from exc
+        raise MissingExtra("dask_compare needs dask.distributed: pip install 'dialpad_nb[scale]'") from exc
     if (client is None) == (address is None):
         raise ValidationError("give a Dask client or a scheduler address (one of them)", field="client")
     entries = dataset_parts(source, start=start, end=end)
@@ -108,8 +106,20 @@ def dask_compare(
     try:
         futures = [
             client.submit(
-                _source_partial, k, entry, lo, hi, router_id, candidate, baseline, directory, default,
-                timezone, changes, retries=retries, pure=False,
+                _source_partial,
+                k,
+                entry,
+                lo,
+                hi,
+                router_id,
+                candidate,
+                baseline,
+                directory,
+                default,
+                timezone,
+                changes,
+                retries=retries,
+                pure=False,
             )  # fmt: skip
             for k, entry in enumerate(entries)
         ]
