@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from dialpad_nb.calls.dataset import MANIFEST, ingest
+from dialpad_nb.calls.dataset import MANIFEST, add_calls, ingest
 from dialpad_nb.calls.read import iter_calls, read_calls
 from dialpad_nb.cli import main
 from dialpad_nb.core.errors import ValidationError
@@ -158,3 +158,10 @@ def test_cli_ingest_then_again_skips(
     assert out["added"] == [] and len(out["skipped"]) == 2 and out["calls"] == 0
     assert SECRET not in json.dumps(out)
     _same(read_calls(tmp_path / "ds").calls, read_calls(logs[:2], SECRET).calls)
+
+
+def test_add_calls_puts_a_frame_in_once(logs: list[Path], tmp_path: Path) -> None:
+    calls = read_calls(logs[0], SECRET).calls
+    assert add_calls(tmp_path / "ds", calls, source="generated-0") is True
+    assert add_calls(tmp_path / "ds", calls.iloc[:5], source="generated-0") is False  # known by its name
+    _same(read_calls(tmp_path / "ds").calls, calls)

@@ -36,7 +36,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,6 +56,7 @@ from .columns import CALL_DTYPES, empty_calls
 __all__ = [
     "MANIFEST",
     "IngestReport",
+    "add_calls",
     "calls_schema",
     "dataset_parts",
     "ingest",
@@ -175,58 +176,89 @@ def ingest(
     n_calls = n_rejects = 0
     for path in _expand(source):
         digest = _content_hash(path)
-        key = digest[:_HASH_CHARS]
         if digest in manifest["sources"]:
             skipped.append(path)
             continue
-        tmp = root / ".tmp" / key
-        shutil.rmtree(tmp, ignore_errors=True)
-        writers: dict[int, pq.ParquetWriter] = {}
-        rejects: list[pd.DataFrame] = []
-        entry: dict[str, Any] = {"source": path, "calls": 0, "rejects": 0, "records": 0, "skipped": {}}
-        try:
-            for res in iter_calls(
-                path,
-                secret,
-                chunksize=chunksize,
-                default_country_code=default_country_code,
-                leeway_s=leeway_s,
-                progress=False,
-            ):
-                calls = res.calls
-                if router_id is not None and len(calls):
-                    calls = calls.assign(router_id=calls["router_id"].fillna(router_id).astype("Int64"))
-                _write_days(calls, tmp, key, writers)
-                rejects.append(res.rejects)
-                entry["calls"] += len(res.calls)
-                entry["rejects"] += len(res.rejects)
-                entry["records"] += res.records
-                for kind, count in res.skipped.items():
-                    entry["skipped"][kind] = entry["skipped"].get(kind, 0) + count
-        finally:
-            for w in writers.values():
-                w.close()
-        nonempty = [r for r in rejects if len(r)]
-        rej = pd.concat(nonempty, ignore_index=True) if nonempty else empty_rejects()
-        (tmp / "rejects").mkdir(parents=True, exist_ok=True)
-        pq.write_table(
-            pa.Table.from_pandas(rej, schema=_rejects_schema(), preserve_index=False),
-            tmp / "rejects" / f"{key}.parquet",
+        results = iter_calls(
+            path,
+            secret,
+            chunksize=chunksize,
+            default_country_code=default_country_code,
+            leeway_s=leeway_s,
+            progress=False,
         )
-        parts = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*.parquet"))
-        for rel in parts:  # into place; nothing reads them until the manifest lists them
-            (root / rel).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp / rel, root / rel)
-        shutil.rmtree(tmp, ignore_errors=True)
-        entry["parts"] = [p for p in parts if p.startswith("calls")]
-        entry["rejects_part"] = f"rejects/{key}.parquet"
-        manifest["sources"][digest] = entry
-        _write_atomically(root / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
+        entry = _add_source(root, manifest, digest, path, results, router_id=router_id)
         added.append(path)
         n_calls += entry["calls"]
         n_rejects += entry["rejects"]
     shutil.rmtree(root / ".tmp", ignore_errors=True)
     return IngestReport(str(root), tuple(added), tuple(skipped), n_calls, n_rejects)
+
+
+def _add_source(
+    root: Path,
+    manifest: dict[str, Any],
+    digest: str,
+    path: str,
+    results: Iterable[ReadResult],
+    *,
+    router_id: int | None = None,
+) -> dict[str, Any]:
+    """One source into the dataset, atomically: its parts under ``.tmp/``, renamed into place,
+    then the manifest replaced."""
+    key = digest[:_HASH_CHARS]
+    tmp = root / ".tmp" / key
+    shutil.rmtree(tmp, ignore_errors=True)
+    writers: dict[int, pq.ParquetWriter] = {}
+    rejects: list[pd.DataFrame] = []
+    entry: dict[str, Any] = {"source": path, "calls": 0, "rejects": 0, "records": 0, "skipped": {}}
+    try:
+        for res in results:
+            calls = res.calls
+            if router_id is not None and len(calls):
+                calls = calls.assign(router_id=calls["router_id"].fillna(router_id).astype("Int64"))
+            _write_days(calls, tmp, key, writers)
+            rejects.append(res.rejects)
+            entry["calls"] += len(res.calls)
+            entry["rejects"] += len(res.rejects)
+            entry["records"] += res.records
+            for kind, count in res.skipped.items():
+                entry["skipped"][kind] = entry["skipped"].get(kind, 0) + count
+    finally:
+        for w in writers.values():
+            w.close()
+    nonempty = [r for r in rejects if len(r)]
+    rej = pd.concat(nonempty, ignore_index=True) if nonempty else empty_rejects()
+    (tmp / "rejects").mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.Table.from_pandas(rej, schema=_rejects_schema(), preserve_index=False),
+        tmp / "rejects" / f"{key}.parquet",
+    )
+    parts = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*.parquet"))
+    for rel in parts:  # into place; nothing reads them until the manifest lists them
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / rel, root / rel)
+    shutil.rmtree(tmp, ignore_errors=True)
+    entry["parts"] = [p for p in parts if p.startswith("calls")]
+    entry["rejects_part"] = f"rejects/{key}.parquet"
+    manifest["sources"][digest] = entry
+    _write_atomically(root / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
+    return entry
+
+
+def add_calls(to: str | os.PathLike, calls: pd.DataFrame, *, source: str) -> bool:
+    """Add a ``calls`` frame (:data:`~dialpad_nb.calls.columns.CALL_DTYPES`) already in memory to
+    the dataset at ``to`` as one source named ``source`` (e.g. generated calls for a benchmark);
+    identified by that name: returns False, adding nothing, when the dataset has it already."""
+    root = Path(to)
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = _load_manifest(root)
+    digest = hashlib.sha256(b"frame:" + source.encode("utf-8")).hexdigest()
+    if digest in manifest["sources"]:
+        return False
+    _remove_unlisted(root, manifest)
+    _add_source(root, manifest, digest, source, [ReadResult(calls.astype(CALL_DTYPES), empty_rejects())])
+    return True
 
 
 def _write_days(calls: pd.DataFrame, tmp: Path, key: str, writers: dict[int, pq.ParquetWriter]) -> None:
@@ -373,7 +405,8 @@ def _filtered(tables: list[pa.Table], lo: int | None, hi: int | None, router_id:
         mask = m if mask is None else pc.and_(mask, m)
     if mask is not None:
         table = table.filter(mask)
-    if len(tables) > 1:  # days back into line order
+    lines = table.column("line").to_numpy()
+    if len(tables) > 1 and not (np.diff(lines) > 0).all():  # days back into line order
         table = table.take(pc.sort_indices(table, [("line", "ascending")]))
     frame = table.to_pandas()
     return frame.astype(CALL_DTYPES) if len(frame) else empty_calls()

@@ -597,12 +597,21 @@ def _hour_counts(per_call: pd.DataFrame, side: str) -> pd.Series:
     ms = per_call["date_started"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
     hour = ms // _MS_PER_HOUR
     label = per_call[f"{side}_name"]
-    ok = label.notna().to_numpy()
-    return (
-        pd.Series(1, index=pd.MultiIndex.from_arrays([label[ok].astype(str).to_numpy(), hour[ok]]))
-        .groupby(level=[0, 1])
-        .size()
-    )
+    if not isinstance(label.dtype, pd.CategoricalDtype):
+        label = label.astype("category")
+    codes = label.cat.codes.to_numpy().astype(np.int64)
+    ok = codes >= 0
+    if not ok.any():
+        empty = pd.MultiIndex.from_arrays([np.array([], dtype=object), np.array([], dtype=np.int64)])
+        return pd.Series([], index=empty, dtype=np.int64)
+    # one integer per (name, hour): counted with numpy, not a groupby over strings
+    h = hour[ok]
+    h0 = int(h.min())
+    span = int(h.max()) - h0 + 1
+    keys, counts = np.unique(codes[ok] * span + (h - h0), return_counts=True)
+    names = np.asarray(label.cat.categories.astype(str), dtype=object)[keys // span]
+    index = pd.MultiIndex.from_arrays([names, keys % span + h0])
+    return pd.Series(counts.astype(np.int64), index=index)
 
 
 def _peaks_table(
