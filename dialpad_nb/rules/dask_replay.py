@@ -70,6 +70,10 @@ def _source_partial(
         )
 
 
+def _heavy(x: Any) -> bool:
+    return isinstance(x, (RuleSet, pd.DataFrame))  # a list would be scattered item by item: sent as is
+
+
 def dask_compare(
     source: str | os.PathLike,
     candidate: RuleSet | pd.DataFrame,
@@ -104,6 +108,12 @@ def dask_compare(
     if own:
         client = Client(address)
     try:
+        # the rule sets (with their CRM enrichment) go to every worker once, not with every task
+        shared = [
+            client.scatter(x, broadcast=True, hash=False) if _heavy(x) else x
+            for x in (candidate, baseline, directory)
+        ]
+        candidate_, baseline_, directory_ = shared
         futures = [
             client.submit(
                 _source_partial,
@@ -112,15 +122,15 @@ def dask_compare(
                 lo,
                 hi,
                 router_id,
-                candidate,
-                baseline,
-                directory,
+                candidate_,
+                baseline_,
+                directory_,
                 default,
                 timezone,
                 changes,
                 retries=retries,
                 pure=False,
-            )  # fmt: skip
+            )
             for k, entry in enumerate(entries)
         ]
         try:
