@@ -27,19 +27,18 @@ import hashlib
 import hmac
 import json
 from binascii import a2b_base64
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, overload
+from typing import Any
 
 import jwt
-import numpy as np
 from jwt.algorithms import HMACAlgorithm
 
 from ..core.errors import TokenError, ValidationError
 from ..core.signing import ALGORITHM as _ALG
 from ..core.signing import DECODE_OPTIONS
 
-__all__ = ["JoinedLines", "TokenBatch", "check_secret", "decode_one", "token_error_reason", "verify_tokens"]
+__all__ = ["TokenBatch", "check_secret", "decode_one", "token_error_reason", "verify_tokens"]
 
 _ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _B64URL = frozenset(_ALPHABET)
@@ -146,7 +145,7 @@ class TokenBatch:
     key: bytes = field(repr=False)
     leeway_s: float = 0
     fast_index: list[int] = field(default_factory=list)
-    fast_json: Sequence[bytes] = field(default_factory=list)
+    fast_json: list[bytes] = field(default_factory=list)
     decoded: dict[int, dict[str, Any]] = field(default_factory=dict)
     errors: dict[int, tuple[str, str]] = field(default_factory=dict)
 
@@ -201,87 +200,28 @@ def verify_tokens(
     """Verify compact HS256 JWTs with ``secret``; see the module docstring for the strictness contract.
 
     ``charset_checked``: the caller has already checked that every token is ``bytes`` made of
-    base64url characters and dots only (skips one pass over all tokens).
-
-    Batches of :data:`_VECTOR_MIN` tokens or more are checked in blocks with numpy first (one
-    header, signatures and payloads decoded all at once; only the HMAC is per token); tokens a
-    block does not take go through the per-token loop, exactly as before."""
+    base64url characters and dots only (skips one pass over all tokens)."""
     key = check_secret(secret)
     secret_text = secret if isinstance(secret, str) else secret.decode("utf-8", "replace")
     batch = TokenBatch(tokens=tokens, key=key, leeway_s=leeway_s)
     toks: Sequence[bytes]
     if charset_checked:
-        toks = tokens  # type: ignore[assignment]  # the caller checked: all bytes
+        toks, clean_all = tokens, True  # type: ignore[assignment]  # the caller checked: all bytes
     else:
         toks = [t.encode("utf-8", "surrogateescape") if isinstance(t, str) else t for t in tokens]
-    inner_copy, outer_copy = _hmac_pads(key)
-    vector_idx: list[np.ndarray] = []
-    vector_bufs: list[bytes] = []
-    loop_idx: list[int] = []
-    if len(toks) >= _VECTOR_MIN:
-        for lo in range(0, len(toks), _VECTOR_BLOCK):
-            block = toks[lo : lo + _VECTOR_BLOCK]
-            clean = charset_checked or not b"".join(block).translate(None, _TOKEN_CHARS)
-            res = _vector_block(block, inner_copy, outer_copy) if clean else None
-            if res is None:
-                loop_idx += range(lo, lo + len(block))
-                continue
-            idx, buf = res
-            vector_idx.append(idx + lo)
-            vector_bufs.append(buf)
-            taken = np.zeros(len(block), dtype=bool)
-            taken[idx] = True
-            loop_idx += (np.flatnonzero(~taken) + lo).tolist()
-    else:
-        loop_idx = list(range(len(toks)))
-    slow = _verify_loop(batch, toks, loop_idx, inner_copy, outer_copy, charset_checked=charset_checked)
-    if vector_idx:
-        fast_idx = np.concatenate(vector_idx).tolist()
-        if batch.fast_index:  # tokens the loop took too (another header): merge in token order
-            texts = [t for buf in vector_bufs for t in buf.split(b"\n")] + list(batch.fast_json)
-            pairs = sorted(zip(fast_idx + batch.fast_index, texts, strict=True))
-            batch.fast_index = [i for i, _ in pairs]
-            batch.fast_json = JoinedLines(b"\n".join(t for _, t in pairs), len(pairs))
-        else:
-            batch.fast_index = fast_idx
-            batch.fast_json = JoinedLines(b"\n".join(vector_bufs), len(fast_idx))
-    for i in sorted(slow):
-        verdict = batch.resolve(i)
-        if isinstance(verdict, dict):
-            batch.decoded[i] = verdict
-        else:
-            kind, reason = verdict
-            batch.errors[i] = (kind, reason.replace(secret_text, "***") if secret_text else reason)
-    return batch
-
-
-def _verify_loop(
-    batch: TokenBatch,
-    toks: Sequence[bytes],
-    indexes: list[int],
-    inner_copy: Any,
-    outer_copy: Any,
-    *,
-    charset_checked: bool,
-) -> list[int]:
-    """The per-token fast path over ``toks[i]`` for ``i`` in ``indexes``: fills ``batch.fast_index``
-    and ``batch.fast_json``; returns the indexes PyJWT must judge."""
-    if not indexes:
-        return []
-    # one C-level pass: are all tokens made of base64url characters and dots only?
-    clean_all = charset_checked or not b"".join(toks[i] for i in indexes).translate(None, _TOKEN_CHARS)
+        # one C-level pass: are all tokens made of base64url characters and dots only?
+        clean_all = not b"".join(toks).translate(None, _TOKEN_CHARS)
     headers: dict[bytes, bool] = {}
+    inner_copy, outer_copy = _hmac_pads(key)
     compare = hmac.compare_digest
-    fast_index: list[int] = []
-    fast_json: list[bytes] = []
+    fast_index, fast_json = batch.fast_index, batch.fast_json
     a2b, to_std, pad, last2, last3 = a2b_base64, _TO_STD, _PAD, _LAST2, _LAST3
     slow: list[int] = []
     cand: list[int] = []  # header fine, signature to check
     cand_p: list[bytes] = []
     cand_sig: list[bytes] = []
     cand_mac: list[bytes] = []
-    for i in indexes:
-        tok = toks[i]
+    for i, tok in enumerate(toks):
         if not clean_all and tok.translate(None, _TOKEN_CHARS):
             slow.append(i)
             continue
@@ -324,6 +264,7 @@ def _verify_loop(
             continue
         fast_index.append(i)
         fast_json.append(a2b(p.translate(to_std) + pad[r]))
+    slow.sort()
     # payload shapes the fast path takes: checked once over all payloads, per payload only if that fails
     joined = b"\n".join(fast_json)
     n = len(fast_json)
@@ -337,102 +278,13 @@ def _verify_loop(
         if len(keep) != n:
             dropped = sorted(set(range(n)) - set(keep))
             slow += [fast_index[k] for k in dropped]
-            fast_index = [fast_index[k] for k in keep]
-            fast_json = [fast_json[k] for k in keep]
-    batch.fast_index = fast_index
-    batch.fast_json = fast_json
-    return slow
-
-
-# --------------------------------------------------------------------------- the vectorised fast path
-
-_VECTOR_MIN = 16
-"""Batches of at least this many tokens take the batch path (:func:`_vector_block`) first."""
-_VECTOR_BLOCK = 16_384
-"""Tokens per block of the batch path."""
-_B64_VALUE = np.full(256, 255, dtype=np.uint8)
-_B64_VALUE[list(_ALPHABET)] = np.arange(64, dtype=np.uint8)
-
-
-class JoinedLines(Sequence[bytes]):
-    """Texts held as one buffer joined by ``\\n`` (none of them contains one): what the JSON
-    parser reads at once, without a list of a million small ``bytes``."""
-
-    def __init__(self, buf: bytes, count: int) -> None:
-        self.buf = buf
-        self._count = count
-        self._items: list[bytes] | None = None
-
-    def __len__(self) -> int:
-        return self._count
-
-    def _list(self) -> list[bytes]:
-        if self._items is None:
-            self._items = self.buf.split(b"\n") if self._count else []
-        return self._items
-
-    @overload
-    def __getitem__(self, i: int) -> bytes: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[bytes]: ...
-    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
-        return self._list()[i]
-
-    def __iter__(self) -> Iterator[bytes]:
-        return iter(self._list())
-
-
-def _vector_block(toks: Sequence[bytes], inner_copy: Any, outer_copy: Any) -> tuple[np.ndarray, bytes] | None:
-    """Tokens of one block that share the first token's header and pass the signature and payload
-    checks, and their payloads joined by ``\\n`` -- or None when the block is not one this path
-    takes. Every token it leaves goes through :func:`verify_tokens`' per-token loop, which decides
-    alike. The tokens' characters must have been checked (base64url and dots only)."""
-    head, dot, _ = toks[0].partition(b".")
-    if not dot or not _header_ok(head):
-        return None
-    idx: list[int] = []
-    pays: list[bytes] = []
-    sigs: list[bytes] = []
-    macs: list[bytes] = []
-    add_i, add_p, add_s, add_m = idx.append, pays.append, sigs.append, macs.append
-    for i, tok in enumerate(toks):
-        parts = tok.split(b".")
-        if len(parts) == 3 and parts[0] == head and len(parts[2]) == 43:
-            inner = inner_copy()
-            inner.update(tok[:-44])
-            outer = outer_copy()
-            outer.update(inner.digest())
-            add_m(outer.digest())
-            add_i(i)
-            add_p(parts[1])
-            add_s(parts[2])
-    if not idx:
-        return None
-    # signatures all at once (see _verify_loop); canonical when the 33rd decoded byte is 0
-    got = np.frombuffer(a2b_base64((b"A".join(sigs) + b"A").translate(_TO_STD)), np.uint8).reshape(-1, 33)
-    want = b"".join(macs)
-    keep = np.ones(len(idx), dtype=bool)
-    if not (hmac.compare_digest(got[:, :32].tobytes(), want) and not got[:, 32].any()):
-        keep &= (got[:, :32] == np.frombuffer(want, np.uint8).reshape(-1, 32)).all(axis=1) & (got[:, 32] == 0)
-    # payloads: canonical unpadded base64url (checked on all at once), one line starting with "{"
-    lengths = np.fromiter(map(len, pays), dtype=np.int64, count=len(pays))
-    rem = lengths & 3
-    last = _B64_VALUE[np.frombuffer(b"".join(pays), np.uint8)[np.maximum(np.cumsum(lengths) - 1, 0)]]
-    keep &= (lengths > 0) & (rem != 1)
-    keep &= ~((rem == 2) & ((last & 0x0F) != 0)) & ~((rem == 3) & ((last & 0x03) != 0))
-    chosen = np.flatnonzero(keep)
-    if not len(chosen):
-        return None
-    a2b, to_std, pad = a2b_base64, _TO_STD, _PAD
-    if len(chosen) == len(idx):
-        texts = [a2b(p.translate(to_std) + pad[len(p) & 3]) for p in pays]
-    else:
-        texts = [a2b(pays[k].translate(to_std) + pad[len(pays[k]) & 3]) for k in chosen.tolist()]
-    out = b"\n".join(texts)
-    if not (out[:1] == b"{" and b"\r" not in out and out.count(b"\n{") == out.count(b"\n") == len(texts) - 1):
-        shaped = np.fromiter((_payload_ok(t) for t in texts), dtype=bool, count=len(texts))
-        chosen = chosen[shaped]
-        out = b"\n".join(t for t, ok in zip(texts, shaped.tolist(), strict=True) if ok)
-        if not len(chosen):
-            return None
-    return np.asarray(idx, dtype=np.int64)[chosen], out
+            batch.fast_index = [fast_index[k] for k in keep]
+            batch.fast_json = [fast_json[k] for k in keep]
+    for i in slow:
+        verdict = batch.resolve(i)
+        if isinstance(verdict, dict):
+            batch.decoded[i] = verdict
+        else:
+            kind, reason = verdict
+            batch.errors[i] = (kind, reason.replace(secret_text, "***") if secret_text else reason)
+    return batch

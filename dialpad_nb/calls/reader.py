@@ -22,7 +22,7 @@ import io
 import json
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,7 @@ from ..core.errors import ValidationError
 from ..core.frames import RAW_LIMIT, empty_rejects, rejects_frame
 from ..core.models import E164_PATTERN, normalize_e164
 from .columns import PAYLOAD_FIELDS, Part, calls_frame
-from .jwt_batch import CLAIMS, JoinedLines, TokenBatch, check_secret, verify_tokens
+from .jwt_batch import CLAIMS, TokenBatch, check_secret, verify_tokens
 
 __all__ = ["CallReader", "line_chunks"]
 
@@ -663,9 +663,7 @@ class CallReader:
         if batch.fast_index:
             fi = batch.fast_index
             self._json_block(
-                # JoinedLines acts as the list (index, slice, iterate); _arrow_lines reads its buffer as is
-                part, [lines[i] for i in fi], cast(list[bytes], batch.fast_json), in_jwt=True,
-                raws=[raws[i] for i in fi],
+                part, [lines[i] for i in fi], batch.fast_json, in_jwt=True, raws=[raws[i] for i in fi],
                 batch=batch, batch_idx=fi,
             )  # fmt: skip
 
@@ -801,7 +799,7 @@ def _columns(table: pa.Table) -> dict[str, Any]:
 
 
 def _arrow_lines(texts: Sequence[bytes]) -> pa.Table | None:
-    return _arrow_buf(texts.buf if isinstance(texts, JoinedLines) else b"\n".join(texts))
+    return _arrow_buf(b"\n".join(texts))
 
 
 _ARROW_MAX_DEPTH = 256
