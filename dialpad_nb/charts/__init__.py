@@ -8,12 +8,16 @@ from ..core._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "OUTCOME_COLORS": "health",
+    "VERDICT_COLORS": "shadow",
+    "canary_chart": "canary",
     "error_window_chart": "health",
     "flow_chart": "replay",
     "hourly_heatmap": "replay",
     "latency_chart": "health",
     "latency_distribution_chart": "health",
     "outcomes_per_hour_chart": "health",
+    "shadow_chart": "shadow",
+    "shadow_flow_chart": "shadow",
     "volume_chart": "replay",
 }
 
