@@ -31,7 +31,9 @@ Record (version :data:`ENDPOINT_LOG_VERSION`)::
               "rule": <str | null>, "outcome": one of SHADOW_OUTCOMES,
               "error": <str | null>, "duration_ms": <float | null: from its start to its answer>}
 
-The secret and the raw token are never written. Version 1 records (no ``side``,
+A request with shadows is appended once its shadows have finished (each within its budget), so
+the lines are in the order requests *completed*; ``ts`` says when each arrived. The secret and
+the raw token are never written. Version 1 records (no ``side``,
 ``answered_by``, ``control``, ``shadows``) are still read by every reader: they are requests
 without an experiment.
 

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from ..core.errors import ValidationError
 from ..core.strict_json import decode_json
 
-__all__ = ["ADMIN_PATH", "admin_routes"]
+__all__ = ["ADMIN_PATH", "CanaryAdmin", "admin_routes"]
 
 ADMIN_PATH = "/admin/canary"
 MAX_ADMIN_BODY = 4096
@@ -148,3 +148,86 @@ def _apply(canary: Any, data: Any) -> dict[str, Any] | None:
         reason=f"stopped from the admin route: {reason}" if reason else "stopped from the admin route",
         trigger="admin",
     )
+
+
+class CanaryAdmin:
+    """A client for an endpoint's ``/admin/canary`` (the token is sent, never shown).
+
+    ::
+
+        admin = CanaryAdmin("https://routing.example.com", token=os.environ["CANARY_ADMIN_TOKEN"])
+        admin.status()                      # shares, stops, counts
+        admin.set_share("candidate", 0.10)  # 10 % of callers
+        admin.stop("candidate", reason="paged by ops")
+        admin.resume("candidate")
+
+    Each change answers ``{"changed", "event", "canary"}``; an error status raises the package's
+    :class:`~dialpad_nb.core.errors.APIError` for it (401: a wrong token; 400: a bad value)."""
+
+    def __init__(self, url: str, token: str, *, timeout_s: float = 5.0, transport: Any = None) -> None:
+        import httpx
+
+        self.url = (
+            url.rstrip("/") + ADMIN_PATH if not url.rstrip("/").endswith(ADMIN_PATH) else url.rstrip("/")
+        )
+        self._client = httpx.Client(
+            timeout=timeout_s, headers={"Authorization": f"Bearer {token}"}, transport=transport
+        )
+
+    def __repr__(self) -> str:
+        return f"CanaryAdmin({self.url!r})"
+
+    def _send(self, method: str, body: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        import httpx
+
+        from ..core.errors import TransportError, error_for_status
+
+        try:
+            response = self._client.request(method, self.url, json=body)
+        except httpx.HTTPError as exc:
+            raise TransportError(
+                f"no answer from the admin route ({type(exc).__name__})", method=method, url=self.url
+            ) from None
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not response.is_success:
+            message = data.get("error", {}).get("message") if isinstance(data, dict) else None
+            raise error_for_status(response.status_code)(
+                str(message or response.reason_phrase),
+                status=response.status_code,
+                method=method,
+                url=self.url,
+            )
+        if not isinstance(data, dict):
+            from ..core.errors import MalformedResponse
+
+            raise MalformedResponse("the admin route did not answer a JSON object", status=response.status_code,
+                                    method=method, url=self.url)  # fmt: skip
+        return data
+
+    def status(self) -> dict[str, Any]:
+        """The canary's state (``None`` when the endpoint runs no canary)."""
+        return self._send("GET")["canary"]
+
+    def set_share(self, candidate: str, share: float) -> dict[str, Any]:
+        return self._send("POST", {"candidate": candidate, "share": share})
+
+    def stop(self, candidate: str, *, reason: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"candidate": candidate, "stop": True}
+        if reason:
+            body["reason"] = reason
+        return self._send("POST", body)
+
+    def resume(self, candidate: str) -> dict[str, Any]:
+        return self._send("POST", {"candidate": candidate, "resume": True})
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> CanaryAdmin:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -342,7 +342,10 @@ class Endpoint:
         return (
             f"Endpoint(decide={getattr(self.decide, '__qualname__', self.decide)!r}, rules={self.rules.name!r}, "
             f"fallback={self.fallback.target_type}:{self.fallback.target_id}, budget_s={self.budget_s}, "
-            f"signed={self.signed}, log={self.log!r})"
+            f"signed={self.signed}, log={self.log!r}"
+            + (f", shadows={[s.name for s in self.shadows]}" if self.shadows else "")
+            + (f", canary={self.canary!r}" if self.canary is not None else "")
+            + ")"
         )
 
     # ------------------------------------------------------------------ decide with a budget
@@ -1077,6 +1080,13 @@ def describe_endpoint(kit: Endpoint) -> list[str]:
     rotation = f" (rotated at {kit.log.max_bytes:,} bytes)" if kit.log.max_bytes else ""
     lines.append(f"Log: {kit.log.path or '(memory only)'}{rotation}")
     lines.append("Health: GET /healthz; metrics: GET /metrics")
+    if kit.shadows:
+        budgets = ", ".join(f"{s.name} ({min(s.budget_s, kit.budget_s):g} s)" for s in kit.shadows)
+        lines.append(f"Shadows (never delay the answer): {budgets}")
+    if kit.canary is not None:
+        lines.append(
+            f"{kit.canary!r}; admin: {'/admin/canary' if kit.admin_token else 'off (no admin token)'}"
+        )
     if kit.source is not None:
         watching = f"; watching the files every {kit.watch_s:g} s" if kit.watch_s else ""
         lines.append(f"Reload: send SIGHUP{watching}")

@@ -388,6 +388,8 @@ class Canary:
             if self.state_path is not None:
                 self._write_state()
             record = self._event(action, name, trigger, reason=reason, counts=counts)
+            if trigger != "auto":  # the automatic stop logs its own line
+                logger.info("canary: %s %s (share %g) by %s", action, name, arm.share, trigger)
             self._changed()
             return record
 

@@ -99,8 +99,7 @@ def shadow_report(
     are drawn with ``seed``."""
     read = source if isinstance(source, ExperimentRead) else read_experiment(source)
     shadows = read.shadows
-    requests = read.frame.set_index(["source", "line"])
-    joined = shadows.join(requests, on=["source", "line"], rsuffix="_req")
+    joined = shadows.merge(read.frame, on=["source", "line"], how="left", suffixes=("", "_req"))
     name = _namer(name_of)
     names = list(dict.fromkeys(shadows["shadow"].astype(str)))
     return ShadowReport(
