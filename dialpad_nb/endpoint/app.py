@@ -453,30 +453,21 @@ class Endpoint:
         if not active.shadows and canary is None:
             status, outcome, kw = _answer(await control, fallback)
             return finish(status, outcome, **kw)
-        # an experiment: the control and every shadow start now, on their own threads and budgets
+        # an experiment: the control starts now (and the caller's candidate, when it answers them);
+        # every other shadow starts once the answer is on its way, so it never competes with it
         loop = asyncio.get_running_loop()
         control_task = loop.create_task(control)
-        shadow_tasks: dict[str, asyncio.Task[RuleResult]] = {}
-        for shadow in active.shadows:
-            budget = min(shadow.budget_s, self.budget_s)
-            shadow_tasks[shadow.name] = loop.create_task(
-                evaluate_rule(
-                    shadow.rules.decide,
-                    req,
-                    deadline=min(deadline, started + budget),
-                    pool=shadow.pool,
-                    timeout_text=timeout_error(budget),
-                    fallback=shadow.rules.fallback,
-                    directory=self.directory,
-                )  # fmt: skip
-            )
         side: str | None = None
+        running: list[str] = []
+        now: dict[str, asyncio.Task[RuleResult]] = {}
         if canary is not None:
             side = canary.side(req.external_number) or "control"
-            _count_in(canary, control_task, {n: shadow_tasks[n] for n in canary.running_candidates()})
-        experiment = (control_task, shadow_tasks, side)
+            running = canary.running_candidates()
+            if side != "control":
+                now[side] = loop.create_task(self._run_shadow(active.shadow(side), req, started))
+        experiment = (req, active, control_task, now, side, running)
         if side not in (None, "control"):
-            mine = await shadow_tasks[side]  # within its own budget
+            mine = await now[side]  # within its own budget
             if mine.outcome in ("ok", "no_match"):  # the candidate answers its caller
                 status, outcome, kw = _answer(mine, mine.decision or fallback)  # no match: its fallback
                 return finish(status, outcome, **kw, experiment=(*experiment, side))
@@ -484,18 +475,39 @@ class Endpoint:
         status, outcome, kw = _answer(await control_task, fallback)
         return finish(status, outcome, **kw, experiment=(*experiment, "control"))
 
+    def _run_shadow(self, shadow: ActiveShadow, req: RoutingRequest, started: float | None) -> Any:
+        """One shadow's evaluation within its budget (never past the routing budget): from the
+        request's receipt (``started``, a candidate answering its caller) or from now."""
+        budget = min(shadow.budget_s, self.budget_s)
+        deadline = (time.perf_counter() if started is None else started) + budget
+        return evaluate_rule(
+            shadow.rules.decide, req, deadline=deadline, pool=shadow.pool, timeout_text=timeout_error(budget),
+            fallback=shadow.rules.fallback, directory=self.directory,
+        )  # fmt: skip
+
     async def _finish_experiment(
         self,
         fields: dict[str, Any],
+        req: RoutingRequest,
+        active: ActiveRules,
         control_task: asyncio.Task[RuleResult],
-        shadow_tasks: Mapping[str, asyncio.Task[RuleResult]],
+        now: Mapping[str, asyncio.Task[RuleResult]],
         side: str | None,
+        running: list[str],
         answered_by: str,
     ) -> None:
-        """Write an experiment's record once the control and every shadow have finished (each
-        within its own budget). Stopped half-way (the server closing), it writes what finished."""
+        """Start the shadows not started yet, count the request in the canary, and write its
+        record once the control and every shadow have finished (each within its own budget).
+        Stopped half-way (the server closing), it writes what finished."""
+        loop = asyncio.get_running_loop()
+        tasks = {
+            sh.name: now[sh.name] if sh.name in now else loop.create_task(self._run_shadow(sh, req, None))
+            for sh in active.shadows
+        }
+        if self.canary is not None:
+            _count_in(self.canary, control_task, {n: tasks[n] for n in running if n in tasks})
         try:
-            await asyncio.wait([control_task, *shadow_tasks.values()])
+            await asyncio.wait([control_task, *tasks.values()])
         finally:
             control = _finished(control_task)
             other = side not in (None, "control")
@@ -505,7 +517,7 @@ class Endpoint:
                     side=side,
                     answered_by=answered_by if side is not None else None,
                     control=control.to_record() if other and control is not None else None,
-                    shadows=[r.to_record(name) for name, t in shadow_tasks.items() if (r := _finished(t))],
+                    shadows=[r.to_record(name) for name, t in tasks.items() if (r := _finished(t))],
                 )
             )
 

@@ -318,9 +318,8 @@ class Canary:
             logger.error("canary stopped: %s; the control answers every call now", reason)
             if self.alert is not None:
                 self.alert.send(
-                    f":rotating_light: Canary stopped on the routing endpoint (pid {os.getpid()}): {reason}. "
-                    f"Every call is answered by the control rules now; resume it from the admin route "
-                    f"once the candidate is fixed."
+                    f":rotating_light: Canary stopped on the routing endpoint: {reason}. Every call is "
+                    f"answered by the control rules now; resume it from the admin route once the candidate is fixed."
                 )
 
     # ------------------------------------------------------------------ run-time changes
