@@ -26,14 +26,23 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import bench_endpoint_serving as serving  # noqa: E402
+from benchmarks import bench_endpoint_serving as serving
 
 CONFIGS = (0, 1, 3)
 
 
 def run(matrix: Path, shadows: list[Path], log: Path, reqs: list[bytes], seconds: float) -> dict:
     port = serving.free_port()
-    cmd = [sys.executable, "-m", "dialpad_nb.cli", "endpoint", "--matrix", str(matrix), "--timezone", serving.TZ]
+    cmd = [
+        sys.executable,
+        "-m",
+        "dialpad_nb.cli",
+        "endpoint",
+        "--matrix",
+        str(matrix),
+        "--timezone",
+        serving.TZ,
+    ]
     cmd += ["--crm", str(serving.CRM), "--secret-env", "BENCH_SECRET", "--log", str(log), "--port", str(port)]
     for k, shadow in enumerate(shadows):
         cmd += ["--shadow", f"shadow{k}={shadow}"]
