@@ -163,7 +163,7 @@ def test_a_shadow_uses_its_own_threads_never_the_controls():
         control, fallback=FALLBACK, shadows={"stuck": stuck}, shadow_budget_s=0.2, max_workers=2
     )
     try:
-        answers = run(app, [request(i) for i in range(5)])
+        answers = [run(app, [request(i)])[0] for i in range(5)]  # one at a time, each record written
         threads = app.state.endpoint._shadow_pools["stuck"].threads
     finally:
         hold.set()
@@ -172,6 +172,90 @@ def test_a_shadow_uses_its_own_threads_never_the_controls():
     assert outcomes == ["timeout", "timeout", "busy", "busy", "busy"]
     assert [r["outcome"] for r in requests_of(app)] == ["ok"] * 5
     assert threads == 2
+
+
+def test_shadows_wait_while_a_request_is_being_answered():
+    """A shadow starts only when no request is being answered: B's shadow waits while A's answer
+    is held up, and runs once A is answered."""
+    release = threading.Event()
+    seen_answering: list[int] = []
+    app = None
+
+    def slow_for_a(req):
+        if req.call_id == request(1)["call_id"]:
+            release.wait(30)
+        return control(req)
+
+    def shadow(req):
+        seen_answering.append(app.state.endpoint._answering)
+        return VIP
+
+    app = routing_endpoint(slow_for_a, fallback=FALLBACK, shadows={"s": shadow})
+    kit = app.state.endpoint
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://endpoint.test") as c:
+            a = asyncio.create_task(c.post("/route", json=request(1)))
+            while not kit._answering:  # A is being answered (its rule holds it)
+                await asyncio.sleep(0)
+            b = await c.post("/route", json=request(2))
+            for _ in range(1000):  # B's record is queued behind A: its shadow has not started
+                if len(kit._waiting) == 1:
+                    break
+                await asyncio.sleep(0)
+            waiting, started_early = len(kit._waiting), list(seen_answering)
+            release.set()
+            await a
+            await kit.drain()
+            return b, waiting, started_early
+
+    try:
+        b, waiting, started_early = asyncio.run(scenario())
+    finally:
+        release.set()
+    assert b.json()["target_id"] == SALES[0]
+    assert waiting == 1 and started_early == []
+    assert seen_answering == [0, 0]  # both shadows ran when nothing was being answered
+    assert [r["shadows"][0]["outcome"] for r in requests_of(app)] == ["ok", "ok"]
+
+
+def test_a_shadow_kept_waiting_past_its_budget_is_not_run_and_its_record_is_written():
+    """Under load that never leaves the endpoint idle for a shadow's whole budget, the shadow is
+    'busy' (not run): shadows are shed, answers never wait for them."""
+    release = threading.Event()
+    ran: list[int] = []
+
+    def slow_for_a(req):
+        if req.call_id == request(1)["call_id"]:
+            release.wait(30)
+        return control(req)
+
+    app = routing_endpoint(slow_for_a, fallback=FALLBACK, shadows={"s": lambda req: ran.append(req.call_id)},
+                           shadow_budget_s=0.2)  # fmt: skip
+    kit = app.state.endpoint
+
+    async def scenario():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://endpoint.test") as c:
+            a = asyncio.create_task(c.post("/route", json=request(1)))
+            while not kit._answering:
+                await asyncio.sleep(0)
+            await c.post("/route", json=request(2))
+            while not any(r.get("call_id") == request(2)["call_id"] for r in kit.log.records()):
+                await asyncio.sleep(0.01)  # B's record: written once its shadow was shed (0.2 s)
+            release.set()
+            await a
+            await kit.drain()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        release.set()
+    b = next(r for r in requests_of(app) if r["call_id"] == request(2)["call_id"])
+    assert b["outcome"] == "ok" and b["shadows"][0]["outcome"] == "busy"
+    assert b["shadows"][0]["error"].startswith("not run: the endpoint was answering requests")
+    assert request(2)["call_id"] not in ran
 
 
 def test_shadows_are_not_run_on_refused_requests():

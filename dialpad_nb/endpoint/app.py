@@ -38,12 +38,15 @@ What the endpoint does with each POST (any path):
 secret or CRM data); ``GET /metrics`` the Prometheus text of :mod:`dialpad_nb.endpoint.metrics`.
 
 **Shadows.** ``shadows={"candidate": other_rule, ...}`` evaluates each shadow (a rule or a rule
-source, reloaded with the control) on every valid request, at the same time as the control. The
-answer is the control's and never waits for a shadow: each shadow has its own time budget
-(``shadow_budget_s``, inside the routing budget) and its own ``max_workers`` threads, so a slow,
-raising or wrong shadow only changes its own result (``timeout``, ``busy``, ``error``). The
-request's log record is written once every shadow has finished or run out of budget, with each
-shadow's decision, rule, outcome and duration (log version 2, :mod:`dialpad_nb.core.endpoint_log`).
+source, reloaded with the control) on every valid request. The answer is the control's and never
+waits for a shadow: each shadow has its own time budget (``shadow_budget_s``, inside the routing
+budget) and its own ``max_workers`` threads, so a slow, raising or wrong shadow only changes its
+own result (``timeout``, ``busy``, ``error``). Shadows also yield to answers: a request's shadows
+start once its answer is on its way *and* no request is being answered, so they never compete
+with an answer for the interpreter; one that cannot start within its budget (the endpoint never
+idle that long) is not run and recorded ``busy``. The request's log record is written once every
+shadow has finished, run out of budget or been shed, with each shadow's decision, rule, outcome
+and duration (log version 2, :mod:`dialpad_nb.core.endpoint_log`).
 
 **Canary.** ``canary={"candidate": 0.05}`` answers 5 % of callers (sticky per caller) with the
 shadow named ``candidate``; a failing candidate answer (raised, invalid target, over its budget)
@@ -66,6 +69,7 @@ workers), SIGHUP reloads; ``watch_s`` polls the files and reloads once a change 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import importlib
@@ -89,7 +93,7 @@ from starlette.routing import Route
 
 from ..core.clock import Clock, SystemClock
 from ..core.directory import Directory
-from ..core.endpoint_log import make_record, make_reload_record, timeout_error
+from ..core.endpoint_log import Experiment, make_record, make_reload_record, timeout_error
 from ..core.errors import DialpadError, InvalidType, SourceChanging, TokenError, ValidationError
 from ..core.models import RoutingDecision, RoutingRequest, parse_id, validate_secret
 from ..core.policy import DIALPAD, Policy
@@ -280,6 +284,9 @@ class Endpoint:
     _shadow_pools: dict[str, _DaemonPool] = field(default_factory=dict, repr=False)
     _fixed_shadows: dict[str, Any] = field(default_factory=dict, repr=False)
     _tasks: set[asyncio.Task] = field(default_factory=set, repr=False)
+    _answering: int = field(default=0, repr=False)
+    """Requests being answered now (shadows wait until it is 0)."""
+    _waiting: collections.deque[Callable[[], None]] = field(default_factory=collections.deque, repr=False)
     _idle: threading.Condition = field(default_factory=threading.Condition, repr=False)
     _open: int = field(default=0, repr=False)
 
@@ -358,15 +365,17 @@ class Endpoint:
 
     # ------------------------------------------------------------------ one request
 
-    def _record(self, record: dict[str, Any]) -> None:
-        """The one way a request is accounted for: its log line, and the metrics counted from it."""
+    def _record(self, record: dict[str, Any], experiment: Experiment | None = None) -> None:
+        """The one way a request is accounted for: its log line, and the metrics counted from it
+        (``experiment``: the record's experiment part, when it was built from the same results)."""
         self.log.append(record)
-        self.metrics.observe(record)
+        self.metrics.observe(record, experiment)
 
     async def handle(self, request: Request) -> JSONResponse:
         started = time.perf_counter()
         ts = self.clock.now_ms()
         self.metrics.in_flight.inc()
+        self._answering += 1
         try:
             return await self._handle(request, started, ts)
         except Exception as exc:  # a bug of ours: still one answer and one log line, never the request's text
@@ -382,6 +391,9 @@ class Endpoint:
             )
         finally:
             self.metrics.in_flight.dec()
+            self._answering -= 1
+            if not self._answering and self._waiting:
+                asyncio.get_running_loop().call_soon(self._start_waiting)
 
     async def _handle(self, request: Request, started: float, ts: int) -> JSONResponse:
         active = self.rules  # read once: this request is answered by these rules, whatever reloads meanwhile
@@ -475,6 +487,42 @@ class Endpoint:
         status, outcome, kw = _answer(await control_task, fallback)
         return finish(status, outcome, **kw, experiment=(*experiment, "control"))
 
+    def _when_idle(self, shadow: ActiveShadow, req: RoutingRequest) -> asyncio.Future[RuleResult]:
+        """A shadow's result, evaluated as soon as no request is being answered (shadows yield
+        to answers); not started within its budget (the endpoint never idle that long), it is
+        ``busy`` (not run) and its record is not held up further."""
+        loop = asyncio.get_running_loop()
+        out: asyncio.Future[RuleResult] = loop.create_future()
+        budget = min(shadow.budget_s, self.budget_s)
+
+        def done(task: asyncio.Task[RuleResult]) -> None:
+            result = _finished(task)
+            if not out.done():
+                out.set_result(result) if result is not None else out.cancel()
+
+        def start() -> None:
+            if not out.done():
+                timer.cancel()
+                loop.create_task(self._run_shadow(shadow, req, None)).add_done_callback(done)
+
+        def shed() -> None:
+            if not out.done():
+                out.set_result(
+                    RuleResult("busy", None, None, f"not run: the endpoint was answering requests for the "
+                               f"shadow's whole {budget:g} s budget", 0.0)
+                )  # fmt: skip
+
+        timer = loop.call_later(budget, shed)
+        if self._answering:
+            self._waiting.append(start)
+        else:
+            start()
+        return out
+
+    def _start_waiting(self) -> None:
+        while self._waiting and not self._answering:
+            self._waiting.popleft()()
+
     def _run_shadow(self, shadow: ActiveShadow, req: RoutingRequest, started: float | None) -> Any:
         """One shadow's evaluation within its budget (never past the routing budget): from the
         request's receipt (``started``, a candidate answering its caller) or from now."""
@@ -499,10 +547,8 @@ class Endpoint:
         """Start the shadows not started yet, count the request in the canary, and write its
         record once the control and every shadow have finished (each within its own budget).
         Stopped half-way (the server closing), it writes what finished."""
-        loop = asyncio.get_running_loop()
-        tasks = {
-            sh.name: now[sh.name] if sh.name in now else loop.create_task(self._run_shadow(sh, req, None))
-            for sh in active.shadows
+        tasks: dict[str, asyncio.Future[RuleResult]] = {
+            sh.name: now[sh.name] if sh.name in now else self._when_idle(sh, req) for sh in active.shadows
         }
         if self.canary is not None:
             _count_in(self.canary, control_task, {n: tasks[n] for n in running if n in tasks})
@@ -511,15 +557,27 @@ class Endpoint:
         finally:
             control = _finished(control_task)
             other = side not in (None, "control")
-            self._record(
-                make_record(
-                    **fields,
-                    side=side,
-                    answered_by=answered_by if side is not None else None,
-                    control=control.to_record() if other and control is not None else None,
-                    shadows=[r.to_record(name) for name, t in tasks.items() if (r := _finished(t))],
-                )
+            results = {name: r for name, t in tasks.items() if (r := _finished(t)) is not None}
+            record = make_record(
+                **fields,
+                side=side,
+                answered_by=answered_by if side is not None else None,
+                control=control.to_record() if other and control is not None else None,
+                shadows=[r.to_record(name) for name, r in results.items()],
             )
+            # the control's own result: its answer when it answered (as experiment_of reads it back)
+            own = control if control is not None and (other or answered_by == "control") else None
+            experiment = (
+                Experiment(
+                    side,
+                    record["answered_by"],
+                    own.as_arm("control"),
+                    tuple(r.as_arm(n) for n, r in results.items()),
+                )
+                if own is not None
+                else None
+            )
+            self._record(record, experiment)
 
     def log_canary_event(self, record: dict[str, Any]) -> None:
         """The canary's events: one log line each."""
@@ -1008,14 +1066,14 @@ def _answer(result: RuleResult, fallback: RoutingDecision) -> tuple[int, str, di
     return 200, outcome, {"decision": fallback, "fallback": True, "error": result.error}
 
 
-def _finished(task: asyncio.Task[RuleResult]) -> RuleResult | None:
+def _finished(task: asyncio.Future[RuleResult]) -> RuleResult | None:
     if not task.done() or task.cancelled() or task.exception() is not None:
         return None
     return task.result()
 
 
 def _count_in(
-    canary: Canary, control: asyncio.Task[RuleResult], candidates: Mapping[str, asyncio.Task[RuleResult]]
+    canary: Canary, control: asyncio.Future[RuleResult], candidates: Mapping[str, asyncio.Future[RuleResult]]
 ) -> None:
     """Count a request's results in the canary as soon as the control and every candidate have
     finished (each within its budget): the control first, then the candidates, so the counts the
@@ -1024,7 +1082,7 @@ def _count_in(
     tasks = [control, *candidates.values()]
     left = len(tasks)
 
-    def one_done(_: asyncio.Task[RuleResult]) -> None:
+    def one_done(_: asyncio.Future[RuleResult]) -> None:
         nonlocal left
         left -= 1
         if left:

@@ -147,9 +147,12 @@ async def run_decide(
 
     if not pool.submit(run):
         raise PoolFull(pool.max_workers)
+    timer = loop.call_later(timeout, _settle, fut, _TIMED_OUT, None)  # first to settle wins
     try:
-        answer = await asyncio.wait_for(asyncio.shield(fut), timeout)
-    except TimeoutError:
+        answer = await fut
+    finally:
+        timer.cancel()
+    if answer is _TIMED_OUT:
         return True, None
     if inspect.isawaitable(answer):
         remaining = timeout  # a sync wrapper returned a coroutine: give it what is left
@@ -201,6 +204,9 @@ async def evaluate_rule(
         if why is not None:
             return done("error", None, rule, f"decide answered a target the company does not have: {why}")
     return done("ok", decision, rule, None)
+
+
+_TIMED_OUT = object()
 
 
 def _settle(fut: asyncio.Future, result: Any, exc: BaseException | None) -> None:

@@ -47,6 +47,7 @@ from ..core.endpoint_log import (
     RELOAD_TRIGGERS,
     SHADOW_VERDICTS,
     BadLogRecord,
+    Experiment,
     LogRecord,
     check_record,
     experiment_of,
@@ -158,8 +159,10 @@ class EndpointMetrics:
 
     # ------------------------------------------------------------------ counting
 
-    def observe(self, record: Mapping[str, Any]) -> None:
-        """Count one request from its log record (``make_record``'s fields)."""
+    def observe(self, record: Mapping[str, Any], experiment: Experiment | None = None) -> None:
+        """Count one request from its log record (``make_record``'s fields); ``experiment`` is
+        the record's :func:`~dialpad_nb.core.endpoint_log.experiment_of` when the caller has it
+        already (the kit builds both from the same results), else it is read from the record."""
         outcome = record.get("outcome")
         self.requests.labels(outcome).inc()
         reason = fallback_reason(outcome, record.get("fallback"), record.get("error"))
@@ -171,18 +174,19 @@ class EndpointMetrics:
         latency = record.get("latency_ms")
         if isinstance(latency, (int, float)):
             self.latency.observe(max(float(latency), 0.0) / 1000)
-        if record.get("shadows") or record.get("side") is not None:
-            self._observe_experiment(record)
+        if experiment is not None or record.get("shadows") or record.get("side") is not None:
+            self._observe_experiment(record, experiment)
 
-    def _observe_experiment(self, record: Mapping[str, Any]) -> None:
-        """Shadow verdicts and canary sides, read with the same check the reports use."""
-        try:
-            rec = check_record(record)
-            if not isinstance(rec, LogRecord):
+    def _observe_experiment(self, record: Mapping[str, Any], exp: Experiment | None) -> None:
+        """Shadow verdicts and canary sides (:func:`shadow_verdict`, as the reports compare them)."""
+        if exp is None:
+            try:
+                rec = check_record(record)
+                if not isinstance(rec, LogRecord):
+                    return
+                exp = experiment_of(rec)
+            except BadLogRecord:  # pragma: no cover - the kit writes what it checks
                 return
-            exp = experiment_of(rec)
-        except BadLogRecord:  # pragma: no cover - the kit writes what it checks
-            return
         for shadow in exp.shadows:
             self.shadow_results.labels(shadow.name, shadow_verdict(exp.control, shadow)).inc()
         if exp.side is not None:
