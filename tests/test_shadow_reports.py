@@ -6,7 +6,10 @@ and /metrics counting what the log holds."""
 from __future__ import annotations
 
 import asyncio
+import io
+import json
 import math
+import os
 
 import httpx
 import numpy as np
@@ -309,3 +312,42 @@ def test_metrics_count_what_the_log_holds():
         if name == "dialpad_endpoint_canary_requests_total"
     }
     assert requests == sides and sum(sides.values()) == 50
+
+
+# --------------------------------------------------------------------------- hostile lines
+
+_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False), st.text(max_size=8),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.sampled_from(["target_id", "target_type", "name"]),
+                                                          st.integers() | st.text(max_size=5), max_size=2),
+)  # fmt: skip
+_FIELDS = ["side", "answered_by", "control", "shadows", "payload", "ts", "decision", "latency_ms", "v"]
+
+
+@given(
+    mutations=st.lists(
+        st.tuples(st.integers(0, 5), st.sampled_from(_FIELDS), _VALUES, st.booleans()), max_size=8
+    ),
+    junk=st.lists(st.text(max_size=30), max_size=3),
+)
+@settings(max_examples=int(os.environ.get("SHADOW_FUZZ_EXAMPLES", "25")), deadline=None)
+def test_any_damage_to_a_record_is_a_reject_with_its_line_never_a_crash(mutations, junk):
+    """Records of a canary log, damaged field by field (any JSON value, in the record or inside
+    its first shadow), plus junk lines: the readers and both reports never raise, and every line
+    is accepted, rejected (with its line) or skipped."""
+    records = canary_log(3, 3)
+    for index, field, value, inside_shadow in mutations:
+        rec = records[index]
+        shadows = rec.get("shadows")
+        if inside_shadow and isinstance(shadows, list) and shadows and isinstance(shadows[0], dict):
+            shadows[0][field] = value
+        else:
+            rec[field] = value
+    lines = [json.dumps(r) for r in records] + [j.replace("\r", " ") for j in junk]
+    text = "".join(line.replace("\n", " ") + "\n" for line in lines)
+    read = read_experiment(io.StringIO(text))
+    non_blank = sum(1 for line in text.split("\n") if line.strip())
+    assert len(read.frame) + len(read.rejects) + sum(read.skipped.values()) == non_blank
+    assert read.rejects["line"].is_unique and read.rejects["reason"].str.startswith("line ").all()
+    shadow_report(read)
+    canary_report(read, n_boot=50)
