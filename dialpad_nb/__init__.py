@@ -18,6 +18,7 @@ _EXPORTS: dict[str, str] = {
     "BadRequest": "core.errors",
     "CanaryAdmin": "endpoint.admin",
     "CallRouter": "core.models",
+    "ChangesNotAllowed": "core.errors",
     "Conflict": "core.errors",
     "DIALPAD": "core.policy",
     "DialpadClient": "api.client",
@@ -32,6 +33,7 @@ _EXPORTS: dict[str, str] = {
     "Forbidden": "core.errors",
     "MatrixError": "rules.matrix",
     "MatrixSource": "rules.matrix_file",
+    "NoSecretWarning": "calls.read",
     "NotFound": "core.errors",
     "Number": "core.models",
     "OUTCOMES": "core.policy",
@@ -47,11 +49,14 @@ _EXPORTS: dict[str, str] = {
     "RuleSet": "rules.ruleset",
     "SandboxControl": "api.control",
     "SandboxOnly": "core.errors",
+    "SandboxOptionsIgnored": "connection",
     "SandboxServer": "sandbox.runner",
     "ServerError": "core.errors",
     "SimulatedClock": "core.clock",
     "SystemClock": "core.clock",
     "TARGET_TYPES": "core.models",
+    "TargetNameWarning": "rules.matrix",
+    "TimezoneMismatchWarning": "rules.ruleset",
     "TokenError": "core.errors",
     "TransportError": "core.errors",
     "Unauthorized": "core.errors",
@@ -83,3 +88,11 @@ _EXPORTS: dict[str, str] = {
 __all__ = sorted(_EXPORTS)
 
 __getattr__, __dir__ = lazy_exports(__name__, globals(), _EXPORTS)
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext dialpad_nb``: the notebooks' cell magics ``%%sandbox_only`` and ``%%changes``
+    (:mod:`dialpad_nb.magics`)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)

@@ -22,6 +22,10 @@ from dialpad_nb.calls.columns import empty_calls
 from dialpad_nb.core.frames import RAW_LIMIT, REJECT_COLUMNS, ReadResult, empty_rejects
 from dialpad_nb.samples import generate as datagen
 
+# Many reads here leave JWTs unverified on purpose; the NoSecretWarning itself is tested in
+# tests/test_read_calls_warns.py.
+pytestmark = pytest.mark.filterwarnings("ignore::dialpad_nb.calls.read.NoSecretWarning")
+
 SECRET = "calls-test-secret-0123456789-abcdefghijk"
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "calls_2026-10.jsonl.gz"

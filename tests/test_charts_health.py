@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib
+import matplotlib.dates
 
 matplotlib.use("Agg")
 
@@ -67,7 +68,7 @@ def test_error_window_chart_threshold_line_disable_markers_and_patches():
     marks = [line for line in ax.get_lines() if line.get_marker() == "x" and len(line.get_xdata())]
     assert sum(len(m.get_xdata()) for m in marks) == int(sim["disabled_now"].sum()) == 1
     labels = ax.get_legend_handles_labels()[1]
-    assert "re-enabled" in labels and "re-enabled + reset" in labels
+    assert "router 1 re-enabled" in labels and "router 1 re-enabled + reset" in labels  # whose: 2 drawn
     assert f"> {DIALPAD.error_threshold}" in " ".join(t.get_text() for t in ax.texts)
 
 
@@ -87,9 +88,23 @@ def test_latency_chart_deadline_line_and_points_per_outcome():
     ax = latency_chart(log()).axes[0]
     assert DIALPAD.deadline_s in hlines(ax)
     points = {line.get_label(): len(line.get_xdata()) for line in ax.get_lines() if line.get_marker() == "."}
-    assert points == {"ok": 35, "timeout": 12}
+    assert points == {"ok: 35": 35}
     ax = latency_chart(log(), policy=DIALPAD.replace(deadline_s=3)).axes[0]
     assert 3 in hlines(ax)
+
+
+def test_timeouts_are_drawn_above_the_deadline_and_counted_in_the_legend():
+    ax = latency_chart(log()).axes[0]
+    (timeouts,) = [line for line in ax.get_lines() if line.get_label().startswith("timeout")]
+    assert timeouts.get_label() == f"timeout: 12 (no answer by {DIALPAD.deadline_s:g} s)"
+    assert len(timeouts.get_xdata()) == 12
+    # a distinct marker, clear of the deadline line (not dots sitting on it), inside the plot
+    assert timeouts.get_marker() == "^" and timeouts.get_markersize() >= 6
+    y = set(np.asarray(timeouts.get_ydata(), float))
+    low, top = ax.get_ylim()
+    (strip,) = y
+    assert DIALPAD.deadline_s * 1.1 <= strip < top
+    assert timeouts.get_label() in ax.get_legend_handles_labels()[1]
 
 
 def test_latency_distribution_reports_the_share_over_the_deadline():
@@ -139,11 +154,49 @@ def test_legends_sit_outside_the_plot_area():
 def test_latency_points_are_drawn_above_the_deadline_line():
     ax = latency_chart(log()).axes[0]
     deadline = next(line for line in ax.get_lines() if line.get_label().startswith("deadline"))
-    timeouts = next(line for line in ax.get_lines() if line.get_label() == "timeout")
-    assert timeouts.get_zorder() > deadline.get_zorder()
+    for points in (line for line in ax.get_lines() if line.get_label().startswith(("ok", "timeout"))):
+        assert points.get_zorder() > deadline.get_zorder()
 
 
 def test_time_axis_names_the_first_day_in_utc():
     for fig in (error_window_chart(simulate(log())), latency_chart(log()), outcomes_per_hour_chart(log())):
         assert fig.axes[0].get_xlabel() == "time (UTC, from Mon 2026-01-05)"
     assert outcomes_per_hour_chart(empty_attempts()).axes[0].get_xlabel() == "time (UTC)"
+
+
+def test_charts_draw_and_name_the_timezone_they_are_given():
+    import pandas as pd
+
+    tz = "America/Los_Angeles"  # T0 is Mon 08:00 UTC = Mon 00:00 in San Francisco (PST)
+    window = error_window_chart(simulate(log()), timezone=tz).axes[0]
+    latency = latency_chart(log(), timezone=tz).axes[0]
+    outcomes = outcomes_per_hour_chart(log(), timezone=tz).axes[0]
+    for ax in (window, latency, outcomes):
+        assert ax.get_xlabel() == f"time ({tz}, from Mon 2026-01-05)"
+    firsts = [
+        pd.Timestamp(window.get_lines()[0].get_xdata()[0]),  # router 1's step line
+        pd.Timestamp(
+            next(li for li in latency.get_lines() if li.get_label().startswith("ok")).get_xdata()[0]
+        ),
+        pd.Timestamp(matplotlib.dates.num2date(min(p.get_x() for p in outcomes.patches))).tz_localize(None),
+    ]
+    assert [t.hour for t in firsts] == [0, 0, 0]  # local midnight, not 08:00 UTC
+    with pytest.raises(ValueError, match="timezone: 'Mars/Olympus' is not a known timezone"):
+        latency_chart(log(), timezone="Mars/Olympus")
+
+
+def test_error_window_chart_draws_only_the_shown_routers_reenables():
+    # router 1 was re-enabled twice; router 2 never was
+    patches = make_patches([(T0 + 60 * MIN, 1, True, True), (T0 + 61 * MIN, 1, True, False)])
+    sim = simulate(log(), patches=patches)
+    router2 = sim[sim["router_id"] == 2]
+    ax = error_window_chart(router2, patches=patches).axes[0]
+    verticals = [line for line in ax.get_lines() if len(set(np.asarray(line.get_xdata()))) == 1 and line.get_linestyle() in ("--", ":")]  # fmt: skip
+    assert verticals == []
+    assert not any("re-enabled" in label for label in ax.get_legend_handles_labels()[1])
+    # both routers drawn: the re-enables are there, and the legend says whose they are
+    labels = error_window_chart(sim, patches=patches, router_names={1: "support"}).axes[0]
+    assert {"support re-enabled", "support re-enabled + reset"} <= set(labels.get_legend_handles_labels()[1])
+    # one router drawn: its own re-enables, labelled plainly
+    router1 = error_window_chart(sim[sim["router_id"] == 1], patches=patches).axes[0]
+    assert {"re-enabled", "re-enabled + reset"} <= set(router1.get_legend_handles_labels()[1])

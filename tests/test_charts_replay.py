@@ -93,3 +93,71 @@ def test_missing_columns_are_named():
         volume_chart(VOLUME.drop(columns=["after"]))
     with pytest.raises(ValueError, match="flows: needs column"):
         flow_chart(FLOWS.drop(columns=["calls"]))
+
+
+def busy_day() -> pd.DataFrame:
+    """VIP Desk: 3 calls at 09:xx on Wednesday and 1 on Thursday (local); Reception: 1 at 10:xx."""
+    local = [
+        ("2026-01-14T09:05", "VIP Desk"),
+        ("2026-01-14T09:20", "VIP Desk"),
+        ("2026-01-14T09:40", "VIP Desk"),
+        ("2026-01-15T09:10", "VIP Desk"),
+        ("2026-01-15T10:10", "Reception"),
+    ]
+    stamps = pd.to_datetime([t for t, _ in local]).tz_localize("America/Los_Angeles").tz_convert("UTC")
+    return pd.DataFrame(
+        {
+            "call_id": range(len(local)),
+            "date_started": pd.Series(stamps).astype("datetime64[ms, UTC]"),
+            "before_name": pd.Categorical([None] * len(local), categories=["x"]),
+            "after_name": pd.Categorical([n for _, n in local]),
+        }
+    )
+
+
+def test_heatmap_shows_calls_per_hour_peak_or_mean_not_the_months_total():
+    tz = "America/Los_Angeles"
+    peak = hourly_heatmap(busy_day(), timezone=tz, per="peak")
+    ax = next(a for a in peak.axes if a.images)
+    names = [t.get_text() for t in ax.get_yticklabels()]
+    grid = np.asarray(ax.images[0].get_array())
+    assert grid[names.index("VIP Desk"), 9] == 3  # Wednesday's 09:00 hour, not 3 + 1
+    mean = next(a for a in hourly_heatmap(busy_day(), timezone=tz, per="mean").axes if a.images)
+    assert np.asarray(mean.images[0].get_array())[names.index("VIP Desk"), 9] == 2  # 4 calls / 2 days
+    total = next(a for a in hourly_heatmap(busy_day(), timezone=tz, per="total").axes if a.images)
+    assert np.asarray(total.images[0].get_array())[names.index("VIP Desk"), 9] == 4
+    assert "peak calls in one hour" in ax.get_title()
+
+
+def test_heatmap_against_capacity_marks_the_hours_over_it():
+    fig = hourly_heatmap(
+        busy_day(), timezone="America/Los_Angeles", capacity={"VIP Desk": 2, "Reception": 25}
+    )
+    ax = next(a for a in fig.axes if a.images)
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["Reception (cap 25/h)", "VIP Desk (cap 2/h)"]
+    grid = np.asarray(ax.images[0].get_array())
+    assert grid[1, 9] == pytest.approx(1.5) and grid[0, 10] == pytest.approx(1 / 25)  # ÷ capacity
+    # over capacity: red (the colormap's "over" colour) and the count written in the cell
+    image = ax.images[0]
+    assert image.norm.vmax == 1.0 and image.cmap.get_over()[:3] == pytest.approx(
+        (214 / 255, 39 / 255, 40 / 255)
+    )
+    assert [(t.get_text(), t.get_position()) for t in ax.texts] == [("3", (9, 1))]
+    assert "capacity" in fig.axes[-1].get_ylabel()  # the colour bar says what the colour is
+
+
+def test_heatmap_of_a_comparison_uses_its_timezone_and_capacity():
+    class Result:  # the attributes hourly_heatmap reads from a Comparison
+        decisions = busy_day()
+        timezone = "America/Los_Angeles"
+        peaks = pd.DataFrame(
+            {"capacity": pd.array([2, pd.NA], dtype="Int64")}, index=["VIP Desk", "Reception"]
+        )
+
+    ax = next(a for a in hourly_heatmap(Result()).axes if a.images)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["Reception (no capacity)", "VIP Desk (cap 2/h)"]
+    assert ax.get_xlabel() == "hour of day (America/Los_Angeles)"
+    assert np.isnan(np.asarray(ax.images[0].get_array().filled(np.nan))[0]).all()  # grey: nothing to compare
+    with pytest.raises(ValueError, match="capacity is calls per hour"):
+        hourly_heatmap(Result(), per="total")

@@ -115,6 +115,29 @@ def test_sandbox_with_a_db_file_keeps_routers_across_runs_and_makes_a_key(cli_sa
     assert second.stop()[0] == 0
 
 
+@pytest.mark.http
+def test_as_account_serves_what_a_sandbox_put_in_without_the_control_api(cli_sandboxes, tmp_path):
+    db = tmp_path / "account.sqlite3"
+    first = cli_sandboxes("--db", str(db), "--api-key", KEY)  # a normal sandbox puts a router in
+    headers = {"Authorization": f"Bearer {KEY}"}
+    router = httpx.post(first.banner["url"] + "/api/v2/callrouters", json=ROUTER, headers=headers).json()
+    assert first.stop()[0] == 0
+
+    account = cli_sandboxes(
+        "--db", str(db), "--api-key", KEY, "--as-account", "--without-scope", "calls:list"
+    )
+    assert account.banner["Clock"] == "system"
+    assert account.banner["Mode"].startswith("account stand-in (no control API")
+    assert account.banner["Key without the scope(s)"] == "calls:list"
+    url = account.banner["url"]
+    assert httpx.get(f"{url}/api/v2/callrouters/{router['id']}", headers=headers).json() == router
+    for path in ("/sandbox/v1/clock", "/sandbox/v1/attempts"):
+        assert httpx.get(url + path, headers=headers).status_code == 404
+    assert httpx.post(url + "/sandbox/v1/calls", json={}, headers=headers).status_code == 404
+    assert httpx.get(url + "/api/v2/call", headers=headers).status_code == 403  # the key lacks calls:list
+    assert account.stop()[0] == 0
+
+
 def test_a_taken_port_is_reported_with_status_2(capsys):
     taken = bind_socket()
     try:
@@ -132,6 +155,8 @@ def test_a_taken_port_is_reported_with_status_2(capsys):
         (["sandbox", "--start", "yesterday"], "--start"),
         (["sandbox", "--clock", "sundial"], "--clock"),
         (["sandbox", "--port", "http"], "--port"),
+        (["sandbox", "--as-account", "--start", "2026-01-05T09:00:00Z"], "--start"),
+        (["sandbox", "--without-scope", "calls:read"], "--without-scope"),
     ],
 )
 def test_bad_arguments_exit_2_naming_the_option(capsys, argv, needle):

@@ -154,15 +154,15 @@ def test_patch_guard_then_override_meets_the_sandboxs_429(client):
 
 
 def test_a_second_client_learns_the_window_from_the_429(server):
-    first, second = client_for(server), client_for(server)
-    router = new_router(first)
-    first.update_router(router.id, name="renamed")
-    server.clock.advance(60)
-    with pytest.raises(RateLimited) as info:
-        second.update_router(router.id, name="again")
-    assert info.value.retry_after_s == 240
-    with pytest.raises(PatchGuardError, match="asked to wait"):
-        second.update_router(router.id, name="again")
+    with client_for(server) as first, client_for(server) as second:
+        router = new_router(first)
+        first.update_router(router.id, name="renamed")
+        server.clock.advance(60)
+        with pytest.raises(RateLimited) as info:
+            second.update_router(router.id, name="again")
+        assert info.value.retry_after_s == 240
+        with pytest.raises(PatchGuardError, match="asked to wait"):
+            second.update_router(router.id, name="again")
 
 
 @pytest.mark.parametrize(
@@ -192,8 +192,10 @@ def test_a_second_client_learns_the_window_from_the_429(server):
     ],
 )
 def test_wrong_key_is_unauthorized_everywhere(sandbox, call):
-    client = DialpadClient(base_url=sandbox.url, api_key="not-the-key", sleep=lambda s: None)
-    with pytest.raises(Unauthorized) as info:
+    with (
+        DialpadClient(base_url=sandbox.url, api_key="not-the-key", sleep=lambda s: None) as client,
+        pytest.raises(Unauthorized) as info,
+    ):
         call(client)
     assert info.value.status == 401 and "not-the-key" not in str(info.value)
 
@@ -224,8 +226,8 @@ def test_a_sandbox_that_is_down_is_a_readable_transport_error():
 
 
 def test_a_stopped_sandbox_is_a_transport_error(sandbox):
-    client = client_for(sandbox, max_retries=0)
-    client.list_offices()
-    sandbox.stop()
-    with pytest.raises(TransportError, match="connection refused"):
+    with client_for(sandbox, max_retries=0) as client:
         client.list_offices()
+        sandbox.stop()
+        with pytest.raises(TransportError, match="connection refused"):
+            client.list_offices()

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 
 from dialpad_nb.api.client import DialpadClient
-from dialpad_nb.connection import connect
+from dialpad_nb.connection import SandboxOptionsIgnored, connect
 from dialpad_nb.core.clock import SimulatedClock, SystemClock
 from dialpad_nb.core.errors import PatchGuardError, TransportError, ValidationError
 
@@ -24,11 +25,6 @@ KEY = "live-key-NEVER-SHOWN-abcdef0123456789"
             {"DIALPAD_API_KEY": KEY, "DIALPAD_ENV": "Sandbox"},
             "https://sandbox.dialpad.com",
             "Dialpad's sandbox at sandbox.dialpad.com",
-        ),
-        (
-            {"DIALPAD_API_KEY": KEY, "DIALPAD_ENV": "sandbox", "DIALPAD_BASE_URL": "https://proxy.example/"},
-            "https://proxy.example",
-            "<https://proxy.example>",
         ),
     ],
 )
@@ -52,10 +48,34 @@ def test_unknown_environment_names_the_variable():
     assert info.value.field == "DIALPAD_ENV" and KEY not in str(info.value)
 
 
-def test_sandbox_options_with_a_real_key_are_refused():
-    with pytest.raises(ValidationError) as info:
-        connect({"DIALPAD_API_KEY": KEY}, sandbox_options={"db_path": "x.db"})
-    assert info.value.field == "sandbox_options"
+def test_another_host_is_asked_once_what_it_is_and_the_label_says_it():
+    """DIALPAD_BASE_URL on a server that is not Dialpad's own: one GET /sandbox/v1/clock; a 404 is an
+    account (tests/test_capabilities.py covers a real sandbox and the stand-in)."""
+    seen = []
+
+    def handler(request):
+        seen.append((request.method, request.url.path))
+        return httpx.Response(404, json={"error": {"code": 404, "message": "no such endpoint"}})
+
+    environ = {"DIALPAD_API_KEY": KEY, "DIALPAD_ENV": "sandbox", "DIALPAD_BASE_URL": "https://proxy.example/"}
+    client = connect(environ, transport=httpx.MockTransport(handler))
+    assert client.base_url == "https://proxy.example" and client.sandbox is None
+    assert repr(client) == "DialpadClient(<Dialpad account at https://proxy.example>)"
+    assert client.kind == "Dialpad account" and not client.is_sandbox
+    assert isinstance(client.clock, SystemClock) and KEY not in repr(vars(client))
+    assert seen == [("GET", "/sandbox/v1/clock")]
+
+
+def test_sandbox_options_with_a_real_key_are_ignored_with_a_warning_that_says_so():
+    with pytest.warns(SandboxOptionsIgnored) as record:
+        client = connect(
+            {"DIALPAD_API_KEY": KEY}, sandbox_options={"db_path": "x.db", "routing_deadline_s": 0.5}
+        )
+    message = str(record[0].message)
+    assert "db_path, routing_deadline_s" in message and "ignored" in message
+    assert "a Dialpad account at https://dialpad.com" in message and KEY not in message
+    assert client.base_url == "https://dialpad.com" and client.sandbox is None
+    assert record[0].filename == __file__  # shown where the notebook called connect(), not inside it
 
 
 @pytest.mark.http

@@ -170,7 +170,7 @@ def test_second_update_meets_the_patch_guard_as_a_message(console, rec, clock):
     result = console.enable(7002)
     assert (
         not result.ok
-        and result.message.startswith("router 7002 was last updated")
+        and result.message.startswith("router 'Returns line' was last updated")  # its name, not 7002
         and "Nothing was sent" in result.message
     )
     assert "combine the URL change and the re-enable in one update" in result.message

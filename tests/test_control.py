@@ -210,11 +210,11 @@ def test_wrapper_places_calls_and_reads_attempts(sandbox_factory, endpoint):
 
 @pytest.mark.http
 def test_wrapper_errors_never_show_the_key(sandbox):
-    control = SandboxControl(sandbox.url, "wrong-key-xyz")
-    with pytest.raises(Unauthorized) as err:
+    with SandboxControl(sandbox.url, "wrong-key-xyz") as control, pytest.raises(Unauthorized) as err:
         control.clock()
     assert "wrong-key-xyz" not in str(err.value) and "wrong-key-xyz" not in repr(control)
-    assert sandbox.api_key not in repr(sandbox_control(sandbox))
+    with sandbox_control(sandbox) as control:
+        assert sandbox.api_key not in repr(control)
 
 
 @pytest.mark.http
@@ -250,12 +250,11 @@ def test_concurrent_http_calls_lose_no_record(sandbox_factory, endpoint):
         for _ in range(3):
             router = client.create_router(**ROUTER)
             numbers.append(client.assign_number(router.id).number)
-    control = sandbox_control(server)
-    with ThreadPoolExecutor(12) as pool:
+    with sandbox_control(server) as control, ThreadPoolExecutor(12) as pool:
         recs = list(pool.map(lambda i: control.place_call(numbers[i % 3], CALLER), range(60)))
+        assert len(control.attempts()) == 60
     assert sorted(r["attempt_id"] for r in recs) == list(range(1, 61))
     assert len({r["call_id"] for r in recs}) == 60 and endpoint.count == 60
-    assert len(control.attempts()) == 60
 
 
 def test_count_outcomes_in_policy_order():

@@ -81,8 +81,8 @@ def test_sandbox_attempts_over_http_agree_with_the_vectorised_rule(sandbox_facto
     with (
         serve_app(switch) as served,
         DialpadClient(base_url=server.url, api_key=server.api_key, clock=server.clock) as client,
+        sandbox_control(server) as control,
     ):
-        control = sandbox_control(server)
         router = client.create_router(name="r", routing_url=served.url, default_target="Reception")
         number = client.assign_number(router.id, area_code="415").number
         now = control.clock()

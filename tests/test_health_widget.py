@@ -11,7 +11,7 @@ import pytest
 from dialpad_nb.core.policy import DIALPAD
 from dialpad_nb.health import health_summary
 from dialpad_nb.samples import SAMPLE_ROUTERS, sample_attempts
-from dialpad_nb.widgets.health import HealthExplorer, health_widget
+from dialpad_nb.widgets.health import _SUMMARY_ROWS, HealthExplorer, _table_html, health_widget
 
 SUPPORT, SALES = SAMPLE_ROUTERS["support"], SAMPLE_ROUTERS["sales"]
 
@@ -35,7 +35,7 @@ def test_explorer_starts_at_dialpads_numbers_and_compares_what_if(sample):
         patches=patches,
         policy=DIALPAD.replace(deadline_s=3.0, error_threshold=5),
     )
-    assert table.iloc[:, 1].tolist() == want.tolist()
+    assert table.iloc[:, 1].tolist() == want.loc[list(_SUMMARY_ROWS)].tolist()
     assert table.columns[1] == "what-if (> 5 / 60 min, 3 s)"
 
 
@@ -91,3 +91,36 @@ def test_router_names_label_the_picker_and_the_error_chart(sample):
 def test_without_names_the_picker_shows_ids(sample):
     w = health_widget(sample[0], patches=sample[1])
     assert [label for label, _ in w.router.options] == [str(r) for r in sorted((SUPPORT, SALES))]
+
+
+def _reenable_lines(fig) -> list:
+    ax = fig.axes[0]
+    return [line for line in ax.get_lines() if line.get_color() == "#2ca02c"]
+
+
+def test_each_router_shows_only_its_own_reenables(sample):
+    attempts, patches = sample
+    assert set(patches["router_id"]) == {SUPPORT}  # the sample's re-enables are all support's
+    ex = HealthExplorer(attempts, patches=patches, router_names={SUPPORT: "support", SALES: "sales"})
+    assert len(_reenable_lines(ex.figures()["errors"])) == len(patches)
+    ex.router_id = SALES  # what the picker sets
+    sales = ex.figures()["errors"]
+    assert _reenable_lines(sales) == []
+    assert not any("re-enabled" in label for label in sales.axes[0].get_legend_handles_labels()[1])
+    assert sales.axes[0].get_title() == f"sales ({SALES}): errors in the last 60 min"
+
+
+def test_the_what_if_table_reads_in_words(sample):
+    attempts, patches = sample
+    text = _table_html(HealthExplorer(attempts, patches=patches).compare())
+    assert "never" not in text and "nan" not in text.lower() and "NaT" not in text
+    assert "not on course to be disabled" in text  # the outlook at the end of the log, in words
+    assert ">0.4%<" in text and ">184 ms<" in text  # shares in percent, latencies with their unit
+    assert "at the end of the log" in text and "status at end of log" not in text
+
+
+def test_the_charts_are_drawn_in_the_timezone_given(sample):
+    attempts, patches = sample
+    tz = "America/Los_Angeles"
+    for fig in HealthExplorer(attempts, patches=patches, timezone=tz).figures().values():
+        assert fig.axes[0].get_xlabel().startswith(f"time ({tz}, from ")

@@ -134,15 +134,42 @@ def test_edit_warns_about_the_lockout_then_sends_one_update(widget, client, sand
     assert "✓ Disabled" in status(widget) and not client.get_router(widget.selected_id).enabled
 
 
-def test_edit_field_errors_are_inline(widget):
+def test_edit_field_errors_are_inline_and_keep_what_was_typed(widget, client):
     fill_create(widget)
     widget.create_button.click()
-    widget.edit_fields["routing_url"].value = "nope"
+    widget.edit_fields["name"].value = "Support (renamed)"
+    widget.edit_fields["routing_url"].value = "ftp://nope"
     widget.edit_fields["default_target"].value = "Nobody"
     widget.save_button.click()
     assert "http(s)" in widget.edit_errors["routing_url"].value
     assert "no target named" in widget.edit_errors["default_target"].value
     assert "2 field(s)" in status(widget)
+    # every field still shows what was typed (the message quotes it), the bad ones are marked
+    assert widget.edit_fields["routing_url"].value == "ftp://nope"
+    assert widget.edit_fields["default_target"].value == "Nobody"
+    assert widget.edit_fields["name"].value == "Support (renamed)"
+    assert "dpnb-invalid" in widget.edit_fields["routing_url"]._dom_classes
+    assert "dpnb-invalid" not in widget.edit_fields["name"]._dom_classes
+    # fix them: one update sends everything, the marks go, the form shows the router as it is now
+    widget.edit_fields["routing_url"].value = "https://ops.example/v2"
+    widget.edit_fields["default_target"].value = "Support Tier 2"
+    widget.save_button.click()
+    assert "✓ Updated" in status(widget)
+    router = client.get_router(widget.selected_id)
+    assert (router.name, router.routing_url) == ("Support (renamed)", "https://ops.example/v2")
+    assert widget.edit_errors["routing_url"].value == ""
+    assert "dpnb-invalid" not in widget.edit_fields["routing_url"]._dom_classes
+    assert widget.edit_fields["default_target"].value == "Support Tier 2"
+
+
+def test_a_refused_action_does_not_throw_away_an_unsaved_edit(widget, sandbox):
+    fill_create(widget)
+    widget.create_button.click()
+    widget.disable_button.click()  # the one update of the next 5 minutes
+    widget.edit_fields["routing_url"].value = "https://ops.example/typed"
+    widget.enable_button.click()  # refused by the PATCH guard
+    assert "✗ router 'Support' was last updated" in status(widget)  # by name, not id
+    assert widget.edit_fields["routing_url"].value == "https://ops.example/typed"
 
 
 def test_enable_reset_buttons(widget, client, sandbox):
@@ -194,11 +221,11 @@ def test_router_deleted_elsewhere_is_a_not_found_message(widget, client):
 
 
 def test_wrong_key_and_down_sandbox_show_in_the_status_line(sandbox):
-    wrong = DialpadClient(base_url=sandbox.url, api_key="wrong-key-123", sleep=lambda s: None)
-    widget = RouterConsoleWidget(RouterConsole(wrong))
-    assert "The API key was refused (401" in status(widget)
-    client = client_for(sandbox, max_retries=0)
-    widget = router_console(client)
-    sandbox.stop()
-    widget.refresh_button.click()
-    assert "connection refused" in status(widget) and "✗" in status(widget)
+    with DialpadClient(base_url=sandbox.url, api_key="wrong-key-123", sleep=lambda s: None) as wrong:
+        widget = RouterConsoleWidget(RouterConsole(wrong))
+        assert "The API key was refused (401" in status(widget)
+    with client_for(sandbox, max_retries=0) as client:
+        widget = router_console(client)
+        sandbox.stop()
+        widget.refresh_button.click()
+        assert "connection refused" in status(widget) and "✗" in status(widget)

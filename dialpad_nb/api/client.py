@@ -63,7 +63,6 @@ from ..core.errors import (
     PatchGuardError,
     RateLimited,
     Redirected,
-    SandboxOnly,
     TransportError,
     ValidationError,
 )
@@ -83,7 +82,9 @@ from ..core.models import (
 )
 from ..core.pacing import RateLimiter, endpoint_key
 from ..core.policy import DIALPAD, Policy
+from .capabilities import CapabilitiesAPI
 from .control import SandboxControl
+from .fleet import FleetAPI
 from .history import HistoryAPI
 from .http_errors import error_from_response, strip_query, transport_reason
 
@@ -150,10 +151,13 @@ def _fmt_duration(seconds: float) -> str:
 # --------------------------------------------------------------------------- client
 
 
-class DialpadClient(HistoryAPI):
+class DialpadClient(HistoryAPI, CapabilitiesAPI, FleetAPI):
     """Dialpad's call-router API (or the sandbox's), typed and guarded. See the module docstring.
 
-    Call history, webhooks and call-event subscriptions: :class:`~dialpad_nb.api.history.HistoryAPI`."""
+    Call history, webhooks and call-event subscriptions: :class:`~dialpad_nb.api.history.HistoryAPI`.
+    What it talks to and what it may change there (``allow_changes=False``: a look-only client on a
+    Dialpad account): :class:`~dialpad_nb.api.capabilities.CapabilitiesAPI`. The routers at a glance:
+    :class:`~dialpad_nb.api.fleet.FleetAPI`."""
 
     def __init__(
         self,
@@ -172,6 +176,7 @@ class DialpadClient(HistoryAPI):
         rate_limits: bool = True,
         monotonic: Callable[[], float] = time.monotonic,
         max_pages: int = 1000,
+        allow_changes: bool = True,
     ) -> None:
         validate_url(base_url, field="base_url")
         if not isinstance(api_key, str) or not api_key.strip():
@@ -190,6 +195,8 @@ class DialpadClient(HistoryAPI):
         self.max_retry_wait_s = max_retry_wait_s
         self._sleep = sleep
         self.max_pages = max_pages
+        self.allow_changes = self._check_bool(allow_changes, "allow_changes")
+        """False: on a Dialpad account nothing is created, changed or deleted (see :attr:`may_change`)."""
         self.pacing: RateLimiter | None = (
             RateLimiter(policy, monotonic=monotonic, burst=0.5) if rate_limits else None
         )
@@ -215,6 +222,7 @@ class DialpadClient(HistoryAPI):
         self._next_update_ms: dict[int, int] = {}
         self._last_update: dict[int, tuple[int, frozenset[str]]] = {}
         self._directory: Directory | None = None
+        self._router_names: dict[int, str] = {}  # id -> name of the routers seen, for messages
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -234,20 +242,18 @@ class DialpadClient(HistoryAPI):
         :meth:`close` stops it."""
         self.sandbox = server
         self._owns_sandbox = owned
+        self.__dict__.pop("_capabilities", None)  # it talks to an embedded sandbox now
 
     @property
     def control(self) -> SandboxControl:
         """The sandbox's control API (place calls, attempts, outbox, clock): a
         :class:`~dialpad_nb.api.control.SandboxControl` on the same host and key.
 
-        Only a sandbox has it; on Dialpad this raises :class:`~dialpad_nb.core.errors.SandboxOnly`
-        saying what to use instead."""
-        if self.sandbox is None:
-            raise SandboxOnly(
-                f"{self.label} has no control API (/sandbox/v1): placing calls, moving the clock and "
-                "reading the outbox exist only on a sandbox. On a Dialpad account, make real calls to "
-                "the router's number and read them back with the call history."
-            )
+        Only a sandbox has it (the embedded one, or a ``dialpad-nb sandbox`` served elsewhere); on a
+        Dialpad account this raises :class:`~dialpad_nb.core.errors.SandboxOnly` saying what to use
+        instead of each feature."""
+        if not self.capabilities.control_api:
+            raise self._sandbox_only()
         if self._control is None:
             self._control = SandboxControl(self.base_url, self._api_key.reveal(), transport=self._transport)
         return self._control
@@ -272,6 +278,7 @@ class DialpadClient(HistoryAPI):
     def _send(self, method: str, path: str, *, params: Mapping[str, Any] | None = None, json: Any = None):
         """One HTTP exchange with retries; every httpx exception is converted here and only here."""
         params = {k: v for k, v in (params or {}).items() if v is not None}
+        self._check_may_send(method, path)  # a look-only client on an account: nothing that changes it
         if self._http.is_closed:
             raise TransportError(
                 "this client is closed; make a new one (dialpad_nb.connect())",
@@ -391,6 +398,19 @@ class DialpadClient(HistoryAPI):
             field = exc.args[0] if isinstance(exc, KeyError) and exc.args else None
             raise self._malformed(f"{type(exc).__name__} reading it", field, method, path) from None
 
+    def _router_from_api(self, data: Mapping[str, Any]) -> CallRouter:
+        """A router from Dialpad's answer; its office and default target by name once the
+        directory is loaded (:meth:`targets`; no extra request here)."""
+        router = CallRouter.from_api(data)
+        self._router_names[router.id] = router.name
+        d = self._directory
+        if d is None:
+            return router
+        return router.with_names(
+            d.name_of(router.office_id, "office"),
+            d.name_of(router.default_target_id, router.default_target_type),
+        )
+
     def _iter_pages(self, path: str, params: Mapping[str, Any] | None = None) -> Iterator[Mapping[str, Any]]:
         """Every item of a cursor-paginated collection, following ``cursor`` until it is absent.
 
@@ -438,7 +458,7 @@ class DialpadClient(HistoryAPI):
         """Every call router (all pages), optionally of one office."""
         office = None if office_id is None else parse_id(office_id, field="office_id")
         for item in self._iter_pages(f"{API}/callrouters", {"office_id": office}):
-            yield self._parse(CallRouter.from_api, item, "GET", f"{API}/callrouters")
+            yield self._parse(self._router_from_api, item, "GET", f"{API}/callrouters")
 
     def list_routers(self, office_id: int | str | None = None) -> list[CallRouter]:
         return list(self.iter_routers(office_id))
@@ -446,7 +466,7 @@ class DialpadClient(HistoryAPI):
     def get_router(self, router_id: int | str) -> CallRouter:
         rid = parse_id(router_id, field="router_id")
         path = f"{API}/callrouters/{rid}"
-        return self._parse(CallRouter.from_api, self._json("GET", path), "GET", path)
+        return self._parse(self._router_from_api, self._json("GET", path), "GET", path)
 
     def create_router(
         self,
@@ -478,7 +498,7 @@ class DialpadClient(HistoryAPI):
             body["secret"] = validate_secret(secret)
         body["enabled"] = self._check_bool(enabled, "enabled")
         path = f"{API}/callrouters"
-        return self._parse(CallRouter.from_api, self._json("POST", path, json=body), "POST", path)
+        return self._parse(self._router_from_api, self._json("POST", path, json=body), "POST", path)
 
     def update_router(
         self,
@@ -537,7 +557,7 @@ class DialpadClient(HistoryAPI):
         except RateLimited as exc:
             self._learn_retry_after(rid, exc.retry_after_s)
             raise
-        router = self._parse(CallRouter.from_api, data, "PATCH", path)
+        router = self._parse(self._router_from_api, data, "PATCH", path)
         now = self.clock.now_ms()
         self._last_update[rid] = (now, frozenset(body))
         self._next_update_ms[rid] = now + self.policy.patch_interval_ms
@@ -698,10 +718,11 @@ class DialpadClient(HistoryAPI):
         now = self.clock.now_ms()
         interval = _fmt_duration(self.policy.patch_interval_s)
         last = self._last_update.get(rid)
+        who = repr(self._router_names[rid]) if rid in self._router_names else rid
         if last is not None:
-            why = f"router {rid} was last updated at {format_time(last[0])}; "
+            why = f"router {who} was last updated at {format_time(last[0])}; "
         else:
-            why = f"Dialpad refused an update of router {rid} (429) and asked to wait; "
+            why = f"Dialpad refused an update of router {who} (429) and asked to wait; "
         message = (
             f"{why}Dialpad allows one update per router every {interval}, so the next is allowed at "
             f"{format_time(next_ms)} (in {_fmt_duration((next_ms - now) / 1000)}). Nothing was sent."

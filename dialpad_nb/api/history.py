@@ -316,6 +316,7 @@ class HistoryAPI:
             self, path: str, params: Mapping[str, Any] | None = None
         ) -> Iterator[Mapping[str, Any]]: ...
         def list_routers(self, office_id: int | str | None = None) -> list[CallRouter]: ...
+        def find_router(self, router: Any = None, *, required: bool = False) -> CallRouter | None: ...
 
     def _pacer(self, operation: str) -> RequestPacer:
         pacers: dict[str, RequestPacer] = self.__dict__.setdefault("_pacers", {})
@@ -332,13 +333,10 @@ class HistoryAPI:
         router = _plain_int(router)
         if isinstance(router, int) or (isinstance(router, str) and router.strip().isdigit()):
             return parse_id(router, field="router"), None
-        if isinstance(router, str) and router.strip():
-            wanted = router.strip().casefold()
-            found = [r for r in self.list_routers() if r.name.casefold() == wanted]
-            if len(found) == 1:
-                return found[0].id, found[0].name
-            what = "no router" if not found else f"{len(found)} routers"
-            raise ValidationError(f"{what} named {router!r}; give its id", field="router")
+        if isinstance(router, str) and router.strip():  # a name no router has: the error lists the names
+            found = self.find_router(router)
+            assert found is not None  # a name is found or raises
+            return found.id, found.name
         raise ValidationError(f"{router!r} is not a router, a router id or a router name", field="router")
 
     def _window(self, since: Any, until: Any) -> tuple[int | None, int | None]:

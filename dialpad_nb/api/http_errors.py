@@ -10,13 +10,23 @@ from __future__ import annotations
 
 import email.utils
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import httpx
 
 from ..core.errors import APIError, RateLimited, error_for_status
 from ..core.models import strip_query
+from ..core.pacing import endpoint_key
+from ..core.policy import key_need
 
-__all__ = ["error_from_response", "message_from_body", "parse_retry_after", "strip_query", "transport_reason"]
+__all__ = [
+    "error_from_response",
+    "forbidden_message",
+    "message_from_body",
+    "parse_retry_after",
+    "strip_query",
+    "transport_reason",
+]
 
 
 def parse_retry_after(value: str | None, now_ms: int) -> float | None:
@@ -71,11 +81,33 @@ def transport_reason(exc: Exception) -> str:
     return text or type(exc).__name__
 
 
+def forbidden_message(method: str, path: str, said: str) -> str:
+    """A 403 in words: what the key cannot do and what it needs (the scope or admin key Dialpad's
+    reference asks for, :data:`~dialpad_nb.core.policy.API_OPERATIONS`), then what the server said."""
+    need = key_need(endpoint_key(method, path))
+    if need is None:
+        words = f"this key may not {method} {path}"
+    elif need.scope:
+        admin = " (on a company admin API key)" if need.admin else ""
+        words = f"this key cannot {need.action}: it needs the {need.scope} scope{admin}"
+    elif need.admin:
+        words = f"this key cannot {need.action}: it needs to be a company admin API key"
+    else:
+        words = (
+            f"this key cannot {need.action}: Dialpad's reference names no scope for it; ask your "
+            "Dialpad admin for a company admin API key"
+        )
+    return f"{words}. The server said: {said}"
+
+
 def error_from_response(response: httpx.Response, *, method: str, url: str, now_ms: int) -> APIError:
-    """The :class:`~dialpad_nb.core.errors.APIError` subclass for an error answer, with Dialpad's message."""
+    """The :class:`~dialpad_nb.core.errors.APIError` subclass for an error answer, with Dialpad's message
+    (a 403 explained in words: :func:`forbidden_message`)."""
     status = response.status_code
     cls = error_for_status(status)
     message = message_from_body(response)
+    if status == 403:
+        message = forbidden_message(method, urlsplit(url).path, message)
     if cls is RateLimited:
         retry_after = parse_retry_after(response.headers.get("Retry-After"), now_ms)
         return RateLimited(message, retry_after_s=retry_after, status=status, method=method, url=url)

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from ..core.frames import REJECT_COLUMNS
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS
+from .discover import find_call_logs
 from .endpoint_log import LOG_EVENT_COLUMNS, LOG_FRAME_COLUMNS, iter_log, read_log, read_log_events
 from .experiment_log import EXPERIMENT_COLUMNS, SHADOW_RESULT_COLUMNS, ExperimentRead, read_experiment
-from .read import ReadResult, iter_calls, read_calls
+from .read import NoSecretWarning, ReadResult, iter_calls, read_calls
 
 __all__ = [
     "CALL_COLUMNS",
@@ -18,10 +19,12 @@ __all__ = [
     "ExperimentRead",
     "LOG_EVENT_COLUMNS",
     "LOG_FRAME_COLUMNS",
+    "NoSecretWarning",
     "PAYLOAD_FIELDS",
     "REJECT_COLUMNS",
     "SHADOW_RESULT_COLUMNS",
     "ReadResult",
+    "find_call_logs",
     "iter_calls",
     "iter_log",
     "read_calls",

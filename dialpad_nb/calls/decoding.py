@@ -111,6 +111,13 @@ class DecodedFile:
         while line := self.readline():
             yield line
 
+    def raw_position(self) -> int:
+        """How far into the file on disk the reading is (for a gzip file: the compressed bytes)."""
+        try:
+            return int(self._f.tell())
+        except (OSError, ValueError):
+            return 0
+
     def readable(self) -> bool:
         return True
 

@@ -33,7 +33,8 @@ Decisions an analyst can rely on:
   as the endpoint verifies them (:func:`dialpad_nb.core.signing.verify`: alg pinned,
   signature, ``exp``/``nbf``/``iat`` when present, ``aud``/``iss`` not checked). Without a secret they are
   *rejected* ("signed request but no secret given"), never decoded unverified:
-  an unverified payload is not evidence of what Dialpad sent.
+  an unverified payload is not evidence of what Dialpad sent. :func:`read_calls` says so
+  loudly: a :class:`NoSecretWarning` and a line of its summary count them and say what to pass.
 - **Duplicate call_ids** (across all files read together) are rejected after the
   first, with the location of the first (``duplicates="keep"`` keeps them).
 - Numbers are normalised with :func:`dialpad_nb.core.models.normalize_e164`
@@ -53,7 +54,8 @@ from __future__ import annotations
 import glob as _glob
 import os
 import re
-from collections.abc import Iterable, Iterator
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +66,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from ..core._caller import caller_stacklevel
 from ..core.endpoint_log import log_files
 from ..core.errors import SourceNotFound, ValidationError
 from ..core.frames import ReadResult, empty_rejects
+from ..core.wording import plural
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS, Part, empty_calls
 from .decoding import DecodedFile
 from .history import is_history_input, read_history, sniff_history_file
@@ -76,10 +80,21 @@ __all__ = [
     "CALL_COLUMNS",
     "CALL_DTYPES",
     "PAYLOAD_FIELDS",
+    "NoSecretWarning",
     "empty_calls",
     "iter_calls",
     "read_calls",
 ]
+
+
+class NoSecretWarning(UserWarning):
+    """Signed records (JWTs) were rejected because ``read_calls`` was given no secret: the calls
+    they hold are missing from the result until the router's secret is passed."""
+
+
+_PROGRESS_AUTO_BYTES = 16 << 20
+"""``progress=None`` shows a bar when the files to read total at least this (16 MiB)."""
+_PROGRESS_CHUNK = 250_000
 
 _LINE_SUFFIXES = (".jsonl", ".ndjson", ".json", ".jwt", ".log", ".txt")
 _TABLE_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -161,11 +176,13 @@ def iter_calls(
     default_country_code: str = "1",
     duplicates: str = "reject",
     leeway_s: float = 0,
+    progress: bool | None = False,
 ) -> Iterator[ReadResult]:
     """Yield one :class:`ReadResult` per chunk of at most ``chunksize`` lines (or rows) per file.
 
     Memory is bounded by the chunk (plus 24 bytes per call id when ``duplicates="reject"``,
-    so duplicates are caught across chunks and files)."""
+    so duplicates are caught across chunks and files). ``progress``: a tqdm bar of the bytes
+    read (``None``: only when the files total 16 MiB or more)."""
     if chunksize < 1:
         raise ValidationError(f"must be >= 1, got {chunksize!r}", field="chunksize")
     reader = CallReader(
@@ -175,21 +192,37 @@ def iter_calls(
         yield from read_history(reader, source, chunksize=chunksize)
         return
     files = _expand(source)
-    for path in files:
-        fmt = _file_format(path)
-        if fmt == "lines" and sniff_history_file(path):  # a file of Dialpad's call history
-            yield from read_history(reader, path, chunksize=chunksize)
-        elif fmt == "lines":
-            yield from _line_chunks(reader, path, chunksize)
-        elif fmt == "csv":
-            yield from _csv_chunks(reader, path, chunksize)
-        else:
-            yield from _parquet_chunks(reader, path, chunksize)
+    from tqdm.auto import tqdm
+
+    sizes = [os.path.getsize(p) for p in files]
+    show = progress if progress is not None else sum(sizes) >= _PROGRESS_AUTO_BYTES
+    if show:  # a bar that moves: chunks of at most 250,000 lines (as fast, and less memory)
+        chunksize = min(chunksize, _PROGRESS_CHUNK)
+    with tqdm(total=sum(sizes), unit="B", unit_scale=True, desc="read_calls", disable=not show) as bar:
+        for path, size in zip(files, sizes, strict=True):
+            start = bar.n
+
+            def moved(position: int, start: float = start, size: int = size) -> None:
+                bar.update(max(start + min(position, size) - bar.n, 0))
+
+            fmt = _file_format(path)
+            if fmt == "lines" and sniff_history_file(path):  # a file of Dialpad's call history
+                yield from read_history(reader, path, chunksize=chunksize)
+            elif fmt == "lines":
+                yield from _line_chunks(reader, path, chunksize, moved)
+            elif fmt == "csv":
+                yield from _csv_chunks(reader, path, chunksize)
+            else:
+                yield from _parquet_chunks(reader, path, chunksize)
+            bar.update(start + size - bar.n)
 
 
-def _line_chunks(reader: CallReader, path: str, chunksize: int) -> Iterator[ReadResult]:
+def _line_chunks(
+    reader: CallReader, path: str, chunksize: int, moved: Callable[[int], None] | None = None
+) -> Iterator[ReadResult]:
     """A line file, chunk by chunk. Where a .gz stream breaks, what was read is kept and the broken
-    tail (the cut line, or the unread rest) is one reject naming the file, the line and why."""
+    tail (the cut line, or the unread rest) is one reject naming the file, the line and why.
+    ``moved(position)`` is told how far into the file on disk each chunk reached (a progress bar)."""
     with DecodedFile(path) as f:
         first = 1
         for buf, n_lines, last in _with_last(line_chunks(f, chunksize)):
@@ -203,6 +236,8 @@ def _line_chunks(reader: CallReader, path: str, chunksize: int) -> Iterator[Read
                 _reject_tail(reader, part, first, tail, f.broken)
                 records += 1
                 first += 1
+            if moved is not None:
+                moved(f.raw_position())
             yield _result(reader, part, path, records)
         if first == 1:  # an empty file still counts as read (and a broken one is one reject)
             part = Part()
@@ -380,12 +415,15 @@ def read_calls(
     default_country_code: str = "1",
     duplicates: str = "reject",
     leeway_s: float = 0,
+    progress: bool | None = None,
 ) -> ReadResult:
     """Read call logs into ``(calls, rejects)``; see the module docstring for formats and rules.
 
     ``calls`` has :data:`CALL_COLUMNS` with :data:`CALL_DTYPES`, in file then line order.
     ``rejects`` has :data:`REJECT_COLUMNS`. ``secret`` verifies HS256 JWTs (without it,
-    JWT records are rejected). ``duplicates``: ``"reject"`` (default) or ``"keep"``."""
+    JWT records are rejected, and a :class:`NoSecretWarning` and a line of the summary say how
+    many). ``duplicates``: ``"reject"`` (default) or ``"keep"``. ``progress``: a tqdm bar of
+    the bytes read; ``None`` (default) shows it when the files total 16 MiB or more."""
     calls, rejects, files, records = [], [], [], 0
     skipped: dict[str, int] = {}
     for res in iter_calls(
@@ -395,6 +433,7 @@ def read_calls(
         default_country_code=default_country_code,
         duplicates=duplicates,
         leeway_s=leeway_s,
+        progress=progress,
     ):
         calls.append(res.calls)
         rejects.append(res.rejects)
@@ -404,7 +443,23 @@ def read_calls(
             skipped[kind] = skipped.get(kind, 0) + count
     all_calls = _concat(calls, empty_calls())
     all_rejects = _concat(rejects, empty_rejects())
-    return ReadResult(all_calls, all_rejects, files=tuple(files), records=records, skipped=skipped)
+    notes: tuple[str, ...] = ()
+    unsigned = int((all_rejects["kind"] == _NO_SECRET).sum()) if secret is None else 0
+    if unsigned:
+        note = (
+            f"{plural(unsigned, 'signed record')} ({unsigned / records:.0%} of all) "
+            f"{'was' if unsigned == 1 else 'were'} rejected because no secret was given: "
+            "pass secret=<the router's secret> to verify and read them"
+        )
+        warnings.warn(note, NoSecretWarning, stacklevel=caller_stacklevel())
+        notes = (note,)
+    return ReadResult(
+        all_calls, all_rejects, files=tuple(files), records=records, skipped=skipped, notes=notes
+    )
+
+
+_NO_SECRET = "no secret"
+"""The reject kind of a signed record read without a secret (see :mod:`.reader`)."""
 
 
 def _concat(frames: list[pd.DataFrame], empty: pd.DataFrame) -> pd.DataFrame:

@@ -1,5 +1,6 @@
-"""Matplotlib charts: each function takes DataFrames and returns a ``matplotlib.figure.Figure``
-(no pyplot global state). One module per topic; names load lazily (``from dialpad_nb.charts
+"""What people look at: matplotlib charts (each function takes DataFrames and returns a
+``matplotlib.figure.Figure``, no pyplot global state) and tables formatted for reading
+(:func:`show_table`). One module per topic; names load lazily (``from dialpad_nb.charts
 import error_window_chart`` imports only ``charts.health``)."""
 
 from __future__ import annotations
@@ -7,7 +8,9 @@ from __future__ import annotations
 from ..core._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
+    "HEATMAP_PER": "replay",
     "OUTCOME_COLORS": "health",
+    "ShownTable": "tables",
     "VERDICT_COLORS": "shadow",
     "canary_chart": "canary",
     "error_window_chart": "health",
@@ -18,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "outcomes_per_hour_chart": "health",
     "shadow_chart": "shadow",
     "shadow_flow_chart": "shadow",
+    "show_table": "tables",
     "volume_chart": "replay",
 }
 

@@ -4,7 +4,9 @@ Each function takes DataFrames (attempts, or the output of
 :func:`dialpad_nb.health.window.simulate`) and returns a new
 :class:`matplotlib.figure.Figure`; nothing touches pyplot's global state. The
 threshold and deadline lines come from ``policy`` (Dialpad's numbers by default,
-or a what-if :class:`~dialpad_nb.core.policy.Policy`).
+or a what-if :class:`~dialpad_nb.core.policy.Policy`). Times are drawn in ``timezone``
+(an IANA name, e.g. the office's ``"America/Los_Angeles"``; default UTC), and the time axis
+says which.
 """
 
 from __future__ import annotations
@@ -42,8 +44,19 @@ OUTCOME_COLORS: dict[str, str] = {
 _SIZE = (9.0, 3.6)
 
 
-def _naive_utc(times: pd.Series) -> np.ndarray:
-    return times.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+def _naive(times: pd.Series, timezone: str = "UTC") -> np.ndarray:
+    """Wall-clock times in ``timezone`` (what the axis shows), as numpy datetimes."""
+    return times.dt.tz_convert(timezone).dt.tz_localize(None).to_numpy()
+
+
+def _check_timezone(timezone: str | None) -> str:
+    if timezone is None:
+        return "UTC"
+    try:
+        pd.Timestamp(0, tz=timezone)
+    except (KeyError, ValueError, TypeError) as exc:  # zoneinfo's ZoneInfoNotFoundError is a KeyError
+        raise ValidationError(f"{timezone!r} is not a known timezone ({exc})", field="timezone") from None
+    return timezone
 
 
 def _router_label(router: Any, names: Mapping[Any, str] | None = None) -> str:
@@ -54,19 +67,23 @@ def _router_label(router: Any, names: Mapping[Any, str] | None = None) -> str:
     return f"router {router}"
 
 
-def _time_axis(ax: Any, times: pd.Series) -> None:
-    """Ticks as 09:00, 10:00, ... (the date only where a day starts), and the first day in the
-    axis label -- not '05 09:00' on every tick, nor the last tick's date as the offset."""
+def _time_axis(ax: Any, times: pd.Series, timezone: str = "UTC") -> None:
+    """Ticks as 09:00, 10:00, ... (the date only where a day starts), and the timezone and the
+    first day in the axis label -- not '05 09:00' on every tick, nor the last tick's date as the
+    offset."""
     locator = AutoDateLocator()
     ax.xaxis.set_major_locator(locator)
     ax.xaxis.set_major_formatter(ConciseDateFormatter(locator, show_offset=False))
     first = times.min() if len(times) else pd.NaT
-    day = "" if pd.isna(first) else f", from {first.tz_convert('UTC'):%a %Y-%m-%d}"
-    ax.set_xlabel(f"time (UTC{day})")
+    day = "" if pd.isna(first) else f", from {first.tz_convert(timezone):%a %Y-%m-%d}"
+    ax.set_xlabel(f"time ({timezone}{day})")
 
 
 def _legend_outside(ax: Any, **kwargs: Any) -> None:
-    """The legend to the right of the plot, so it never covers data, the threshold or the deadline."""
+    """The legend to the right of the plot, so it never covers data, the threshold or the deadline
+    (none when nothing is labelled: a chart of no attempts)."""
+    if not ax.get_legend_handles_labels()[0]:
+        return
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, fontsize=8, **kwargs)
 
 
@@ -84,32 +101,37 @@ def error_window_chart(
     patches: Any = None,
     title: str | None = None,
     router_names: Mapping[Any, str] | None = None,
+    timezone: str | None = None,
 ) -> Figure:
     """Errors in the rolling window over time (a step line per router, falling
     as errors expire), the threshold, the attempts that disabled a router (✕)
     and the re-enables (dashed verticals; dotted when they reset the count).
 
     ``sim`` is :func:`~dialpad_nb.health.window.simulate`'s output and
-    ``patches`` the PATCHes given to it (they also draw the resets).
+    ``patches`` the PATCHes given to it (they also draw the resets); only the
+    PATCHes of the routers drawn are shown (a PATCH without a router applies to all).
     ``router_names`` maps router ids to the names shown in the legend
     (e.g. ``{router.id: router.name}``); ids without a name show as ``router <id>``."""
     missing = [c for c in ("error_count", "disabled_now", "is_error") if c not in sim]
     if missing:
         raise ValidationError(f"missing {missing}; pass the output of health.simulate(...)", field="sim")
+    tz = _check_timezone(timezone)
     window_min = policy.window_s / 60
     fig, ax = _new(title or f"Errors in the last {window_min:g} min")
+    colors: dict[Any, str] = {}
     for router, group in sim.sort_values("time", kind="stable").groupby("router_id", dropna=False, sort=True):
         curve = error_count_curve(
             group, router_id=None if pd.isna(router) else router, policy=policy, patches=patches
         )
-        ax.step(
-            _naive_utc(curve["time"]),
+        (line,) = ax.step(
+            _naive(curve["time"], tz),
             curve["error_count"].to_numpy(dtype=float),
             where="post",
             linewidth=1.2,
             label=_router_label(router, router_names),
         )
-        x = _naive_utc(group["time"])
+        colors[router] = line.get_color()
+        x = _naive(group["time"], tz)
         y = group["error_count"].astype(float).to_numpy()
         hit = group["disabled_now"].to_numpy(dtype=bool)
         if hit.any():
@@ -128,19 +150,48 @@ def error_window_chart(
     if sim["disabled_now"].any():
         ax.plot([], [], "x", color="#d62728", markeredgewidth=2, label="disabled")
     if patches is not None:
-        frame = _as_patch_frame(patches)
-        enable = frame[frame["enabled"].fillna(False).astype(bool)]
-        for reset, style, label in ((False, "--", "re-enabled"), (True, ":", "re-enabled + reset")):
-            rows = enable[enable["reset_error_count"].astype(bool) == reset]
-            for i, t in enumerate(_naive_utc(rows["time"])):
-                ax.axvline(
-                    t, color="#2ca02c", linestyle=style, linewidth=1.2, label=label if i == 0 else None
-                )
-    ax.set_ylim(bottom=0, top=max(policy.error_threshold + 2, float(sim["error_count"].max() or 0) + 1))
+        _draw_reenables(ax, _as_patch_frame(patches), list(colors), router_names, tz)
+    if sim.empty:
+        ax.text(0.5, 0.5, "no attempts in this period", transform=ax.transAxes, ha="center", color="0.4")
+    peak = sim["error_count"].max()  # NA when there are no attempts (a router without calls)
+    ax.set_ylim(bottom=0, top=max(policy.error_threshold + 2, (0.0 if pd.isna(peak) else float(peak)) + 1))
     ax.set_ylabel("errors in window")
-    _time_axis(ax, sim["time"])
+    _time_axis(ax, sim["time"], tz)
     _legend_outside(ax)
     return fig
+
+
+def _draw_reenables(
+    ax: Any, frame: pd.DataFrame, routers: list[Any], names: Mapping[Any, str] | None, tz: str
+) -> None:
+    """The re-enable PATCHes of the routers drawn (and those naming no router), as verticals;
+    with several routers drawn the legend says whose they are."""
+    enable = frame[frame["enabled"].fillna(False).astype(bool)]
+    if "router_id" in enable:
+        rid = enable["router_id"]
+        shown = {int(r) for r in routers if not pd.isna(r)}
+        mine = rid.isna() | rid.isin(shown).fillna(False)
+        enable = enable[mine.to_numpy(dtype=bool)]
+    several = len(routers) > 1
+    for reset, style, what in ((False, "--", "re-enabled"), (True, ":", "re-enabled + reset")):
+        rows = enable[enable["reset_error_count"].astype(bool) == reset]
+        labelled: set[str] = set()
+        for t, router in zip(_naive(rows["time"], tz), _router_ids(rows), strict=True):
+            label = f"{_router_label(router, names)} {what}" if several and router is not None else what
+            ax.axvline(
+                t,
+                color="#2ca02c",
+                linestyle=style,
+                linewidth=1.2,
+                label=None if label in labelled else label,
+            )
+            labelled.add(label)
+
+
+def _router_ids(rows: pd.DataFrame) -> list[Any]:
+    if "router_id" not in rows:
+        return [None] * len(rows)
+    return [None if pd.isna(r) else int(r) for r in rows["router_id"]]
 
 
 def latency_chart(
@@ -150,29 +201,54 @@ def latency_chart(
     at_risk_s: float | None = None,
     freq: str = "1h",
     title: str | None = None,
+    timezone: str | None = None,
 ) -> Figure:
-    """Each request's latency (points coloured by outcome), the p50 and p90 per
-    ``freq`` bucket, the deadline line and the at-risk band below it."""
+    """Each request's latency (points coloured by outcome), the p50 and p90 per ``freq``
+    bucket, the deadline line and the at-risk band below it.
+
+    Timeouts have no latency to show (Dialpad stopped waiting at the deadline), so they are
+    drawn as red ▲ in a strip above the deadline line, where they can be seen and counted;
+    every legend entry gives its count."""
+    tz = _check_timezone(timezone)
     fig, ax = _new(title or "Routing endpoint latency")
-    req = attempts[attempts["latency_ms"].notna()]
+    req = attempts[attempts["latency_ms"].notna() | (attempts["outcome"] == "timeout")]
     deadline_s = policy.deadline_s
     floor_s = deadline_s * AT_RISK_FRACTION if at_risk_s is None else at_risk_s
+    answered = req[req["outcome"] != "timeout"]
+    lat_top = float(answered["latency_ms"].max() / 1000) if answered["latency_ms"].notna().any() else 0.0
+    top = max(deadline_s * 1.25, lat_top * 1.05)
+    strip = deadline_s + (top - deadline_s) * 0.55  # the timeout strip: well clear of the line
     for outcome in OUTCOMES:
         part = req[req["outcome"] == outcome]
-        if len(part):
+        if not len(part):
+            continue
+        if outcome == "timeout":
             ax.plot(
-                _naive_utc(part["time"]),
-                part["latency_ms"].to_numpy() / 1000,
-                ".",
-                markersize=3,
-                alpha=0.6,
-                color=OUTCOME_COLORS[outcome],
-                label=outcome,
-                zorder=3,  # above the deadline line: timeouts sit exactly on it
+                _naive(part["time"], tz),
+                np.full(len(part), strip),
+                "^",
+                markersize=6,
+                color=OUTCOME_COLORS["timeout"],
+                markeredgecolor="black",
+                markeredgewidth=0.5,
+                label=f"timeout: {len(part):,} (no answer by {deadline_s:g} s)",
+                zorder=4,
             )
-    if len(req):
-        hourly = latency_by_hour(req, policy=policy, at_risk_s=at_risk_s, freq=freq)
-        starts = pd.DatetimeIndex(hourly.index).tz_convert("UTC").tz_localize(None).to_numpy()
+            continue
+        ax.plot(
+            _naive(part["time"], tz),
+            part["latency_ms"].to_numpy() / 1000,
+            ".",
+            markersize=3,
+            alpha=0.6,
+            color=OUTCOME_COLORS[outcome],
+            label=f"{outcome}: {len(part):,}",
+            zorder=3,
+        )
+    timed = req[req["latency_ms"].notna()]
+    if len(timed):
+        hourly = latency_by_hour(timed, policy=policy, at_risk_s=at_risk_s, freq=freq)
+        starts = pd.DatetimeIndex(hourly.index).tz_convert(tz).tz_localize(None).to_numpy()
         ends = starts + pd.Timedelta(freq).to_timedelta64()
         x = np.column_stack([starts, ends, ends]).ravel()  # one flat segment per bucket, gaps between
         for q, style in (("p50", "-"), ("p90", "--")):
@@ -181,10 +257,9 @@ def latency_chart(
             ax.plot(x, y, color="black", linewidth=1.2, linestyle=style, label=f"{q} per {freq}")
     ax.axhline(deadline_s, color="#d62728", linewidth=1.2, label=f"deadline {deadline_s:g} s")
     ax.axhspan(floor_s, deadline_s, color="#ff7f0e", alpha=0.12, label=f"at risk > {floor_s:g} s")
-    top = max(deadline_s * 1.2, float(req["latency_ms"].max() / 1000) * 1.05 if len(req) else 0)
     ax.set_ylim(0, top)
     ax.set_ylabel("latency (s)")
-    _time_axis(ax, req["time"])
+    _time_axis(ax, req["time"], tz)
     _legend_outside(ax)
     return fig
 
@@ -220,10 +295,13 @@ def latency_distribution_chart(
     return fig
 
 
-def outcomes_per_hour_chart(attempts: pd.DataFrame, *, freq: str = "1h", title: str | None = None) -> Figure:
-    """Attempts per ``freq`` bucket as bars stacked by outcome."""
+def outcomes_per_hour_chart(
+    attempts: pd.DataFrame, *, freq: str = "1h", title: str | None = None, timezone: str | None = None
+) -> Figure:
+    """Attempts per ``freq`` bucket (clock hours in ``timezone``) as bars stacked by outcome."""
+    tz = _check_timezone(timezone)
     fig, ax = _new(title or f"Outcomes per {freq}")
-    bucket = attempts["time"].dt.floor(freq).dt.tz_convert("UTC").dt.tz_localize(None)
+    bucket = attempts["time"].dt.tz_convert(tz).dt.tz_localize(None).dt.floor(freq)
     counts = pd.crosstab(bucket, attempts["outcome"].astype(str)) if len(attempts) else pd.DataFrame()
     width = pd.Timedelta(freq) * 0.9
     bottom = np.zeros(len(counts))
@@ -241,7 +319,7 @@ def outcomes_per_hour_chart(attempts: pd.DataFrame, *, freq: str = "1h", title: 
             )
             bottom += values
     ax.set_ylabel("calls")
-    _time_axis(ax, attempts["time"])
+    _time_axis(ax, attempts["time"], tz)
     if len(counts):
         _legend_outside(ax)
     return fig

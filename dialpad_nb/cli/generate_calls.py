@@ -27,7 +27,7 @@ def _run_generate_calls(args: argparse.Namespace) -> int:
     try:
         counts = datagen.write_call_log(
             args.out, args.calls, seed=args.seed, jwt_share=args.jwt_share, wrapped_share=args.wrapped_share,
-            secret=secret, bad_lines=args.bad_lines, start=args.start, days=args.days,
+            secret=secret, bad_lines=args.bad_lines, start=args.start, days=args.days, progress=args.progress,
         )  # fmt: skip
     except ValueError as exc:
         print(f"dialpad-nb generate-calls: {exc}", file=sys.stderr)
@@ -73,4 +73,7 @@ def add(subparsers: Any) -> None:
         help="environment variable holding the signing secret (default: the public datagen.SAMPLE_SECRET)",
     )  # fmt: skip
     p.add_argument("--crm", metavar="CSV", default=None, help="also write the matching CRM export here")
+    p.add_argument(
+        "--no-progress", dest="progress", action="store_false", help="no progress bars (they go to stderr)"
+    )
     p.set_defaults(func=_run_generate_calls)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..core.policy import DIALPAD
+from ..core.policy import DIALPAD, KEY_SCOPES
 
 
 def _time_arg(text: str) -> int:
@@ -21,7 +21,9 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     from ..core.clock import SimulatedClock, SystemClock
     from ..sandbox.runner import serve_foreground
 
-    if args.clock == "system":
+    if args.as_account and args.start is not None:
+        args.parser.error("--as-account runs on the system clock (an account's time is real): drop --start")
+    if args.clock == "system" or args.as_account:
         clock: Any = SystemClock()
     else:
         clock = SimulatedClock(args.start if args.start is not None else SystemClock().now_ms())
@@ -38,6 +40,8 @@ def _run_sandbox(args: argparse.Namespace) -> int:
         allow_remote_routing=args.allow_remote_routing,
         rate_limits=args.rate_limits,
         allow_remote_events=args.allow_remote_events,
+        as_account=args.as_account,
+        without_scopes=tuple(args.without_scope),
     )
 
 
@@ -63,7 +67,8 @@ def add(subparsers: Any) -> None:
         "--clock",
         choices=("simulated", "system"),
         default="simulated",
-        help="simulated (movable through /sandbox/v1/clock; default) or the system clock",
+        help="simulated (movable through /sandbox/v1/clock; default) or the system clock "
+        "(always the system clock with --as-account)",
     )
     p.add_argument(
         "--start", type=_time_arg, default=None, help="simulated clock start, ISO-8601 or ms (default: now)"
@@ -99,4 +104,18 @@ def add(subparsers: Any) -> None:
         action="store_true",
         help="deliver call events to webhooks off this machine too (default: loopback only)",
     )
-    p.set_defaults(func=_run_sandbox)
+    p.add_argument(
+        "--as-account",
+        action="store_true",
+        help="behave like a Dialpad account: no control API (/sandbox/v1: no calls, no clock moves), "
+        "system clock. Put traffic in first with a normal sandbox on the same --db",
+    )
+    p.add_argument(
+        "--without-scope",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        choices=sorted(KEY_SCOPES),
+        help="simulate a key without this scope (e.g. calls:list): what needs it answers 403 (repeatable)",
+    )
+    p.set_defaults(func=_run_sandbox, parser=p)

@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
-from .errors import ValidationError
+from .errors import SandboxOnly, ValidationError
 
 __all__ = [
     "MAX_MS",
@@ -34,10 +34,23 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """Wall-clock time."""
+    """Wall-clock time (Dialpad's: a client on a Dialpad account has this clock). It cannot be moved:
+    :meth:`advance` and :meth:`set` raise :class:`~dialpad_nb.core.errors.SandboxOnly`."""
 
     def now_ms(self) -> int:
         return time.time_ns() // 1_000_000
+
+    def advance(self, seconds: float) -> int:
+        """Refused: real time cannot be moved (only a sandbox's simulated clock can)."""
+        raise SandboxOnly(
+            "this clock is real time and cannot be moved: only a sandbox's simulated clock can. On a "
+            "Dialpad account, wait instead (client.wait_for_update(router) waits until Dialpad allows "
+            "the next update of a router)."
+        )
+
+    def set(self, now_ms: Any) -> int:
+        """Refused, like :meth:`advance`."""
+        return self.advance(0)
 
     def __repr__(self) -> str:
         return "SystemClock()"

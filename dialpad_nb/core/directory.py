@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import ValidationError
 from .models import DIRECTORY_TYPES, CallRouter, DirectoryEntry, html_table, parse_id, validate_target_type
+from .wording import plural
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -67,7 +68,7 @@ class Directory(Sequence[DirectoryEntry]):
         return self.to_frame().to_html(index=False)
 
     def __repr__(self) -> str:
-        counts = ", ".join(f"{sum(e.type == t for e in self.entries)} {t}s" for t in DIRECTORY_TYPES)
+        counts = ", ".join(plural(sum(e.type == t for e in self.entries), t) for t in DIRECTORY_TYPES)
         return f"Directory({counts})"
 
     def find(self, target_id: int | str, target_type: str | None = None) -> DirectoryEntry | None:

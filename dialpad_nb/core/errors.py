@@ -9,6 +9,7 @@
     ├── ServerNotStarted              a local server (sandbox, endpoint) that could not start (RuntimeError too)
     ├── PatchGuardError               a second router PATCH inside Dialpad's 5-minute window, refused locally
     ├── SandboxOnly                   a sandbox-only feature (control API, clock, outbox) asked of Dialpad
+    ├── ChangesNotAllowed             a change (POST/PATCH/DELETE) asked of a look-only client; nothing sent
     ├── IncompleteRead                a paged read that stopped part-way; keeps what was read (``partial``)
     ├── TokenError                    a routing-request JWT that fails verification (reason in ``reason``)
     ├── TransportError                no HTTP answer: connection refused, DNS, timeout
@@ -36,6 +37,7 @@ from datetime import datetime
 __all__ = [
     "APIError",
     "BadRequest",
+    "ChangesNotAllowed",
     "Conflict",
     "DialpadError",
     "DialpadTimeout",
@@ -106,6 +108,18 @@ class PatchGuardError(DialpadError):
 class SandboxOnly(DialpadError):
     """A feature only the sandbox has (its control API: placing calls, the clock, the outbox)
     was asked of a client talking to Dialpad. The message says what to do instead."""
+
+
+class ChangesNotAllowed(DialpadError):
+    """A request that would create, change or delete something, asked of a client that only looks
+    (``connect(allow_changes=False)`` on a Dialpad account: the notebooks' ``ALLOW_CHANGES``).
+    Nothing was sent. ``method``/``path`` name the request, ``action`` says what it would have done."""
+
+    def __init__(self, message: str, *, method: str, path: str, action: str | None = None) -> None:
+        self.method = method
+        self.path = path
+        self.action = action
+        super().__init__(message)
 
 
 class IncompleteRead(DialpadError):

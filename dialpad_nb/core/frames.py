@@ -88,6 +88,9 @@ class ReadResult:
     records: int = -1
     what: str = "calls"
     skipped: Mapping[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """What the reader must say loudly (each a line of :attr:`summary`), e.g. signed records
+    rejected because no secret was given."""
 
     def __post_init__(self) -> None:
         n_skipped = sum(self.skipped.values())
@@ -124,7 +127,7 @@ class ReadResult:
         if skipped:
             text += "; " + ", ".join(f"{c:,} {k} event{'s' * (c != 1)}" for k, c in skipped)
             text += " skipped (not requests)"
-        return text
+        return "\n".join((text, *self.notes))
 
     def reject_counts(self) -> pd.DataFrame:
         """One row per kind of reject: ``kind``, ``count``, ``example`` (the first such reason),
@@ -146,7 +149,9 @@ class ReadResult:
         return self.summary
 
     def _repr_html_(self) -> str:
-        return f"<p>{html.escape(self.summary)}</p>"
+        head, *notes = self.summary.split("\n")
+        loud = "".join(f"<br><b style='color:#b42318'>⚠ {html.escape(n)}</b>" for n in notes)
+        return f"<p>{html.escape(head)}{loud}</p>"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
         p.text(self.summary)

@@ -12,7 +12,7 @@ import ipaddress
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -340,6 +340,10 @@ class CallRouter:
     enabled: bool = True
     phone_numbers: tuple[str, ...] = ()
     secret: str | None = field(default=None, repr=False, compare=False)
+    office_name: str | None = field(default=None, repr=False, compare=False)
+    """``'Harbor & Pine — San Francisco (office)'`` when the client knew the directory (display only)."""
+    default_target_name: str | None = field(default=None, repr=False, compare=False)
+    """``'Support Tier 1 (callcenter)'`` when the client knew the directory (display only)."""
 
     @classmethod
     def from_api(cls, data: Mapping[str, Any]) -> CallRouter:
@@ -389,19 +393,42 @@ class CallRouter:
             "signed": self.has_secret,
         }
 
+    def with_names(self, office: str, default_target: str) -> CallRouter:
+        """The same router, shown with its office and default target by name."""
+        return replace(self, office_name=office, default_target_name=default_target)
+
     def __repr__(self) -> str:
         signed = ", signed=True" if self.secret else ""
+        office = f"office={self.office_name!r}" if self.office_name else f"office_id={self.office_id}"
+        target = (
+            f"default_target={self.default_target_name!r}"
+            if self.default_target_name
+            else f"default_target={self.default_target_type}:{self.default_target_id}"
+        )
         return (
             f"CallRouter(id={self.id}, name={self.name!r}, enabled={self.enabled}, "
-            f"routing_url={redact_url(self.routing_url)!r}, office_id={self.office_id}, "
-            f"default_target={self.default_target_type}:{self.default_target_id}, "
+            f"routing_url={redact_url(self.routing_url)!r}, {office}, {target}, "
             f"phone_numbers={list(self.phone_numbers)}{signed})"
         )
 
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
-        return html_table(self.to_dict(), caption=f"Call router {self.id}")
+        shown = self.to_dict()
+        caption = f"Call router {self.id}"
+        if self.office_name and self.default_target_name:  # as ops read it: names, ids beside them
+            shown = {
+                "id": self.id,
+                "name": self.name,
+                "enabled": self.enabled,
+                "phone_numbers": list(self.phone_numbers),
+                "routing_url": self.routing_url,
+                "office": f"{self.office_name}, id {self.office_id}",
+                "default_target": f"{self.default_target_name}, id {self.default_target_id}",
+                "signed": self.has_secret,
+            }
+            caption += f": {self.name}"
+        return html_table(shown, caption=caption)
 
 
 @dataclass(frozen=True)

@@ -30,18 +30,22 @@ from typing import Any
 from .errors import ValidationError
 
 __all__ = [
+    "API_OPERATIONS",
     "ASSUMPTIONS",
     "DIALPAD",
     "EVENT_DELIVERY",
     "RATE_LIMITS_PER_MIN",
     "EventDelivery",
     "AttemptVerdict",
+    "KEY_SCOPES",
+    "KeyNeed",
     "ERROR_OUTCOMES",
     "OUTCOMES",
     "ErrorWindow",
     "Policy",
     "RouterHealthState",
     "is_error",
+    "key_need",
     "reply_outcome",
 ]
 
@@ -326,3 +330,72 @@ class EventDelivery:
 
 EVENT_DELIVERY = EventDelivery()
 """The sandbox's delivery schedule: 4 tries, 1 s, 2 s, 4 s apart, 5 s each."""
+
+
+# --------------------------------------------------------------------------- what an API key may do
+
+
+@dataclass(frozen=True)
+class KeyNeed:
+    """One API operation: what it does, in words, and what Dialpad's reference asks of the key
+    ("Requires scope: ``calls:list``", "Requires a company admin API key"). ``changes``: it creates,
+    changes or deletes something in the company."""
+
+    action: str
+    scope: str | None = None
+    admin: bool = False
+    changes: bool = False
+
+
+def _ops(*rows: tuple[str, str, str | None, bool]) -> dict[str, KeyNeed]:
+    return {
+        key: KeyNeed(action, scope, admin, changes=not key.startswith("GET "))
+        for key, action, scope, admin in rows
+    }
+
+
+API_OPERATIONS: dict[str, KeyNeed] = _ops(
+    ("GET /api/v2/callrouters", "list call routers", None, False),
+    ("POST /api/v2/callrouters", "create a call router", None, False),
+    ("GET /api/v2/callrouters/{id}", "read a call router", None, False),
+    ("PATCH /api/v2/callrouters/{id}", "update a call router", None, False),
+    ("DELETE /api/v2/callrouters/{id}", "delete a call router", None, False),
+    ("POST /api/v2/callrouters/{id}/assign_number", "assign a number to a call router", None, False),
+    ("GET /api/v2/numbers", "list numbers", None, True),
+    ("GET /api/v2/numbers/{id}", "read a number", None, True),
+    ("DELETE /api/v2/numbers/{id}", "unassign a number", None, False),
+    ("GET /api/v2/offices", "list offices", None, False),
+    ("GET /api/v2/offices/{id}", "read an office", None, False),
+    ("GET /api/v2/users", "list users", None, False),
+    ("GET /api/v2/users/{id}", "read a user", None, False),
+    ("GET /api/v2/departments", "list departments", None, False),
+    ("GET /api/v2/departments/{id}", "read a department", None, False),
+    ("GET /api/v2/callcenters", "list call centers", None, False),
+    ("GET /api/v2/callcenters/{id}", "read a call center", None, False),
+    ("GET /api/v2/call", "list calls", "calls:list", True),
+    ("GET /api/v2/call/{id}", "read a call", None, False),
+    ("GET /api/v2/webhooks", "list webhooks", None, False),
+    ("POST /api/v2/webhooks", "create a webhook", None, False),
+    ("GET /api/v2/webhooks/{id}", "read a webhook", None, False),
+    ("PATCH /api/v2/webhooks/{id}", "update a webhook", None, False),
+    ("DELETE /api/v2/webhooks/{id}", "delete a webhook", None, False),
+    ("GET /api/v2/subscriptions/call", "list call-event subscriptions", None, False),
+    ("POST /api/v2/subscriptions/call", "create a call-event subscription", None, False),
+    ("GET /api/v2/subscriptions/call/{id}", "read a call-event subscription", None, False),
+    ("PATCH /api/v2/subscriptions/call/{id}", "update a call-event subscription", None, False),
+    ("DELETE /api/v2/subscriptions/call/{id}", "delete a call-event subscription", None, False),
+)
+"""Every ``/api/v2`` operation this package uses, keyed like :func:`dialpad_nb.core.pacing.endpoint_key`
+(``"GET /api/v2/call"``): the words a 403 is explained with, the scope or admin key Dialpad's
+reference asks for (only ``call.list`` names a scope; ``numbers.list``/``numbers.get`` and
+``call.list`` say "company admin API key"), and whether it changes the company (what a look-only
+client refuses to send)."""
+
+
+KEY_SCOPES: frozenset[str] = frozenset(n.scope for n in API_OPERATIONS.values() if n.scope)
+"""The key scopes Dialpad's reference names for the operations above (``calls:list``)."""
+
+
+def key_need(endpoint: str) -> KeyNeed | None:
+    """The :class:`KeyNeed` of an endpoint key (``"GET /api/v2/call"``), or None for one not listed."""
+    return API_OPERATIONS.get(endpoint)

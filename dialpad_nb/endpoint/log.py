@@ -75,6 +75,7 @@ class EndpointLog:
         self._compressor: threading.Thread | None = None
         self.rotations = 0
         """Rotations this writer made (others' rotations are not counted)."""
+        self._appended = 0
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
 
@@ -86,6 +87,8 @@ class EndpointLog:
             if self.path is not None:
                 self._write(data)
             self._recent.append(dict(record))
+            if "event" not in record:  # requests only: reload events are not calls
+                self._appended += 1
             self._lock.notify_all()
 
     def _write(self, data: bytes) -> None:
@@ -201,6 +204,15 @@ class EndpointLog:
             if not self._lock.wait_for(lambda: find() is not None, timeout_s):
                 raise TimeoutError(f"{what} within {timeout_s:g} s")
             return dict(find())  # type: ignore[arg-type]
+
+    def wait_for_requests(self, count: int, timeout_s: float = 10.0, *, strict: bool = True) -> int:
+        """Wait until at least ``count`` requests were logged since this log was made; the number
+        logged. If they do not come in time: ``TimeoutError`` naming how many came, or, with
+        ``strict=False``, just the number that came (watching for real calls on an account)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: self._appended >= count, timeout_s) and strict:
+                raise TimeoutError(f"{self._appended} of {count} requests were logged within {timeout_s:g} s")
+            return self._appended
 
     def __len__(self) -> int:
         with self._lock:

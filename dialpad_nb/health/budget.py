@@ -47,6 +47,8 @@ class Forecast:
     pace_window_s: float
     eta: pd.Timedelta | None
     """Expected time until the count exceeds the threshold; ``None`` = never at this pace."""
+    router_name: str | None = None
+    """How :meth:`describe` names the router (default: ``router <id>``)."""
 
     @property
     def status(self) -> str:
@@ -56,11 +58,28 @@ class Forecast:
         return "never" if self.eta is None else "at_risk"
 
     @property
+    def outlook(self) -> str:
+        """:attr:`status` in words a person reads: what the router does now, and where the recent
+        error pace takes it."""
+        if not self.enabled:
+            return "disabled: every call goes to the default target until it is re-enabled"
+        recent = f"the last {self.pace_window_s / 60:g} min"
+        if self.eta is None:
+            if self.pace_per_hour == 0:
+                return f"enabled, no errors in {recent}: not on course to be disabled"
+            return f"enabled; at the pace of {recent} it stays within the threshold"
+        return f"enabled; at the pace of {recent} it would be disabled in ~{self.eta.total_seconds() / 60:.0f} min"
+
+    @property
     def disabled_at(self) -> pd.Timestamp | None:
         return None if self.eta is None else self.now + self.eta
 
     def describe(self) -> str:
-        who = f"router {self.router_id}" if self.router_id is not None else "the router"
+        who = (
+            self.router_name
+            or (f"router {self.router_id}" if self.router_id is not None else None)
+            or "the router"
+        )
         head = f"{who} at {self.now:%Y-%m-%d %H:%M:%S} UTC: {self.error_count} errors in the window"
         if not self.enabled:
             return (
@@ -106,11 +125,12 @@ def forecast(
     policy: Policy = DIALPAD,
     patches: Any = None,
     pace_window_s: float = 900.0,
+    router_name: str | None = None,
 ) -> Forecast:
     """The forecast for one router from an attempts log (simulated under ``policy``).
 
     ``now`` defaults to the router's last attempt; ``router_id`` may be left
-    out when the log holds one router."""
+    out when the log holds one router; ``router_name`` names it in the description."""
     if pace_window_s <= 0:
         raise ValidationError(f"must be > 0, got {pace_window_s!r}", field="pace_window_s")
     routers = attempts["router_id"].dropna().unique().tolist()
@@ -178,4 +198,5 @@ def forecast(
         pace_per_hour=pace_per_s * 3600,
         pace_window_s=pace_window_s,
         eta=None if eta_s is None else pd.Timedelta(seconds=round(eta_s, 3)),
+        router_name=router_name,
     )

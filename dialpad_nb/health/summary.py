@@ -24,7 +24,8 @@ def health_summary(
 ) -> pd.Series:
     """One router under ``policy``: calls, requests, errors, disables, skipped
     calls, peak window count, latency p50/p99, shares over the deadline and at
-    risk, and the forecast's budget left at the end of the log."""
+    risk, and the forecast at the end of the log: its status (``disabled``, ``never``,
+    ``at_risk``), the same in words (``outlook_at_end``) and the error budget left."""
     mine = attempts if router_id is None else attempts[(attempts["router_id"] == router_id).fillna(False)]
     sim = simulate(mine, policy=policy, patches=patches)
     win = window_summary(sim)
@@ -45,6 +46,7 @@ def health_summary(
             "over_deadline": lat["over_deadline"],
             "at_risk": lat["at_risk"],
             "status_at_end": fc.status,
+            "outlook_at_end": fc.outlook,
             "budget_left_at_end": fc.budget_left,
         },
         name=router_id,

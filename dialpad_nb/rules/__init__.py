@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from .comparison import Comparison, compare, load_capacity, replay
 from .enrich import DuplicateContactWarning, Enrichment, EnrichmentReport
-from .matrix import MatrixError, ShadowedRuleWarning
+from .matrix import MatrixError, ShadowedRuleWarning, TargetNameWarning
 from .matrix_file import LoadedMatrix, MatrixSource
-from .ruleset import ImplicitUTCWarning, PythonRule, RuleDecision, RuleSet, load_matrix
+from .ruleset import (
+    ImplicitUTCWarning,
+    PythonRule,
+    RuleDecision,
+    RuleSet,
+    TimezoneMismatchWarning,
+    load_matrix,
+)
 
 __all__ = [
     "Comparison",
@@ -22,6 +29,8 @@ __all__ = [
     "RuleDecision",
     "RuleSet",
     "ShadowedRuleWarning",
+    "TargetNameWarning",
+    "TimezoneMismatchWarning",
     "compare",
     "load_capacity",
     "load_matrix",

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import html
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,10 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..core._caller import caller_stacklevel
 from ..core.errors import ValidationError
 from ..core.models import TARGET_TYPES, parse_id
+from ..core.wording import plural
 from .matrix import MatrixError, MatrixProblem, _explicit_default, directory_index
-from .ruleset import RuleSet
+from .ruleset import RuleSet, TimezoneMismatchWarning
 
 __all__ = [
     "Comparison",
@@ -174,6 +177,10 @@ class ReplaySummary:
     volume: pd.DataFrame = field(repr=False)
     peaks: pd.DataFrame = field(repr=False)
     never_hit: list[str] = field(default_factory=list)
+    timezone: str = "UTC"
+    """Where hours and days were read (the candidate's timezone, or ``compare(timezone=...)``)."""
+    notes: tuple[str, ...] = ()
+    """What a reader must know to trust the numbers (timezones read implicitly or differing)."""
 
     @property
     def changed_share(self) -> float:
@@ -205,22 +212,51 @@ class ReplaySummary:
             "share to the default, before → after": f"{before} → {self.default_share_after:.1%}",
             "targets over capacity (candidate)": ", ".join(self.over_capacity) or "none",
             "rules never hit (candidate)": ", ".join(self.never_hit) or "none",
+            "hours and days read in": self.timezone,
         }
 
     def __str__(self) -> str:
         before = "n/a" if self.default_share_before is None else f"{self.default_share_before:.1%}"
+        never = f"{plural(len(self.never_hit), 'rule')} never hit"
         if not self.with_baseline:
+            how = (
+                "the log records no decisions (these are Dialpad's routing requests, not an endpoint "
+                "kit's log), so there is nothing to compare with: pass baseline=<the current RuleSet, "
+                "e.g. load_matrix('routing_current.csv', timezone=...)>, or read an endpoint kit log, "
+                "whose records carry the decisions made"
+                if self.baseline == "logged decisions"
+                else "so there is nothing to compare with: pass a baseline that decides these calls"
+            )
             return (
-                f"{self.candidate} vs {self.baseline}: none of the {self.calls:,} calls has a baseline decision, "
-                f"so nothing can be compared; to default under the candidate: {self.default_share_after:.1%}; "
-                f"{len(self.never_hit)} rules never hit"
+                f"{self.candidate} vs {self.baseline}: none of the {plural(self.calls, 'call')} has a baseline "
+                f"decision; {how}. Under the candidate alone: {self.default_share_after:.1%} to the default; "
+                f"{never}"
             )
         return (
-            f"{self.candidate} vs {self.baseline}: {self.changed:,} of {self.with_baseline:,} calls change target "
-            f"({self.changed_share:.1%}); to default {before} → {self.default_share_after:.1%}; "
-            f"{self.no_baseline:,} calls without a baseline; {len(self.never_hit)} rules never hit; "
-            f"{len(self.over_capacity)} targets over capacity"
+            f"{self.candidate} vs {self.baseline}: {self.changed:,} of {plural(self.with_baseline, 'call')} "
+            f"change target ({self.changed_share:.1%}); to default {before} → {self.default_share_after:.1%}; "
+            f"{plural(self.no_baseline, 'call')} without a baseline; {never}; "
+            f"{plural(len(self.over_capacity), 'target')} over capacity"
         )
+
+    def per_target_display(self) -> pd.DataFrame:
+        """The per-target table as people read it: plain column names, counts with thousands
+        separators, "over" where the candidate's peak hour exceeds the capacity, no NaN."""
+        table = self.peaks.join(self.volume[["before", "after", "change"]], how="outer")
+        table = table.sort_values(["after", "before"], ascending=False, kind="stable")
+        out = pd.DataFrame(index=pd.Index([str(i) for i in table.index], name="target"))
+        out["type"] = table["target_type"].astype(object).fillna("").to_numpy()
+        for col, label in (("before", "calls (baseline)"), ("after", "calls (candidate)")):
+            out[label] = [f"{int(v):,}" for v in table[col].fillna(0)]
+        out["change"] = [f"{int(v):+,}" if v else "0" for v in table["change"].fillna(0)]
+        out["peak/h (baseline)"] = [f"{int(v):,}" for v in table["peak_before"].fillna(0)]
+        out["peak/h (candidate)"] = [f"{int(v):,}" for v in table["peak_after"].fillna(0)]
+        if "capacity" in table.columns:
+            out["capacity/h"] = [("" if pd.isna(v) else f"{int(v):,}") for v in table["capacity"]]
+            out["over capacity"] = [
+                "over" if (not pd.isna(v) and bool(v)) else "" for v in table["over_after"].astype(object)
+            ]
+        return out
 
     def _repr_html_(self) -> str:
         head = "".join(
@@ -228,25 +264,12 @@ class ReplaySummary:
             for k, v in self.headline().items()
         )
         caption = f"Replay: {html.escape(self.candidate)} vs {html.escape(self.baseline)}"
-        table = self.peaks.join(self.volume[["before", "after", "change"]], how="outer")
-        cols = [
-            c
-            for c in (
-                "target_type",
-                "before",
-                "after",
-                "change",
-                "peak_before",
-                "peak_after",
-                "capacity",
-                "over_after",
-            )
-            if c in table.columns
-        ]
-        per_target = table[cols].to_html(na_rep="", float_format=lambda v: f"{v:,.0f}")
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        notes_html = f"<ul class='dpnb-notes' style='color:#8a5a00'>{notes}</ul>" if notes else ""
+        per_target = self.per_target_display().reset_index().to_html(index=False, escape=True)
         return (
-            f"<div><table><caption>{caption}</caption>{head}</table>"
-            f"<p>Per target (calls; peak = most calls in one clock hour):</p>{per_target}</div>"
+            f"<div><table><caption>{caption}</caption>{head}</table>{notes_html}"
+            f"<p>Per target (calls; peak/h = most calls in one clock hour):</p>{per_target}</div>"
         )
 
 
@@ -340,6 +363,7 @@ def compare(
     base = _side(baseline, calls, label="baseline", default=default, default_rule=cand.default_rule)
     after, before = cand.decisions, base.decisions
     tz = timezone or cand.timezone or "UTC"
+    notes = _timezone_notes(cand, base)
 
     per_call = calls[["call_id", "date_started"]].copy()
     # the rule set's local time beside UTC: what a time rule ("Mon-Fri 09:00-17:00") was checked against
@@ -388,6 +412,8 @@ def compare(
         volume=volume,
         peaks=peaks,
         never_hit=list(hits.loc[hits["calls"] == 0, "rule"]),
+        timezone=tz,
+        notes=notes,
     )
     return Comparison(per_call, summary=summary, rule_hits=hits, baseline_rule_hits=base_hits, timezone=tz)
 
@@ -402,6 +428,34 @@ class _Side:
     timezone: str | None = None
     default: tuple[int, str] | None = None
     default_rule: str | None = None
+    implicit_utc: bool = False
+    reads_time: bool = False
+
+
+def _timezone_notes(cand: _Side, base: _Side) -> tuple[str, ...]:
+    """What the reader must be told about where each side read its hours (and a warning when the
+    two sides read them in different timezones)."""
+    notes = [
+        f"{side.name}: hours/days rules are read in UTC because no timezone was given "
+        "(load it with timezone='Area/City', e.g. 'America/Los_Angeles', or fill the tz column)"
+        for side in (cand, base)
+        if side.implicit_utc
+    ]
+    if (
+        cand.timezone
+        and base.timezone
+        and cand.timezone != base.timezone
+        and cand.reads_time
+        and base.reads_time  # a side without hours/days rules reads no clock: its timezone is moot
+    ):
+        text = (
+            f"{cand.name} reads hours/days in {cand.timezone} but {base.name} in {base.timezone}: "
+            "the same '09:00-17:00' picks different calls on each side, so some changes are the clock, "
+            "not the rules; load both in the office's timezone"
+        )
+        warnings.warn(text, TimezoneMismatchWarning, stacklevel=caller_stacklevel())
+        notes.append(text)
+    return tuple(notes)
 
 
 def _side(
@@ -422,6 +476,8 @@ def _side(
             given.timezone,
             (d.target_id, d.target_type),
             d.name,
+            given.implicit_utc,
+            "date_started" in given.fields,
         )
     elif isinstance(given, str):
         if given != "logged":

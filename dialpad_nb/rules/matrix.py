@@ -17,8 +17,9 @@ Columns
                    ``user``, ``office``, ...)
 ``tz``             optional: IANA timezone for this row's ``hours``/``days``
                    (empty → the matrix timezone, argument ``timezone``, default UTC)
-``target_name``,   optional, free text for readers; ignored
-``note``
+``target_name``,   optional, free text for readers; a ``target_name`` that names
+``note``           another target than ``target_id`` (in the directory, or on an
+                   earlier row) is warned about (:class:`TargetNameWarning`)
 *any other*        a **condition column** named by the field it tests:
                    ``external_number`` (caller), ``internal_number`` (number
                    dialled), ``contact_id``, ``contact_type``, an enrichment field
@@ -60,7 +61,8 @@ timezone, duplicate rule name, no default, and — when a ``directory`` is given
 target ids that are not in the company. Rows that can never match because an
 earlier row already catches all their calls (an unconditional row, identical
 conditions, or broader conditions such as ``in:a|b`` before ``=a``) are reported
-as :class:`ShadowedRuleWarning` and kept in ``RuleSet.warnings``.
+as :class:`ShadowedRuleWarning`, and a ``target_name`` contradicting the target as
+:class:`TargetNameWarning`; both are kept in ``RuleSet.warnings``.
 """
 
 from __future__ import annotations
@@ -73,6 +75,7 @@ import pandas as pd
 
 from ..core.errors import ValidationError
 from ..core.models import TARGET_TYPES, DirectoryEntry, is_missing, parse_id, validate_target_type
+from ..core.wording import plural
 from .conditions import (
     CALL_FIELDS,
     TIME_FIELDS,
@@ -91,6 +94,7 @@ __all__ = [
     "MatrixRule",
     "MatrixWarning",
     "ShadowedRuleWarning",
+    "TargetNameWarning",
     "directory_index",
     "parse_matrix",
 ]
@@ -136,28 +140,42 @@ class MatrixProblem:
 
 
 class MatrixError(ValidationError):
-    """An invalid routing matrix; ``problems`` lists every row/column at fault."""
+    """An invalid routing matrix; ``problems`` lists every row/column at fault, and the message
+    shows them one per line::
+
+        invalid routing matrix, 2 problems:
+          - row 1 (rule 'vip'), column 'target_id': callcenter 5002000000009999 is not in the directory
+          - row 3 (rule 'late'), column 'hours': cannot parse '25:00-26:00': ...
+    """
 
     def __init__(self, problems: Sequence[MatrixProblem]) -> None:
         self.problems = tuple(problems)
         first = self.problems[0]
         self.row = first.row
         self.column = first.column
-        lines = [str(p) for p in self.problems]
-        more = f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""
-        super().__init__(f"invalid routing matrix{more}: " + "; ".join(lines))
+        lines = "".join(f"\n  - {p}" for p in self.problems)
+        super().__init__(f"invalid routing matrix, {plural(len(self.problems), 'problem')}:{lines}")
 
 
 class ShadowedRuleWarning(UserWarning):
     """A matrix row that can never match: an earlier row catches all of its calls."""
 
 
+class TargetNameWarning(UserWarning):
+    """A matrix row whose ``target_name`` names another target than its ``target_id``: the call
+    goes to ``target_id`` (the name is only for readers), so one of the two is wrong."""
+
+
 @dataclass(frozen=True)
 class MatrixWarning:
+    """Something a matrix author should fix that does not stop it from loading."""
+
     row: int | None
     rule: str
-    shadowed_by: str
+    shadowed_by: str | None
+    """The earlier rule that makes this one unreachable (None for other warnings)."""
     message: str
+    category: type[UserWarning] = ShadowedRuleWarning
 
     def __str__(self) -> str:
         return self.message
@@ -197,11 +215,57 @@ def parse_matrix(
     known = directory_index(directory) if directory is not None else None
     problems: list[MatrixProblem] = []
     rules, seen = _parse_rows(frame, condition_cols, timezone, known, problems)
+    names = _name_warnings(frame, rules, known)
     default_rule = _default_rule(rules, default, known, seen, problems)
     if problems:
         raise MatrixError(problems)
     assert default_rule is not None  # a missing default is a problem above
-    return rules, default_rule, shadow_warnings(rules, default_rule)
+    return rules, default_rule, shadow_warnings(rules, default_rule) + names
+
+
+def _name_warnings(
+    frame: pd.DataFrame, rules: Sequence[MatrixRule], known: dict[tuple[int, str], str] | None
+) -> list[MatrixWarning]:
+    """Rows whose ``target_name`` contradicts their target: another name in the directory, or
+    (without a directory) another name given to the same target on an earlier row."""
+    if "target_name" not in frame.columns:
+        return []
+    out: list[MatrixWarning] = []
+    first: dict[tuple[int, str], tuple[str, int]] = {}
+    for rule, cell in zip(rules, frame["target_name"].tolist(), strict=True):
+        written = _cell(cell)
+        key = (rule.target_id, rule.target_type)
+        if not written or not rule.target_id or rule.target_type not in TARGET_TYPES:
+            continue  # nothing to compare, or the row has a problem of its own
+        where = f"row {rule.row} (rule {rule.name!r})"
+        target = f"{rule.target_type} {rule.target_id}"
+        if known is not None:
+            actual = known.get(key)
+            if actual is not None and actual.casefold() != written.casefold():
+                out.append(
+                    MatrixWarning(
+                        rule.row,
+                        rule.name,
+                        None,
+                        f"{where}: target_name says {written!r} but {target} is {actual!r} in the directory;"
+                        f" calls go to {actual!r} (by target_id): fix the id or the name",
+                        TargetNameWarning,
+                    )
+                )
+            continue
+        seen = first.setdefault(key, (written, rule.row or 0))
+        if seen[0].casefold() != written.casefold():
+            out.append(
+                MatrixWarning(
+                    rule.row,
+                    rule.name,
+                    None,
+                    f"{where}: target_name says {written!r} but row {seen[1]} calls {target} {seen[0]!r};"
+                    " calls go by target_id: fix the id or the name",
+                    TargetNameWarning,
+                )
+            )
+    return out
 
 
 def _condition_columns(frame: pd.DataFrame, extra: set[str]) -> list[str]:

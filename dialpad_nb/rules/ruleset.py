@@ -35,6 +35,7 @@ import pandas as pd
 from ..core._caller import caller_stacklevel
 from ..core.errors import ValidationError
 from ..core.models import TARGET_TYPES, RoutingDecision, RoutingRequest, is_missing, parse_routing_answer
+from ..core.wording import plural
 from .conditions import CALL_FIELDS, TIME_FIELDS, FrameContext
 from .enrich import Enrichment
 from .matrix import (
@@ -42,14 +43,20 @@ from .matrix import (
     MatrixProblem,
     MatrixRule,
     MatrixWarning,
-    ShadowedRuleWarning,
     _explicit_default,
     directory_index,
     parse_matrix,
     shadow_warnings,
 )
 
-__all__ = ["ImplicitUTCWarning", "PythonRule", "RuleDecision", "RuleSet", "load_matrix"]
+__all__ = [
+    "ImplicitUTCWarning",
+    "PythonRule",
+    "RuleDecision",
+    "RuleSet",
+    "TimezoneMismatchWarning",
+    "load_matrix",
+]
 
 _TYPE_CODE = {t: i for i, t in enumerate(TARGET_TYPES)}
 
@@ -105,6 +112,7 @@ class RuleSet:
         name: str = "rules",
         warnings: Sequence[MatrixWarning] | None = None,
         target_names: Mapping[tuple[int, str], str] | None = None,
+        implicit_utc: bool = False,
     ) -> None:
         normalised: list[Rule] = []
         for rule in rules:
@@ -121,6 +129,9 @@ class RuleSet:
         if dup:
             raise ValidationError(f"rule names must be unique; repeated: {', '.join(dup)}", field="rules")
         self.timezone = timezone
+        self.implicit_utc = implicit_utc
+        """True when hours/days rules are read in UTC only because no timezone was given
+        (see :class:`ImplicitUTCWarning`): a result of this rule set should say so."""
         self.enrichment = enrichment
         self.name = name
         self.target_names: dict[tuple[int, str], str] | None = (
@@ -165,9 +176,11 @@ class RuleSet:
         ``timezone`` (IANA) is where ``hours``/``days`` are read; without it they are
         read in UTC, and a :class:`ImplicitUTCWarning` says so when the matrix has such
         rules and no row names its own ``tz``."""
+        implicit_utc = False
         if timezone is None:
             timezone = "UTC"
-            if warn and _time_rules_without_tz(frame):
+            implicit_utc = _time_rules_without_tz(frame)
+            if warn and implicit_utc:
                 warnings.warn(
                     f"{name}: hours/days rules are read in UTC because no timezone was given; "
                     "pass timezone='Area/City' (e.g. 'America/Los_Angeles') or fill the tz column",
@@ -181,7 +194,7 @@ class RuleSet:
         )
         if warn:
             for w in found:
-                warnings.warn(f"{name}: {w.message}", ShadowedRuleWarning, stacklevel=caller_stacklevel())
+                warnings.warn(f"{name}: {w.message}", w.category, stacklevel=caller_stacklevel())
         return cls(
             rules,
             default_rule,
@@ -190,6 +203,7 @@ class RuleSet:
             name=name,
             warnings=found,
             target_names=directory_index(directory) if directory is not None else None,
+            implicit_utc=implicit_utc,
         )
 
     @classmethod
@@ -237,6 +251,7 @@ class RuleSet:
             name=self.name,
             warnings=self.warnings,
             target_names=self.target_names,
+            implicit_utc=self.implicit_utc,
         )
 
     def with_rule(
@@ -265,6 +280,7 @@ class RuleSet:
             enrichment=self.enrichment,
             name=f"{self.name}+{rule.name}",
             target_names=self.target_names,
+            implicit_utc=self.implicit_utc,
         )
 
     # ------------------------------------------------------------------ introspection
@@ -344,7 +360,8 @@ class RuleSet:
         d = self.default
         name = self.target_name(d.target_id, d.target_type)
         default = f"{name} ({d.target_type}:{d.target_id})" if name else f"{d.target_type}:{d.target_id}"
-        return f"RuleSet({self.name!r}: {len(self.rules)} rules{py} + default {default}, tz={self.timezone}{enr})"
+        rules = plural(len(self.rules), "rule")
+        return f"RuleSet({self.name!r}: {rules}{py} + default {default}, tz={self.timezone}{enr})"
 
     def _repr_html_(self) -> str:
         table = self.to_frame().to_html(index=False)
@@ -471,6 +488,11 @@ class RuleSet:
 
 class ImplicitUTCWarning(UserWarning):
     """A matrix with hours/days rules was loaded without a timezone: they are read in UTC."""
+
+
+class TimezoneMismatchWarning(UserWarning):
+    """Two rule sets compared with each other read hours and days in different timezones:
+    "09:00-17:00" means different calls on each side, so changes may be the clock, not the rules."""
 
 
 def _time_rules_without_tz(frame: pd.DataFrame) -> bool:

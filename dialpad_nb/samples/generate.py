@@ -297,9 +297,11 @@ def write_call_log(
     bad_lines: int = 0,
     blank_lines: int = 0,
     calls: pd.DataFrame | None = None,
+    progress: bool = False,
     **generate: Any,
 ) -> dict[str, int]:
     """Write ``n`` generated calls (or ``calls``) as a JSONL log; gzip if ``path`` ends in ``.gz``.
+    ``progress``: tqdm bars (to stderr) while the lines are made and while the file is written.
 
     Each call is a plain JSON payload, a compact JWT (share ``jwt_share``) or a
     ``{"token": ...}`` wrapped JWT (share ``wrapped_share``), signed with ``secret``.
@@ -319,7 +321,13 @@ def write_call_log(
     form = np.where(u < jwt_share, 1, np.where(u < jwt_share + wrapped_share, 2, 0))
     lines: list[str] = []
     signer = secret or ""  # only used when jwt_share or wrapped_share (then a secret was required)
-    for rec, f in zip(recs, form.tolist(), strict=True):
+    from tqdm.auto import tqdm
+
+    for rec, f in zip(
+        tqdm(recs, desc="signing and encoding", unit=" calls", disable=not progress),
+        form.tolist(),
+        strict=True,
+    ):
         if f == 0:
             lines.append(json.dumps(rec))
         elif f == 1:
@@ -342,11 +350,17 @@ def write_call_log(
         lines.insert(pos, text)
     data = ("\n".join(lines) + "\n").encode() if lines else b""
     path = Path(path)
-    if path.suffix == ".gz":
-        with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as gz:
-            gz.write(data)
-    else:
-        path.write_bytes(data)
+    step = 1 << 22
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) if path.suffix == ".gz" else raw as out,
+        tqdm(
+            total=len(data), desc=f"writing {path.name}", unit="B", unit_scale=True, disable=not progress
+        ) as bar,
+    ):
+        for start in range(0, len(data), step):  # in steps, so the bar moves (same bytes as one write)
+            out.write(data[start : start + step])
+            bar.update(min(step, len(data) - start))
     return {
         "calls": len(recs),
         "plain": int((form == 0).sum()),

@@ -29,7 +29,7 @@ from ..core.models import CallRouter
 from ..core.serving import ServedApp, serve_app
 from ..endpoint.app import routing_endpoint
 from ..health.endpoint_probe import FaultSwitch
-from .generate import TIMEZONE, generate_calls
+from .generate import CAMPAIGN_START, TIMEZONE, generate_calls
 
 __all__ = ["HistoryDemo", "make_call_history"]
 
@@ -60,6 +60,15 @@ class HistoryDemo:
         return f"<p>{caption}</p>" + self.phases.to_html(index=False, na_rep="")
 
 
+def _weeks_to_clear(now_ms: int, start: str, tz: str) -> int:
+    """Whole weeks to move a story starting on ``start`` (local date) so that it begins after ``now_ms``
+    (a simulated clock never goes back); 0 when it already does. Whole weeks keep its weekdays."""
+    begins = pd.Timestamp(start, tz=tz).tz_convert("UTC").value // 1_000_000
+    if begins - 120_000 > now_ms:
+        return 0
+    return int((now_ms - begins + 120_000) // (7 * 86_400_000)) + 1
+
+
 def _local(ms: int, tz: str) -> pd.Timestamp:
     return pd.Timestamp(ms, unit="ms", tz="UTC").tz_convert(tz)
 
@@ -79,8 +88,16 @@ def make_call_history(
 ) -> HistoryDemo:
     """Fill a sandbox with ``calls`` seeded calls over ``days`` from ``start`` (local dates in
     ``timezone``) on one router whose endpoint runs ``rules`` (a rule set or any ``decide``), with
-    the incident described in the module docstring. Sandbox only (``client.control``)."""
+    the incident described in the module docstring. Sandbox only (``client.control``). On a sandbox
+    whose clock is already past ``start`` (one served elsewhere: its simulated clock never goes back)
+    the same story is told whole weeks later, so its weekdays and hours stay as they are."""
     control = client.control  # SandboxOnly on a real account: these calls would be real calls
+    weeks = _weeks_to_clear(control.clock(), start, timezone)
+    if weeks:  # a sandbox whose clock is past the story (one served elsewhere): the same story, weeks later
+        later = pd.Timedelta(weeks=weeks)
+        start = (pd.Timestamp(start) + later).strftime("%Y-%m-%d")
+        incident = (str(pd.Timestamp(incident[0]) + later), str(pd.Timestamp(incident[1]) + later))
+        reenable = str(pd.Timestamp(reenable) + later)
     default = getattr(rules, "default", None)  # a rule set answers its default when nothing matches
     fallback = (
         (default.target_id, default.target_type)
@@ -88,14 +105,15 @@ def make_call_history(
         else client.resolve_target("Reception")
     )
     secret = secrets.token_urlsafe(32)
-    kit = routing_endpoint(rules, secret=secret, fallback=fallback, clock=client.sandbox.clock)
+    kit = routing_endpoint(rules, secret=secret, fallback=fallback, clock=client.clock)
     switch = FaultSwitch(kit)
     served = serve_app(switch, name="routing-endpoint")
     try:
         router = client.create_router(
             name=name, routing_url=served.url + "/route", default_target="Reception", secret=secret
         )
-        planned = generate_calls(calls, seed=seed, start=start, days=days)
+        campaign = str((pd.Timestamp(CAMPAIGN_START) + pd.Timedelta(weeks=weeks)).date())
+        planned = generate_calls(calls, seed=seed, start=start, days=days, campaign_start=campaign)
         for number in sorted(planned["internal_number"].unique()):
             client.assign_number(router.id, number=number)
         t_fail, t_fixed = (

@@ -17,7 +17,7 @@ import hmac
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,17 +32,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..core.clock import Clock, SimulatedClock
+from ..core.clock import Clock, SimulatedClock, SystemClock
 from ..core.directory import Directory
 from ..core.errors import ValidationError
 from ..core.pacing import RateLimiter, endpoint_key
-from ..core.policy import DIALPAD, EVENT_DELIVERY, EventDelivery, Policy
+from ..core.policy import DIALPAD, EVENT_DELIVERY, KEY_SCOPES, EventDelivery, Policy, key_need
 from ..samples.company import COMPANY, Company
 from . import control, delivery, events, history, rest
 from .http import ID_KEYS, ErrorAnswer, error_body, error_response, too_large_message
 from .store import SandboxStore
 
-__all__ = ["RateLimits", "SandboxState", "ServerErrorGuard", "create_app"]
+__all__ = ["KeyScopes", "RateLimits", "SandboxState", "ServerErrorGuard", "create_app"]
 
 log = logging.getLogger("dialpad_nb.sandbox")
 
@@ -81,6 +81,8 @@ class SandboxState:
     event_delivery: EventDelivery = EVENT_DELIVERY
     event_transport: Any = None
     deliver_in_background: bool = True
+    as_account: bool = False
+    without_scopes: frozenset[str] = frozenset()
     exit_stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
     extras: dict[str, Any] = field(default_factory=dict, repr=False)
 
@@ -233,6 +235,23 @@ class RateLimits:
         await self.app(scope, receive, send)
 
 
+class KeyScopes:
+    """Pure ASGI middleware, inside :class:`ApiKeyAuth`: a key without a scope an operation needs
+    (``create_app(without_scopes=...)``) is answered 403 in Dialpad's shape, as Dialpad would."""
+
+    def __init__(self, app: ASGIApp, *, without: frozenset[str]) -> None:
+        self.app = app
+        self.without = without
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            need = key_need(endpoint_key(scope.get("method", "GET"), scope.get("path", "")))
+            if need is not None and need.scope in self.without:
+                await error_response(403, "Forbidden")(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 def create_app(
     *,
     db_path: str | Path = ":memory:",
@@ -253,6 +272,8 @@ def create_app(
     event_delivery: EventDelivery = EVENT_DELIVERY,
     event_transport: Any = None,
     deliver_in_background: bool = True,
+    as_account: bool = False,
+    without_scopes: Iterable[str] = (),
 ) -> Starlette:
     """The sandbox app.
 
@@ -275,6 +296,12 @@ def create_app(
     ``event_delivery`` is the retry schedule, ``event_transport`` an optional httpx transport
     (tests); ``deliver_in_background=False`` leaves queued events for
     ``delivery.deliverer(state).run_due()`` (tests that drive retries without waiting).
+
+    ``as_account=True`` is a stand-in for a Dialpad account: no control API (every ``/sandbox/v1``
+    path, the clock's included, is a 404 like any path Dialpad does not have), so nothing can place
+    calls or move time; ``clock`` defaults to the system clock. Feed it traffic first with a normal
+    sandbox on the same ``db_path``. ``without_scopes`` (e.g. ``{"calls:list"}``) simulates a key
+    without those scopes: the operations that need one answer 403.
     """
     if not isinstance(api_key, str) or not api_key:
         raise ValidationError("create_app needs a non-empty key", field="api_key")
@@ -282,6 +309,14 @@ def create_app(
         raise ValidationError(f"must be 'int' or 'string', got {id_format!r}", field="id_format")
     if page_size < 1:
         raise ValidationError(f"must be >= 1, got {page_size!r}", field="page_size")
+    lacking = frozenset([without_scopes] if isinstance(without_scopes, str) else without_scopes)
+    if lacking - KEY_SCOPES:
+        raise ValidationError(
+            f"unknown scope(s) {sorted(lacking - KEY_SCOPES)}; known: {sorted(KEY_SCOPES)}",
+            field="without_scopes",
+        )
+    if clock is None:
+        clock = SystemClock() if as_account else SimulatedClock()
     company_id = company.id
     seed_numbers = [
         {
@@ -307,7 +342,7 @@ def create_app(
     )
     state = SandboxState(
         store=store,
-        clock=clock if clock is not None else SimulatedClock(),
+        clock=clock,
         policy=policy,
         api_key=api_key,
         company=company,
@@ -323,6 +358,8 @@ def create_app(
         event_delivery=event_delivery,
         event_transport=event_transport,
         deliver_in_background=deliver_in_background,
+        as_account=as_account,
+        without_scopes=lacking,
     )
 
     @asynccontextmanager
@@ -345,7 +382,7 @@ def create_app(
             *rest.routes,
             *history.routes,
             *events.routes,
-            Mount("/sandbox/v1", routes=[*control.routes, *delivery.routes]),
+            *([] if as_account else [Mount("/sandbox/v1", routes=[*control.routes, *delivery.routes])]),
         ],
         exception_handlers={
             ErrorAnswer: _api_error,
@@ -354,6 +391,7 @@ def create_app(
         middleware=[
             Middleware(ServerErrorGuard),
             Middleware(ApiKeyAuth, state=state),
+            *([Middleware(KeyScopes, without=lacking)] if lacking else []),
             *(
                 [Middleware(RateLimits, limiter=RateLimiter(policy, monotonic=rate_clock))]
                 if rate_limits

@@ -302,13 +302,14 @@ class Dispatcher:
         subject = f"Call router {name!r} ({rid}) was disabled after {count} routing errors"
         last = result.detail if result is not None and result.detail else "(no detail)"
         body = (
-            f"Your call router {name!r} (id {rid}, office {office_id}) had {count} routing errors "
+            f"Your call router {name!r} (id {rid}) in {self.directory.name_of(office_id, 'office')} "
+            f"had {count} routing errors "
             f"in the past {minutes:g} minutes (more than {self.policy.error_threshold}), so it has "
             f"been disabled.\n\n"
             f"Routing URL: {strip_query(router['routing_url'])}\n"
             f"Last error: {last}\n\n"
             f"While it is disabled every call goes to its default target "
-            f"({router['default_target_type']} {router['default_target_id']}) without a request.\n"
+            f"({self.directory.name_of(router['default_target_id'], router['default_target_type'])}) without a request.\n"
             f'Re-enable it with PATCH {{"enabled": true}} (the error count is kept) or '
             f'{{"enabled": true, "reset_error_count": true}}.\n'
         )

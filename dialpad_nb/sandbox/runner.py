@@ -73,13 +73,16 @@ def start_sandbox(
 
     ``db_path`` None keeps state in memory; ``api_key`` None makes a random key
     (read it from ``.api_key``); ``clock`` None is a :class:`SimulatedClock` at its
-    fixed start (deterministic notebooks). Other keywords go to :func:`create_app`.
+    fixed start (deterministic notebooks), or the system clock with ``as_account=True`` (an
+    account stand-in). Other keywords go to :func:`create_app`.
     Returns once the server accepts requests; raises RuntimeError if it cannot start.
     """
+    if clock is None:  # an account stand-in runs on real time; a sandbox on a simulated clock
+        clock = SystemClock() if app_kwargs.get("as_account") else SimulatedClock()
     app = create_app(
         db_path=":memory:" if db_path is None else db_path,
         api_key=api_key or new_api_key(),
-        clock=clock if clock is not None else SimulatedClock(),
+        clock=clock,
         **app_kwargs,
     )
     sock = bind_socket(host, port)
@@ -115,11 +118,16 @@ def serve_foreground(
     where = str(db_path) if db_path is not None else "in memory (state is lost when the sandbox stops)"
 
     def banner(url: str) -> list[str]:
-        return [
+        lines = [
             f"Dialpad sandbox listening on {url}",
             f"API key: {key}",
             f"Database: {where}",
             f"Clock: {clock_text}",
         ]
+        if app_kwargs.get("as_account"):
+            lines.append("Mode: account stand-in (no control API /sandbox/v1: no calls, no clock moves)")
+        if app_kwargs.get("without_scopes"):
+            lines.append(f"Key without the scope(s): {', '.join(sorted(app_kwargs['without_scopes']))}")
+        return lines
 
     return run_foreground(app, host=host, port=port, label="sandbox", banner=banner, out=out)

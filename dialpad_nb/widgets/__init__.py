@@ -14,6 +14,8 @@ _EXPORTS: dict[str, str] = {
     "ReplaySession": "replay",
     "ReplayWidget": "replay",
     "RouterConsoleWidget": "console",
+    "describe_edit": "replay",
+    "format_cell": "health",
     "health_widget": "health",
     "replay_widget": "replay",
     "router_console": "console",

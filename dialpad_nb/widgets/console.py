@@ -30,7 +30,9 @@ __all__ = ["RouterConsoleWidget", "router_console"]
 
 _TABLE_STYLE = (
     "<style>.dpnb-console table{border-collapse:collapse;font-size:13px}"
-    ".dpnb-console th,.dpnb-console td{padding:2px 8px;text-align:left;border-bottom:1px solid #ddd}</style>"
+    ".dpnb-console th,.dpnb-console td{padding:2px 8px;text-align:left;border-bottom:1px solid #ddd}"
+    ".dpnb-console .dpnb-invalid input,.dpnb-console .dpnb-invalid textarea"
+    "{border:2px solid #b42318 !important;background:#fff5f5}</style>"
 )
 
 
@@ -38,8 +40,14 @@ def _error_label() -> widgets.HTML:
     return widgets.HTML(value="", layout=widgets.Layout(margin="0 0 0 8px"))
 
 
-def _show_error(label: widgets.HTML, message: str | None) -> None:
+def _show_error(label: widgets.HTML, message: str | None, field: widgets.Widget | None = None) -> None:
+    """The message next to a form field, and the field marked (red border) while it has one."""
     label.value = f"<span style='color:#b42318'>{html.escape(message)}</span>" if message else ""
+    if field is not None:
+        if message:
+            field.add_class("dpnb-invalid")
+        else:
+            field.remove_class("dpnb-invalid")
 
 
 class RouterConsoleWidget(widgets.VBox):
@@ -54,6 +62,7 @@ class RouterConsoleWidget(widgets.VBox):
     def __init__(self, console: RouterConsole, **kwargs: Any) -> None:
         self.console = console
         self._updating = 0
+        self._filled_from: Any = None  # the router (state) the edit form was last filled from
         text = {"style": {"description_width": "120px"}, "layout": widgets.Layout(width="480px")}
 
         self.status_line = widgets.HTML()
@@ -262,7 +271,12 @@ class RouterConsoleWidget(widgets.VBox):
         self.delete_button.disabled = router is None or self.confirm.value.strip() != router.name
 
     def _fill_edit_form(self) -> None:
+        """Fill the edit form from the selected router -- unless the form already shows that
+        router as it is: then what the user typed (and its errors) stays, e.g. after a refused save."""
         router = self.console.router(self.selected_id) if self.selected_id is not None else None
+        if router is not None and router == self._filled_from:
+            return
+        self._filled_from = router
         values = {
             "name": router.name if router else "",
             "routing_url": router.routing_url if router else "",
@@ -273,8 +287,8 @@ class RouterConsoleWidget(widgets.VBox):
         }
         for key, value in values.items():
             self.edit_fields[key].value = value
-        for label in self.edit_errors.values():
-            _show_error(label, None)
+        for key, label in self.edit_errors.items():
+            _show_error(label, None, self.edit_fields[key])
         self.edit_warning.value = ""
 
     def _target_label(self, router) -> str:
@@ -326,7 +340,7 @@ class RouterConsoleWidget(widgets.VBox):
         form = {key: field.value for key, field in self.create_fields.items()}
         result = self.console.create(form)
         for key, label in self.create_errors.items():
-            _show_error(label, result.field_errors.get(key))
+            _show_error(label, result.field_errors.get(key), self.create_fields[key])
         if result.ok:
             with self._quiet():
                 for key, field in self.create_fields.items():
@@ -338,9 +352,13 @@ class RouterConsoleWidget(widgets.VBox):
             return None
         changes = self._edit_changes()
         result = self.console.edit(self.selected_id, changes)
-        if not result.ok:
+        if not result.ok:  # the form keeps what was typed (see _fill_edit_form); mark what is wrong
             for key, label in self.edit_errors.items():
-                _show_error(label, result.field_errors.get(key))
+                _show_error(label, result.field_errors.get(key), self.edit_fields[key])
+        else:  # sent: show the router as it is now (a new secret is not echoed back)
+            self._filled_from = None
+            with self._quiet():
+                self._fill_edit_form()
         return result
 
     def _on_assign(self, _: Any = None) -> ActionResult | None:

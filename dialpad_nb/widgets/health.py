@@ -29,7 +29,7 @@ from ..core.policy import DIALPAD, Policy
 from ..health.summary import health_summary
 from ..health.window import simulate
 
-__all__ = ["HealthExplorer", "HealthWidget", "health_widget"]
+__all__ = ["HealthExplorer", "HealthWidget", "format_cell", "health_widget"]
 
 _SUMMARY_ROWS = {
     "calls": "calls",
@@ -39,13 +39,16 @@ _SUMMARY_ROWS = {
     "skipped": "calls skipped while disabled",
     "unknown": "calls with unknown outcome",
     "peak_error_count": "peak errors in window",
-    "p50_ms": "latency p50 (ms)",
-    "p99_ms": "latency p99 (ms)",
+    "p50_ms": "latency p50",
+    "p99_ms": "latency p99",
     "over_deadline": "share over deadline",
     "at_risk": "share at risk",
-    "status_at_end": "status at end of log",
+    "outlook_at_end": "at the end of the log",
     "budget_left_at_end": "error budget left at end",
 }
+"""The rows the what-if table shows (health_summary key -> label), in order."""
+_MS_ROWS = {"p50_ms", "p99_ms"}
+_SHARE_ROWS = {"over_deadline", "at_risk"}
 
 
 @dataclass
@@ -61,6 +64,8 @@ class HealthExplorer:
     window_min: float = field(default=-1.0)
     router_names: Mapping[int, str] | None = None
     """Router id -> name, for the picker and the chart legends (e.g. ``{r.id: r.name}``)."""
+    timezone: str | None = None
+    """Where the charts' time axes are drawn (e.g. the office's ``"America/Los_Angeles"``; default UTC)."""
 
     def __post_init__(self) -> None:
         if self.threshold < 0:
@@ -113,7 +118,7 @@ class HealthExplorer:
                 ),
             }
         )
-        return table.rename(index=_SUMMARY_ROWS)
+        return table.loc[list(_SUMMARY_ROWS)].rename(index=_SUMMARY_ROWS)
 
     def simulation(self) -> pd.DataFrame:
         return simulate(self.router_attempts(), policy=self.policy(), patches=self.patches)
@@ -122,12 +127,22 @@ class HealthExplorer:
         """The charts under the what-if policy."""
         policy = self.policy()
         sim = self.simulation()
+        name = self.router_label(self.router_id) if self.router_id is not None else "all routers"
         return {
             "errors": error_window_chart(
-                sim, policy=policy, patches=self.patches, router_names=self.router_names
+                sim,
+                policy=policy,
+                patches=self.patches,
+                router_names=self.router_names,
+                timezone=self.timezone,
+                title=f"{name}: errors in the last {policy.window_s / 60:g} min",
             ),
-            "latency": latency_chart(sim, policy=policy),
-            "outcomes": outcomes_per_hour_chart(sim),
+            "latency": latency_chart(
+                sim, policy=policy, timezone=self.timezone, title=f"{name}: routing endpoint latency"
+            ),
+            "outcomes": outcomes_per_hour_chart(
+                sim, timezone=self.timezone, title=f"{name}: outcomes per hour"
+            ),
         }
 
 
@@ -141,18 +156,29 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def _table_html(table: pd.DataFrame) -> str:
-    def fmt(v: Any) -> str:
-        if isinstance(v, int) and not isinstance(v, bool):
-            return f"{v:,}"
-        if isinstance(v, float):
-            return "–" if pd.isna(v) else (f"{v:.1%}" if abs(v) <= 1 and v != int(v) else f"{v:,.0f}")
-        return html.escape(str(v))
+def format_cell(key: str, value: Any) -> str:
+    """One what-if table value as people read it: counts with separators, latencies in ms,
+    shares in percent, words for the outlook; "no requests" where a latency has no data."""
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return "no requests" if key in _MS_ROWS | _SHARE_ROWS else "–"
+    if key in _MS_ROWS:
+        return f"{float(value):,.0f} ms"
+    if key in _SHARE_ROWS:
+        return f"{float(value):.1%}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{int(value):,}"
+    return str(value)
 
+
+def _table_html(table: pd.DataFrame) -> str:
+    keys = {label: key for key, label in _SUMMARY_ROWS.items()}
     head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
     rows = "".join(
         f"<tr><th style='text-align:left'>{html.escape(str(i))}</th>"
-        + "".join(f"<td>{fmt(v)}</td>" for v in row)
+        + "".join(
+            f"<td style='max-width:260px;white-space:normal'>{html.escape(format_cell(keys.get(str(i), ''), v))}</td>"
+            for v in row
+        )
         + "</tr>"
         for i, row in zip(table.index, table.itertuples(index=False), strict=True)
     )
@@ -254,9 +280,13 @@ def health_widget(
     patches: Any = None,
     router_id: int | None = None,
     router_names: Mapping[int, str] | None = None,
+    timezone: str | None = None,
 ) -> HealthWidget:
     """The health explorer for an attempts log (and the operator's PATCHes, if known);
-    ``router_names`` (id -> name) labels the router picker and the chart legends."""
+    ``router_names`` (id -> name) labels the router picker and the chart legends; ``timezone``
+    is where the charts' times are drawn (default UTC; the axis says which)."""
     return HealthWidget(
-        HealthExplorer(attempts, patches=patches, router_id=router_id, router_names=router_names)
+        HealthExplorer(
+            attempts, patches=patches, router_id=router_id, router_names=router_names, timezone=timezone
+        )
     )

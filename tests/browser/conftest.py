@@ -13,7 +13,8 @@
   outputs and runs every cell from the Run menu; ``lab.errors`` collects the page's uncaught
   exceptions and ``console.error`` lines. At teardown it takes a screenshot
   (``<basetemp>/browser-screenshots*/<test>.png``, listed at the end of the run) and shuts
-  the test's kernels down.
+  the test's kernels down. ``lab.snap(locator, name)`` saves one element's screenshot there too
+  (``<test>-<name>.png``), for the pictures a reviewer looks at.
 
 Timeouts (ms) are configurable: ``DIALPAD_BROWSER_TIMEOUT_MS`` for one UI step (default
 30 000) and ``DIALPAD_BROWSER_RUN_ALL_TIMEOUT_MS`` for running a whole notebook (default 90 000).
@@ -205,10 +206,13 @@ def screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 class LabPage:
     """One browser page on the test server, in a workspace of its own."""
 
-    def __init__(self, page: Any, server: JupyterLab, workspace: str) -> None:
+    def __init__(
+        self, page: Any, server: JupyterLab, workspace: str, screenshot_dir: Path | None = None
+    ) -> None:
         self.page = page
         self.server = server
         self.workspace = workspace
+        self.screenshot_dir = screenshot_dir
         self.errors: list[str] = []
         """Uncaught exceptions and ``console.error`` lines in the page (a widget that fails to
         render logs one there and shows nothing); tests assert it stays empty."""
@@ -218,6 +222,25 @@ class LabPage:
     def _on_console(self, message: Any) -> None:
         if message.type == "error":
             self.errors.append(f"console.error: {message.text}")
+
+    def snap(self, locator: Any, name: str) -> Path:
+        """A screenshot of one element, scrolled into view: ``<screenshots>/<test>-<name>.png``."""
+        assert self.screenshot_dir is not None
+        path = self.screenshot_dir / f"{self.workspace}-{name}.png"
+        viewport = self.page.viewport_size
+        box = locator.bounding_box()
+        # JupyterLab scrolls the notebook inside the page: an element taller than the window would
+        # be captured half blank, so the window grows to fit it for the picture
+        if viewport and box and box["height"] + 200 > viewport["height"]:
+            self.page.set_viewport_size({"width": viewport["width"], "height": int(box["height"]) + 300})
+        try:
+            locator.scroll_into_view_if_needed()
+            locator.screenshot(path=str(path))
+        finally:
+            if viewport:
+                self.page.set_viewport_size(viewport)
+        _screenshots.append(path)
+        return path
 
     def run_all(self, notebook: str) -> Any:
         """Open ``notebook``, wait for its kernel, clear the stored outputs (so every widget seen
@@ -250,7 +273,7 @@ def lab(
     page = context.new_page()
     name = re.sub(r"[^A-Za-z0-9_-]+", "-", request.node.name)
     try:
-        yield LabPage(page, jupyter_lab, workspace=name)
+        yield LabPage(page, jupyter_lab, workspace=name, screenshot_dir=screenshot_dir)
     finally:
         try:
             path = screenshot_dir / f"{name}.png"
@@ -271,7 +294,13 @@ def _shutdown_kernels(server: JupyterLab) -> None:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _screenshots:
+    shots = list(_screenshots)
+    if not shots:  # under pytest-xdist they were taken in the workers: <basetemp>/popen-gw*/...
+        factory = getattr(terminalreporter.config, "_tmp_path_factory", None)
+        if factory is not None:
+            base = factory.getbasetemp()
+            shots = sorted(base.glob("popen-gw*/browser-screenshots[0-9]*/*.png"))
+    if shots:
         terminalreporter.write_sep("-", "browser screenshots")
-        for path in _screenshots:
+        for path in shots:
             terminalreporter.write_line(str(path))

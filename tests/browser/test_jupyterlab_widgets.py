@@ -161,6 +161,30 @@ def test_console_create_form_shows_inline_errors_then_the_new_router_appears_and
     expect(status).to_contain_text(f"Unassigned {assigned}")
     expect(_column(console, row, "numbers")).to_have_text("")
     expect(numbers.get_by_role("button", name="Unassign", exact=True)).to_be_disabled()
+
+    # the Edit form refuses a bad URL and keeps everything typed, the field marked beside its message
+    edit = _open_tab(console, "Edit")
+    edit.get_by_label("Name", exact=True).fill("Billing line (EMEA)")
+    url = edit.get_by_label("Routing URL", exact=True)
+    url.fill("ftp://nope")
+    edit.get_by_role("button", name="Save (one update)", exact=True).click()
+    expect(status).to_contain_text("Not sent: 1 field(s) to fix.")
+    expect(_field_row(edit, "Routing URL")).to_contain_text("'ftp://nope' is not an absolute http(s) URL")
+    expect(url).to_have_value("ftp://nope")  # it reverted to the router's URL before
+    expect(edit.get_by_label("Name", exact=True)).to_have_value("Billing line (EMEA)")
+    assert url.evaluate("el => getComputedStyle(el).borderTopColor") == "rgb(180, 35, 24)"  # marked red
+    assert edit.get_by_label("Name", exact=True).evaluate("el => getComputedStyle(el).borderTopColor") != (
+        "rgb(180, 35, 24)"
+    )
+    expect(_column(console, row, "routing_url")).to_have_text("https://routing.harborpine.example/billing")
+    # fixed: one update sends both, and the form shows the router as it is now
+    url.fill("https://routing.harborpine.example/billing-v2")
+    edit.get_by_role("button", name="Save (one update)", exact=True).click()
+    expect(status).to_contain_text("Updated name, routing_url of router 'Billing line (EMEA)'")
+    expect(_field_row(edit, "Routing URL").locator(".widget-html")).to_have_text("")
+    expect(_column(console, _table_row(console, "Billing line (EMEA)"), "routing_url")).to_have_text(
+        "https://routing.harborpine.example/billing-v2"
+    )
     console.scroll_into_view_if_needed()
     assert lab.errors == []
 
@@ -252,53 +276,93 @@ def replay_session() -> Any:
     )
 
 
-def test_replay_widget_flags_a_bad_matrix_inline_then_reruns_an_edited_one(
+def _ran(provenance: Any, label: str) -> Any:
+    """A value of the 'what was run' table under a replay result."""
+    row = provenance.locator("tr").filter(
+        has=provenance.page.locator("th", has_text=re.compile(f"^{label}$"))
+    )
+    return row.locator("td")
+
+
+def test_replay_widget_says_what_produced_each_result_and_greys_it_once_stale(
     lab: LabPage, replay_session: Any
 ) -> None:
     candidate = (DATA / "routing_candidate.csv").read_text(encoding="utf-8")
     log = next(iter(replay_session.logs))
-    before = str(replay_session.run(log, "current", candidate).summary)
+
+    def summary_of(text: str, label: str) -> str:
+        rules = replay_session.check(text, name=label).rules
+        return str(replay_session.run(log, "current", rules).summary)
+
+    before = summary_of(candidate, "routing_candidate.csv")
     bad = candidate.replace("5002000000000204,callcenter,VIP Desk", "5002000000009999,callcenter,VIP Desk")
     (problem,) = replay_session.check(bad).problems
     edited = "".join(line for line in candidate.splitlines(keepends=True) if not line.startswith("winback,"))
-    after = str(replay_session.run(log, "current", edited).summary)
-    assert before != after  # the edit must change something, or the test proves nothing
+    edited_label = "edited routing_candidate.csv (1 row removed)"
+    after = summary_of(edited, edited_label)
+    assert before.startswith("routing_candidate.csv vs routing_current: 3,115 of 24,000 calls")
+    assert after.startswith(f"{edited_label} vs routing_current: 2,676 of 24,000 calls")
 
     nb = lab.run_all(REPLAY)
     widget = nb.locator(".jp-OutputArea-output .widget-vbox").filter(
         has=lab.page.get_by_role("button", name="Run replay")
     )
     expect(widget).to_have_count(1, timeout=RUN_ALL_TIMEOUT_MS)
-    status = widget.locator(":scope > .widget-html").nth(1)  # problems, status line, summary
-    expect(status).to_have_text(before)  # the notebook's own Run
+    # the one-line result, found by what it says (not by class), so the label is what is checked
+    status = widget.locator(".widget-html").filter(has_text=re.compile(r" vs routing_current: [\d,]+ of "))
+    provenance = widget.locator(".dpnb-provenance")
+    problems = widget.locator(".dpnb-problems")
+    banner = widget.locator(".dpnb-stale-banner")
+    results = widget.locator(".dpnb-replay-result")
+    summary = widget.locator(".dpnb-summary")
+    expect(status).to_have_text(before, timeout=RUN_ALL_TIMEOUT_MS)  # the notebook's own Run
+    expect(_ran(provenance, "Candidate")).to_have_text("routing_candidate.csv")
+    expect(_ran(provenance, "Hours read in")).to_have_text("America/Los_Angeles (given)")
+    expect(widget.locator(".dpnb-timezone")).to_have_text(
+        "Hours and days are read in America/Los_Angeles (given)."
+    )
     run = widget.get_by_role("button", name="Run replay")
     assert _cut_off_buttons(widget) == []
     assert _overflowing_boxes(widget) == []
     editor = widget.get_by_label("Candidate", exact=True)
     expect(editor).to_have_value(candidate)
+    expect(banner).to_have_text("")
 
-    # an unknown target: the problem shows under the editor, naming row and column; Run is off
+    # an unknown target: the problem shows under the editor, naming row and column; Run is off;
+    # the result below no longer matches the inputs: greyed, and a banner says why
     editor.fill(bad)
     editor.blur()  # the editor syncs on change (continuous_update=False)
-    expect(widget.locator(":scope > .widget-html").nth(0)).to_contain_text(problem)
+    expect(problems).to_contain_text(problem)
     expect(run).to_be_disabled()
-    expect(status).to_have_text(before)
+    expect(banner).to_contain_text("Out of date: the candidate was edited (1 row changed) since this result")
+    expect(banner).to_contain_text("The candidate does not load now")
+    expect(results).to_have_class(re.compile(r"\bdpnb-stale\b"))
+    assert float(summary.evaluate("el => getComputedStyle(el).opacity")) < 0.5  # greyed
+    assert float(banner.evaluate("el => getComputedStyle(el).opacity")) == 1.0  # the banner is not
+    expect(status).to_have_text(before)  # still there, but marked as not current
+    lab.snap(widget, "stale-invalid")
 
-    # drop the 'winback' rule: valid again, Run, the summary follows
+    # drop the 'winback' rule: valid again but not yet run, so still stale; Run, and the result
+    # says it came from an edited candidate
     editor.fill(edited)
     editor.blur()
-    expect(widget.locator(":scope > .widget-html").nth(0)).not_to_contain_text("is not in the directory")
+    expect(problems).not_to_contain_text("is not in the directory")
+    expect(banner).to_contain_text("the candidate was edited (1 row removed)")
     expect(run).to_be_enabled()
     run.click()
     expect(status).to_have_text(after)
-    summary = widget.locator(":scope > .widget-html").nth(2)
-    expect(summary).to_contain_text("calls replayed")
+    expect(banner).to_have_text("")
+    expect(results).not_to_have_class(re.compile(r"\bdpnb-stale\b"))
+    expect(_ran(provenance, "Candidate")).to_have_text(edited_label)
+    expect(_ran(provenance, "Run")).to_have_text("2")
+    expect(summary).to_contain_text(f"Replay: {edited_label} vs routing_current")
     expect(summary).to_contain_text("24,000")
-    charts = widget.locator(":scope > .widget-image")
+    charts = results.locator(".widget-image")
     expect(charts).to_have_count(3)
     for i in range(3):
         assert charts.nth(i).evaluate("img => img.complete && img.naturalWidth > 0"), f"chart {i} is blank"
-    status.scroll_into_view_if_needed()
+    lab.snap(widget, "after-edit")
+    assert _overflowing_boxes(widget) == []
     assert lab.errors == []
 
 
@@ -307,9 +371,35 @@ def test_replay_widget_flags_a_bad_matrix_inline_then_reruns_an_edited_one(
 HEALTH = "03_error_rates_and_latency.ipynb"
 
 
-def test_health_widget_threshold_slider_updates_the_what_if_column(lab: LabPage) -> None:
+REENABLE_GREEN = (0x2C, 0xA0, 0x2C)  # the re-enable verticals of error_window_chart
+
+
+def _pixels_of(image: Any, rgb: tuple[int, int, int], tolerance: int = 40) -> int:
+    """How many pixels of a rendered image are (about) this colour, counted in the browser."""
+    return image.evaluate(  # the bytes the img shows now (its src), decoded: not a half-loaded frame
+        """async (img, [r, g, b, tol]) => {
+            const bitmap = await createImageBitmap(await (await fetch(img.src)).blob());
+            const canvas = document.createElement('canvas');
+            canvas.width = bitmap.width; canvas.height = bitmap.height;
+            const ctx = canvas.getContext('2d');
+            ctx.drawImage(bitmap, 0, 0);
+            const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+            let n = 0;
+            for (let i = 0; i < d.length; i += 4) {
+                if (Math.abs(d[i] - r) <= tol && Math.abs(d[i + 1] - g) <= tol && Math.abs(d[i + 2] - b) <= tol) n++;
+            }
+            return n;
+        }""",
+        [*rgb, tolerance],
+    )
+
+
+def test_health_widget_slider_moves_the_what_if_and_each_router_shows_only_its_reenables(
+    lab: LabPage,
+) -> None:
     from dialpad_nb.health import infer_patches
     from dialpad_nb.health.attempts import read_attempts_csv
+    from dialpad_nb.samples import SAMPLE_ROUTERS
     from dialpad_nb.widgets.health import HealthExplorer
 
     attempts = read_attempts_csv(DATA / "attempts_sample.csv", source="sample").attempts
@@ -337,9 +427,38 @@ def test_health_widget_threshold_slider_updates_the_what_if_column(lab: LabPage)
     assert _overflowing_boxes(widget) == []
     slider = widget.locator(".widget-slider").filter(has=lab.page.get_by_text("Disable when errors >"))
     expect(slider.locator(".widget-readout")).to_have_text(str(explorer.threshold - 1))
+    errors_chart = widget.locator(".widget-image").first
+    drawn = errors_chart.get_attribute("src")
     slider.locator(".noUi-handle").focus()
     slider.locator(".noUi-handle").press("ArrowRight")
     expect(slider.locator(".widget-readout")).to_have_text(str(explorer.threshold))
     expect_table(moved)
-    table.scroll_into_view_if_needed()
+    expect(errors_chart).not_to_have_attribute("src", drawn or "")  # redrawn for the new threshold
+
+    # pick 'sales': its error chart shows no re-enable (support's two are not drawn on it)
+    assert _pixels_of(errors_chart, REENABLE_GREEN) > 0  # support's re-enables, dashed and dotted
+    shown = errors_chart.get_attribute("src")
+    picker = widget.get_by_label("Router", exact=True)
+    picker.select_option(label=f"sales ({SAMPLE_ROUTERS['sales']})")
+    expect(errors_chart).not_to_have_attribute("src", shown or "")
+    expect(
+        table.locator("tr").filter(has=lab.page.locator("th", has_text=re.compile("^calls$")))
+    ).to_contain_text(f"{int((attempts['router_id'] == SAMPLE_ROUTERS['sales']).sum()):,}")
+    assert _pixels_of(errors_chart, REENABLE_GREEN) == 0
+    lab.snap(widget, "sales")
+
+    # the notebook's latency chart: timeouts above the deadline, counted; San Francisco time
+    latency = nb.locator(".jp-Cell").filter(has_text='title="Tuesday: support latency"')
+    lab.snap(latency.locator(".jp-OutputArea-output img"), "latency-chart")
+
+    # its tables fit the page (the what-if table with first_disable was cut off at the right)
+    tables = nb.locator(".jp-OutputArea-output table.dpnb-table")
+    expect(tables).to_have_count(6)
+    too_wide = tables.evaluate_all(
+        """ts => ts.filter(t => t.getBoundingClientRect().width > t.closest('.jp-OutputArea-output').clientWidth)
+                  .map(t => t.innerText.split('\\n')[0])"""
+    )
+    assert too_wide == []
+    what_if = tables.filter(has_text="first disable").first
+    expect(what_if).to_contain_text("not disabled")
     assert lab.errors == []
