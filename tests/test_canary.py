@@ -309,8 +309,7 @@ def test_the_admin_route_reads_and_changes_the_canary_behind_its_own_token(tmp_p
                            canary={"candidate": 0.05}, admin_token=ADMIN, secret=SECRET, log_path=log_path)  # fmt: skip
     served = serve_endpoint(app)
     try:
-        with caplog.at_level(logging.INFO, logger="dialpad_nb.endpoint"):
-            admin = CanaryAdmin(served.url, ADMIN)
+        with caplog.at_level(logging.INFO, logger="dialpad_nb.endpoint"), CanaryAdmin(served.url, ADMIN) as admin:
             assert admin.status()["candidates"]["candidate"]["share"] == 0.05
             changed = admin.set_share("candidate", 0.25)
             assert changed["changed"] is True and changed["event"]["action"] == "share"
@@ -333,8 +332,8 @@ def test_the_admin_route_reads_and_changes_the_canary_behind_its_own_token(tmp_p
                 ),  # fmt: skip
             ]
             assert [r.status_code for r in refused] == [401, 401, 401]
-            with pytest.raises(Unauthorized):
-                CanaryAdmin(served.url, "not-the-token").status()
+            with pytest.raises(Unauthorized), CanaryAdmin(served.url, "not-the-token") as intruder:
+                intruder.status()
             bodies = [
                 {"candidate": "candidate", "share": 1.5},
                 {"candidate": "nobody", "share": 0.1},

@@ -308,7 +308,7 @@ def test_a_shadow_whose_targets_are_not_in_the_directory_is_refused_naming_the_r
     assert "row 3 (rule 'retired')" in message and "row 1" not in message
     path = tmp_path / "bad.csv"
     path.write_text(BAD_TARGETS)
-    with pytest.raises(ValidationError, match=r"shadow 'candidate'.*row 2 \(rule 'overflow'\)"):
+    with pytest.raises(ValidationError, match=r"(?s)shadow 'candidate'.*row 2 \(rule 'overflow'\)"):
         routing_endpoint(control, fallback=FALLBACK, shadows={"candidate": MatrixSource(path, timezone="UTC")},
                          directory=directory)  # fmt: skip
     # the control is checked the same way (a matrix error, as before)

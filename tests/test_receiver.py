@@ -171,7 +171,8 @@ def test_receiver_cli_serves_verifies_logs_and_stops_on_sigterm(tmp_path):
             proc.wait()
     outcomes = [json.loads(x)["outcome"] for x in log.read_text().splitlines()]
     assert outcomes == ["ok", "unauthorized"]
-    assert "Receiver stopped." in proc.stdout.read()
+    with proc:  # closes its pipes (an unclosed one is a ResourceWarning, an error in this suite)
+        assert "Receiver stopped." in proc.stdout.read()
 
 
 def test_receiver_cli_needs_its_secret_variable(monkeypatch, capsys):
