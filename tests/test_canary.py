@@ -309,7 +309,10 @@ def test_the_admin_route_reads_and_changes_the_canary_behind_its_own_token(tmp_p
                            canary={"candidate": 0.05}, admin_token=ADMIN, secret=SECRET, log_path=log_path)  # fmt: skip
     served = serve_endpoint(app)
     try:
-        with caplog.at_level(logging.INFO, logger="dialpad_nb.endpoint"), CanaryAdmin(served.url, ADMIN) as admin:
+        with (
+            caplog.at_level(logging.INFO, logger="dialpad_nb.endpoint"),
+            CanaryAdmin(served.url, ADMIN) as admin,
+        ):
             assert admin.status()["candidates"]["candidate"]["share"] == 0.05
             changed = admin.set_share("candidate", 0.25)
             assert changed["changed"] is True and changed["event"]["action"] == "share"
