@@ -121,6 +121,8 @@ def test_shadow_report_tables_on_a_known_log():
     pd.testing.assert_frame_equal(report.samples, again.samples)  # seeded
     other = shadow_report(shadow_log(), name_of=name_of, samples=2, seed=3)
     assert "time (UTC)" in other.samples.columns
+    local = report.samples["time (America/Los_Angeles)"]  # aware: a time shown anywhere says its zone
+    assert str(local.dt.tz) == "America/Los_Angeles" and local.min() >= pd.Timestamp(T0, unit="ms", tz="UTC")
     assert set(report.samples["call_id"]) <= {1006, 1007, 1008, 1009}
     assert report.durations.set_index("shadow").loc["cand", "max_ms"] == 1000
 
@@ -192,6 +194,7 @@ def test_canary_report_compares_the_arms_with_newcombe_and_a_seeded_bootstrap():
     assert "dialpad_error higher than the control by 14.0 points" in report.verdict
     assert "Newcombe" in report.method and "seed 7" in report.method
     assert report.events["action"].tolist() == ["start"]
+    assert str(report.events["time (UTC)"].dt.tz) == "UTC"
 
 
 def test_canary_report_without_outcomes_says_what_it_needs():

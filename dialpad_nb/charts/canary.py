@@ -80,8 +80,10 @@ def _timeline(ax, report: CanaryReport, candidate: str, freq: str) -> None:
         values = counts[label].to_numpy() if label in counts else np.zeros(len(counts))
         ax.bar(counts.index, values, width=width, bottom=bottom, color=color, label=label, align="edge")
         bottom += values
-    events = report.events
     when = f"time ({tz})"
+    events = report.events.assign(  # wall-clock times in the report's zone, as the bars
+        **{when: [pd.Timestamp(t).tz_convert(tz).tz_localize(None) for t in report.events[when]]}
+    )
     if len(counts):  # the requests' span; an event outside it (e.g. the start, long before) is not drawn
         lo, hi = counts.index.min(), counts.index.max() + pd.Timedelta(freq)
         ax.set_xlim(lo, hi)

@@ -326,7 +326,7 @@ def _events(source: Any, timezone: str) -> pd.DataFrame:
     events = events[events["event"] == "canary"]
     out = pd.DataFrame(
         {
-            when: events["time"].dt.tz_convert(timezone).dt.tz_localize(None),
+            when: events["time"].dt.tz_convert(timezone),  # aware: every time says its zone
             "action": events["action"],
             "candidate": events["candidate"],
             "share": events["share"],

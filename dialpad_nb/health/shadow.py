@@ -262,7 +262,7 @@ def _samples(
     sample = pd.concat(picked)
     out = pd.DataFrame(
         {
-            when: _local(sample["time"], timezone).to_numpy(),
+            when: sample["time"].dt.tz_convert(timezone).array,  # aware: every time says its zone
             "call_id": sample["call_id"].to_numpy(),
             "caller": sample["external_number"].to_numpy(),
             "dialled": sample["internal_number"].to_numpy(),
