@@ -68,10 +68,22 @@ LOG_EVENT_COLUMNS: tuple[str, ...] = (
     "serving_sha256",
     "error",
     "pid",
+    "action",
+    "candidate",
+    "share",
+    "reason",
+    "candidate_calls",
+    "candidate_failures",
+    "control_calls",
+    "control_failures",
     "source",
     "line",
 )
-"""Columns of :func:`read_log_events`' table (one row per event record, e.g. a matrix reload)."""
+"""Columns of :func:`read_log_events`' table (one row per event record: a matrix reload, with
+``ok``..``pid``; a canary change, with ``action``..``control_failures``; a column an event
+does not have is missing)."""
+
+_COUNTS = ("candidate_calls", "candidate_failures", "control_calls", "control_failures")
 
 LogSource = str | os.PathLike | IO[Any] | Iterable[Mapping[str, Any]]
 """A log file (``.gz`` too), an open file, an ``EndpointLog`` (its ``records()``), or records."""
@@ -234,27 +246,59 @@ def read_log(source: LogSource, *, name: str | None = None) -> ReadResult:
 
 def read_log_events(source: LogSource, *, name: str | None = None) -> pd.DataFrame:
     """The log's event records (matrix reloads: when, what triggered them, loaded or refused and
-    why) as a table (:data:`LOG_EVENT_COLUMNS`), oldest first; request records are not in it."""
+    why; canary changes: started, share, stopped and why, resumed) as a table (:data:`LOG_EVENT_COLUMNS`), oldest first; request records are not in it."""
     rows: list[dict[str, Any]] = []
     for label, one in log_sources(source, name):
         for line, rec, _raw in _iter_one(one):
             if not isinstance(rec, LogEvent):
                 continue
             row = {c: rec.get(c) for c in LOG_EVENT_COLUMNS if c not in ("time", "event", "source", "line")}
-            for key in ("ts", "rules", "pid"):
+            for key in ("ts", "rules", "pid", *_COUNTS):
                 value = row[key]
                 if isinstance(value, bool) or not isinstance(value, int):
                     row[key] = None
-            for key in ("trigger", "name", "sha256", "serving_sha256", "error"):
+            for key in (
+                "trigger",
+                "name",
+                "sha256",
+                "serving_sha256",
+                "error",
+                "action",
+                "candidate",
+                "reason",
+            ):
                 if not isinstance(row[key], str):
                     row[key] = None
             row["ok"] = row["ok"] if isinstance(row["ok"], bool) else None
+            share = row["share"]
+            row["share"] = (
+                float(share) if isinstance(share, (int, float)) and not isinstance(share, bool) else None
+            )
             rows.append({**row, "event": rec.event, "source": label, "line": line})
     columns = [c for c in LOG_EVENT_COLUMNS if c != "time"]
     df = pd.DataFrame(rows, columns=columns).astype(
-        {"ts": "Int64", "rules": "Int64", "pid": "Int64", "ok": "boolean", "line": "int64"}
+        {
+            "ts": "Int64",
+            "rules": "Int64",
+            "pid": "Int64",
+            "ok": "boolean",
+            "line": "int64",
+            "share": "float64",
+        }
+        | dict.fromkeys(_COUNTS, "Int64")
     )
-    for c in ("event", "trigger", "name", "sha256", "serving_sha256", "error", "source"):
+    for c in (
+        "event",
+        "trigger",
+        "name",
+        "sha256",
+        "serving_sha256",
+        "error",
+        "action",
+        "candidate",
+        "reason",
+        "source",
+    ):
         df[c] = df[c].astype("string")
     df.insert(1, "time", pd.to_datetime(df["ts"], unit="ms", utc=True))
     return df
