@@ -32,7 +32,7 @@ from ..core.endpoint_log import (
     shadow_verdict,
 )
 from ..core.frames import ReadResult, rejects_frame
-from .endpoint_log import LogSource, _concat_rejects, _iter_one, log_sources
+from .endpoint_log import LogSource, _concat_rejects, _iter_one, read_whole
 
 __all__ = ["EXPERIMENT_COLUMNS", "SHADOW_RESULT_COLUMNS", "ExperimentRead", "read_experiment"]
 
@@ -116,11 +116,14 @@ def read_experiment(source: LogSource, *, name: str | None = None) -> Experiment
     shadow's result (module docstring). ``source`` is what :func:`~dialpad_nb.calls.read_log`
     takes (a path, followed across rotated generations; an open file; an ``EndpointLog``;
     records); ``name`` labels ``source`` when it is not a path."""
+    return read_whole(source, name, lambda sources: _read_experiment(source, sources))
+
+
+def _read_experiment(source: LogSource, sources: list[tuple[str, Any]]) -> ExperimentRead:
     rows: list[dict[str, Any]] = []
     shadow_rows: list[dict[str, Any]] = []
     rejects = []
     skipped: Counter[str] = Counter()
-    sources = log_sources(source, name)
     for label, one in sources:
         bad: list[tuple[int, str, str, str]] = []
         for line, rec, raw in _iter_one(one):
