@@ -78,6 +78,7 @@ _EXPORTS: dict[str, str] = {
     "serve_receiver": "endpoint.receiver",
     "simulate": "health.window",
     "start_sandbox": "sandbox.runner",
+    "watch": "ops.watcher",
     "what_if": "health.window",
 }
 

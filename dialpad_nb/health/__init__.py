@@ -9,6 +9,7 @@ One import for the analyst; the work lives in small modules:
 * :mod:`.latency` — percentiles per hour / outcome against the deadline;
 * :mod:`.budget` — budget left now and the expected time to disable;
 * :mod:`.summary` — :func:`health_summary`, the numbers shown for one router;
+* :mod:`.tracker` — :class:`FleetTracker`, every router's standing now, updated attempt by attempt;
 * :mod:`.endpoint_probe` — replay logged requests to an endpoint over HTTP, as Dialpad would.
 """
 
@@ -29,6 +30,7 @@ from .endpoint_probe import FaultSwitch, ProbeResult, probe
 from .history import from_dialpad_calls
 from .latency import latency_band, latency_by_hour, latency_by_outcome, latency_summary
 from .summary import health_summary
+from .tracker import FLEET_COLUMNS, LEVEL_COLOURS, FleetTracker, RouterStanding
 from .window import (
     PATCH_COLUMNS,
     apply_deadline,
@@ -44,6 +46,10 @@ from .window import (
 
 __all__ = [
     "ATTEMPT_COLUMNS",
+    "FLEET_COLUMNS",
+    "LEVEL_COLOURS",
+    "FleetTracker",
+    "RouterStanding",
     "PATCH_COLUMNS",
     "SIDE_BY_SIDE_COLUMNS",
     "FaultSwitch",
