@@ -11,10 +11,12 @@ from ..core._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "AlertPoster": "alerts",
+    "FleetDashboard": "dashboard",
     "HistorySource": "sources",
     "LogSource": "sources",
     "SandboxSource": "sources",
     "WatchState": "watch_state",
+    "dashboard_from_env": "dashboard",
     "Watcher": "watcher",
     "redact_url": "alerts",
     "slack_message": "alerts",

@@ -42,6 +42,10 @@ class Source(Protocol):
 
     def poll(self, tracker: FleetTracker) -> int: ...
 
+    def router_attempts(self, router_id: int) -> pd.DataFrame: ...
+
+    def directory(self) -> Any: ...
+
 
 def _wanted(routers: Iterable[Any] | None) -> set[str] | None:
     return None if routers is None else {str(r) for r in routers}
@@ -55,7 +59,7 @@ class SandboxSource:
     """The routers and attempts of a sandbox, through a :class:`~dialpad_nb.DialpadClient` on it."""
 
     def __init__(self, client: Any, *, routers: Iterable[Any] | None = None) -> None:
-        if client.control is None:
+        if not client.capabilities.control_api:
             raise SandboxOnly("this client talks to a Dialpad account: use HistorySource (call history)")
         self.client = client
         self.label = f"sandbox attempts at {client.base_url}"
@@ -96,6 +100,15 @@ class SandboxSource:
             )
         return now
 
+    def router_attempts(self, router_id: int) -> pd.DataFrame:
+        """Every attempt of one router (the drill-down), in the attempts shape."""
+        from ..health.attempts import from_sandbox
+
+        return from_sandbox(self.client.control.attempt_records(router_id)).attempts
+
+    def directory(self) -> Any:
+        return self.client.targets()
+
 
 class HistorySource:
     """The routers and Dialpad's call history of an account (polled), through a client."""
@@ -134,6 +147,15 @@ class HistorySource:
         for r in routers:
             tracker.observe(r.id, now=now, enabled=r.enabled, name=r.name, numbers=r.phone_numbers)
         return now
+
+    def router_attempts(self, router_id: int) -> pd.DataFrame:
+        """The router's calls of the last ``lookback_s`` from Dialpad's call history (the drill-down)."""
+        clock = getattr(self.client, "clock", None) or SystemClock()
+        since = pd.Timestamp(clock.now_ms() - self._lookback_ms, unit="ms", tz="UTC")
+        return from_dialpad_calls(self.client.calls(router_id, since=since, progress=False)).attempts
+
+    def directory(self) -> Any:
+        return self.client.targets()
 
 
 class LogSource:
@@ -182,3 +204,9 @@ class LogSource:
         now = self.clock.now_ms()
         tracker.observe(self.router_id, now=now, name=self.name)
         return now
+
+    def router_attempts(self, router_id: int) -> pd.DataFrame:
+        return read_endpoint_log(self.path, router_id=self.router_id).attempts
+
+    def directory(self) -> Any:
+        return None

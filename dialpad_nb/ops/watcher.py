@@ -186,7 +186,7 @@ def watch(
             from ..connection import connect
 
             client = owned = connect()
-        use_sandbox = source == "sandbox" or (source == "auto" and client.control is not None)
+        use_sandbox = source == "sandbox" or (source == "auto" and client.capabilities.control_api)
         src = (
             SandboxSource(client, routers=routers) if use_sandbox else HistorySource(client, routers=routers)
         )
