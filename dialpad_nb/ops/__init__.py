@@ -14,11 +14,13 @@ _EXPORTS: dict[str, str] = {
     "FleetDashboard": "dashboard",
     "HistorySource": "sources",
     "LogSource": "sources",
+    "REPORTS": "reports",
     "SandboxSource": "sources",
     "WatchState": "watch_state",
     "dashboard_from_env": "dashboard",
     "Watcher": "watcher",
     "redact_url": "alerts",
+    "run_report": "reports",
     "slack_message": "alerts",
     "watch": "watcher",
 }
