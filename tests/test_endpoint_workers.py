@@ -100,7 +100,14 @@ def healthz(url: str) -> dict | None:
 
 def worker_pids(url: str, n: int = 2) -> set[int]:
     seen: set[int] = set()
-    until(lambda: seen.add(healthz(url)["pid"]) or len(seen) >= n, f"{n} workers answering")
+
+    def more() -> bool:
+        answer = healthz(url)  # None while a worker is still starting (a busy machine): ask again
+        if answer is not None:
+            seen.add(answer["pid"])
+        return len(seen) >= n
+
+    until(more, f"{n} workers answering")
     return seen
 
 

@@ -165,13 +165,17 @@ def test_receiver_cli_serves_verifies_logs_and_stops_on_sigterm(tmp_path):
         assert httpx.post(url, json=EVENT).status_code == 401
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
+        rest = proc.stdout.read()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for pipe in (proc.stdout, proc.stderr):  # closed here, not left to the garbage collector
+            if pipe is not None:
+                pipe.close()
     outcomes = [json.loads(x)["outcome"] for x in log.read_text().splitlines()]
     assert outcomes == ["ok", "unauthorized"]
-    assert "Receiver stopped." in proc.stdout.read()
+    assert "Receiver stopped." in rest
 
 
 def test_receiver_cli_needs_its_secret_variable(monkeypatch, capsys):
