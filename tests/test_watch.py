@@ -231,3 +231,12 @@ def test_the_watch_command_without_a_source_is_a_usage_error(monkeypatch, capsys
     monkeypatch.delenv("DIALPAD_API_KEY", raising=False)
     assert main(["watch", "--once"]) == 2
     assert "DIALPAD_API_KEY" in capsys.readouterr().err
+
+
+def test_watch_reads_dialpad_s_call_history_when_asked(world, tmp_path):
+    client, receiver, router, number = world
+    fail_calls(client, number, 8)
+    out = io.StringIO()
+    w = watch(client, source="history", polls=1, out=out)
+    assert "WARNING: near auto-disable: Support line" in out.getvalue()
+    assert "call history" in w.source.label

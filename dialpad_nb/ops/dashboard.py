@@ -38,7 +38,7 @@ from ..core.clock import format_time
 from ..core.errors import DialpadError
 from ..core.policy import DIALPAD, WARNING_LEVELS, WarningLevels
 from ..health.tracker import LEVEL_COLOURS, FleetTracker
-from ..health.window import simulate
+from ..health.window import infer_patches, simulate
 from .sources import Source
 
 __all__ = ["FleetDashboard", "dashboard_from_env"]
@@ -325,10 +325,12 @@ class FleetDashboard(widgets.VBox):
             self.window_chart.layout.display = self.latency_chart.layout.display = "none"
             self.calls.value = f"<i>No calls through {html.escape(name)} yet.</i>"
         else:
-            sim = simulate(attempts)
+            patches = infer_patches(attempts)  # re-enables and resets the log shows
+            sim = simulate(attempts, patches=patches)
             self.window_chart.value = _png(
                 error_window_chart(
                     sim,
+                    patches=patches,
                     router_names={rid: name},
                     timezone=self.timezone,
                     title=f"{name}: errors in the last hour",
