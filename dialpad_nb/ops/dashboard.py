@@ -115,19 +115,17 @@ class FleetDashboard(widgets.VBox):
         )
         self.refresh_button = widgets.Button(description="Refresh now")
         self.selector = widgets.Dropdown(description="Router", options=[], value=None)
-        self.window_chart = widgets.Image(
-            format="png", layout=widgets.Layout(max_width="720px", display="none")
-        )
-        self.latency_chart = widgets.Image(
-            format="png", layout=widgets.Layout(max_width="720px", display="none")
-        )
+        self.window_chart = widgets.Image(format="png", layout=widgets.Layout(width="49%", display="none"))
+        self.latency_chart = widgets.Image(format="png", layout=widgets.Layout(width="49%", display="none"))
         self.calls = widgets.HTML()
         self.guard = widgets.HTML()
         self.enable_reset_button = widgets.Button(
             description="Enable + reset errors", button_style="success", layout=widgets.Layout(width="auto")
         )
         self.disable_button = widgets.Button(description="Disable", button_style="warning")
-        self.confirm = widgets.Text(description="Type its name", placeholder="to delete")
+        self.confirm = widgets.Text(
+            description="Type its name", placeholder="to delete", style={"description_width": "initial"}
+        )
         self.delete_button = widgets.Button(description="Delete router", button_style="danger", disabled=True)
         self.action_status = widgets.HTML()
         actions = widgets.VBox(
@@ -242,7 +240,7 @@ class FleetDashboard(widgets.VBox):
             )
         self.status.value = (
             "<div class='dpnb-status dpnb-unreachable' style='background:#fff3cd;padding:6px;border:1px solid #e0a800'>"
-            f"<b>Source unreachable</b> ({label}): {html.escape(self.error or '')}. {kept} "
+            f"<b>Source unreachable</b> ({label}): {html.escape((self.error or '').rstrip('.'))}. {kept} "
             f"Retrying every {self.interval_s:g} s.</div>"
         )
 

@@ -147,8 +147,18 @@ class DashboardPage:
             self.remote.append(url)
 
     def snap(self, name: str) -> Path:
+        """The whole dashboard: Voila scrolls it inside the page, so the window grows to fit it."""
         path = self.shots / f"dashboard-{name}.png"
-        self.page.screenshot(path=str(path), full_page=True)
+        dashboard = self.page.locator(".dpnb-dashboard")
+        viewport = self.page.viewport_size
+        box = dashboard.bounding_box()
+        if viewport and box and box["height"] + 200 > viewport["height"]:
+            self.page.set_viewport_size({"width": viewport["width"], "height": int(box["height"]) + 300})
+        try:
+            dashboard.screenshot(path=str(path))
+        finally:
+            if viewport:
+                self.page.set_viewport_size(viewport)
         _screenshots.append(path)
         return path
 
