@@ -168,16 +168,23 @@ def test_endpoint_log_deadline_comes_from_the_policy():
     assert attempts["outcome"].tolist() == ["timeout"]
 
 
-def test_endpoint_log_of_another_version_is_rejected_naming_both_versions():
-    attempts, rejects = read_endpoint_log(io.StringIO(kit_line(v=2) + "\n" + kit_line(ts=T0 + 1)))
+def test_endpoint_log_of_another_version_is_rejected_naming_the_versions_read():
+    attempts, rejects = read_endpoint_log(io.StringIO(kit_line(v=3) + "\n" + kit_line(ts=T0 + 1)))
     assert len(attempts) == 1
-    assert rejects["reason"].tolist() == ["line 1: unsupported endpoint log version 2 (expected 1)"]
+    assert rejects["reason"].tolist() == ["line 1: unsupported endpoint log version 3 (expected one of 1, 2)"]
+
+
+def test_endpoint_log_versions_1_and_2_read_the_same():
+    v2 = kit_line(v=2, side="control", answered_by="control", control=None, shadows=[])
+    attempts, rejects = read_endpoint_log(io.StringIO(kit_line() + "\n" + v2 + "\n"))
+    assert rejects.empty
+    assert attempts.drop(columns="time").iloc[0].equals(attempts.drop(columns="time").iloc[1])
 
 
 def test_endpoint_log_rejects_bad_lines_with_line_numbers(tmp_path):
     path = tmp_path / "kit.jsonl"
     path.write_text(
-        "\n".join([kit_line(), "{not json", kit_line(v=2), kit_line(status=None), "", kit_line(ts="x")])
+        "\n".join([kit_line(), "{not json", kit_line(v=3), kit_line(status=None), "", kit_line(ts="x")])
         + "\n"
     )
     attempts, rejects = read_endpoint_log(path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import jwt
@@ -409,6 +410,21 @@ _GOOD = st.builds(
     st.sampled_from(["+14155550123", "(206) 555-0100", "+442079460000", "+1555", "", "0014155550123"]),
     st.sampled_from([None, "", "shared", "local"]),
 )
+_V2_RESULT = {"decision": {"target_id": 4, "target_type": "callcenter"}, "rule": "x", "outcome": "ok",
+              "error": None, "duration_ms": 2.5}  # fmt: skip
+_V2_SHADOWS = [
+    {"name": "candidate", **_V2_RESULT},
+    {
+        "name": "slow",
+        "decision": None,
+        "rule": None,
+        "outcome": "timeout",
+        "error": "late",
+        "duration_ms": 2000.0,
+    },
+    {"name": "odd", "decision": "not a target", "outcome": "nonsense"},  # read_calls does not read shadows
+]
+_KNOWN_EVENT = re.compile(r'^\{"v": [12], "event": "(reload|canary)"')
 _LINE = st.one_of(
     _GOOD,
     st.integers(1, 40).map(lambda cid: sign(payload(cid))),
@@ -426,13 +442,72 @@ _LINE = st.one_of(
             json.dumps({"v": 1, "event": 5}),
         ]
     ),
+    st.builds(  # version 2: shadows and canary arms beside the answer (read_calls reads the answer)
+        lambda cid, side, shadows: json.dumps(
+            {
+                **log_record(payload(cid), decision={"target_id": 3, "target_type": "user"}, rule="r"),
+                "v": 2,
+                "side": side,
+                "answered_by": side,
+                "control": _V2_RESULT if side == "candidate" else None,
+                "shadows": shadows,
+            }
+        ),  # fmt: skip
+        st.integers(1, 40),
+        st.sampled_from([None, "control", "candidate"]),
+        st.lists(st.sampled_from(_V2_SHADOWS), max_size=3),
+    ),
+    st.sampled_from(  # version 2 events (canary, reload with shadows): skipped and counted
+        [
+            json.dumps(
+                {
+                    "v": 2,
+                    "event": "canary",
+                    "ts": 4,
+                    "action": "stop",
+                    "candidate": "c",
+                    "share": 0.1,
+                    "trigger": "auto",
+                    "reason": "failed",
+                    "candidate_calls": 20,
+                    "candidate_failures": 7,
+                    "control_calls": 21,
+                    "control_failures": 0,
+                    "pid": 9,
+                }
+            ),  # fmt: skip
+            json.dumps(
+                {
+                    "v": 2,
+                    "event": "reload",
+                    "ts": 5,
+                    "ok": True,
+                    "trigger": "api",
+                    "shadows": [{"shadow": "c", "name": "m", "sha256": "ab", "rules": 3}],
+                }
+            ),  # fmt: skip
+        ]
+    ),
     st.integers(1, 40).map(lambda cid: sign({**payload(cid), "exp": 1_000})),
     st.integers(1, 40).map(lambda cid: sign({**payload(cid), "exp": 4_000_000_000})),
     st.integers(1, 40).map(lambda cid: json.dumps({"token": sign(payload(cid)), "received": 1})),
     st.integers(1, 40).map(lambda cid: json.dumps(log_record(payload(cid), decision={"target_id": "x"}))),
     st.integers(1, 40).map(lambda cid: json.dumps(payload(cid, contact_id=cid * 7, contact_type="shared"))),
     st.sampled_from(
-        ["", "   ", "{", "nope", "[]", "{}", '{"call_id": 1}', "null", '{"v": 2}', "a.b.c", ".a.b"]
+        [
+            "",
+            "   ",
+            "{",
+            "nope",
+            "[]",
+            "{}",
+            '{"call_id": 1}',
+            "null",
+            '{"v": 2}',
+            '{"v": 3}',
+            "a.b.c",
+            ".a.b",
+        ]
     ),
     st.builds(
         lambda cid, ds: json.dumps(payload(cid, date_started=ds)),
@@ -462,7 +537,7 @@ def test_counts_invariant_and_paths_agree(
     path.write_text("".join(line + "\n" for line in lines), encoding="utf-8", errors="surrogateescape")
     # blank = ASCII whitespace only (a line of U+00A0 is a record, and not JSON)
     records = sum(1 for line in lines if line.encode("utf-8", "surrogateescape").strip())
-    events = sum(1 for line in lines if line.startswith('{"v": 1, "event": "reload"'))
+    events = sum(1 for line in lines if _KNOWN_EVENT.match(line))
     res = read_calls(path, secret=secret)
     assert len(res.calls) + len(res.rejects) + events == records == res.records
     assert sum(res.skipped.values()) == events

@@ -83,7 +83,7 @@ def test_plain_json_request_is_answered_and_logged(tmp_path):
     rec = only_record(app)
     assert tuple(rec) == LOG_FIELDS
     assert rec == {
-        "v": 1,
+        "v": 2,
         "ts": 1_767_603_600_000,
         "call_id": 1_000_001,
         "payload": REQ,
@@ -95,6 +95,10 @@ def test_plain_json_request_is_answered_and_logged(tmp_path):
         "latency_ms": rec["latency_ms"],
         "outcome": "ok",
         "error": None,
+        "side": None,  # no canary, no shadows: the experiment fields are empty
+        "answered_by": None,
+        "control": None,
+        "shadows": [],
     }
     assert isinstance(rec["latency_ms"], float) and rec["latency_ms"] >= 0
     assert log_records(tmp_path / "endpoint.jsonl") == [rec]

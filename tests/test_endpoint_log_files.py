@@ -188,3 +188,43 @@ def test_an_event_record_is_recognised_and_an_unknown_event_is_a_reject(tmp_path
     pd.testing.assert_series_equal(
         read_log(p).frame["call_id"], pd.Series([1, 2], dtype="Int64", name="call_id")
     )
+
+
+def _rotate_while_reading(monkeypatch, path: Path, *, new_active: bool) -> list[str]:
+    """The first time a reader opens the active file, the endpoint rotates it just before: the
+    active file becomes a new generation and (``new_active``) a new active file starts."""
+    import dialpad_nb.calls.endpoint_log as module
+
+    real_open = module.open_generation
+    rotated: list[str] = []
+
+    def racing_open(p):
+        if Path(p) == path and not rotated:
+            moved = rotated_name(path, "20260101T000000000001Z")
+            path.rename(moved)
+            rotated.append(moved.name)
+            if new_active:
+                path.write_text(json.dumps(request_record(3)) + "\n")
+        return real_open(p)
+
+    monkeypatch.setattr(module, "open_generation", racing_open)
+    return rotated
+
+
+@pytest.mark.parametrize("new_active", [False, True], ids=["active-file-gone", "new-active-file"])
+def test_a_rotation_between_listing_and_reading_loses_and_repeats_nothing(tmp_path, monkeypatch, new_active):
+    path = tmp_path / "e.jsonl"
+    rotated_name(path, "20260101T000000000000Z").write_text(json.dumps(request_record(1)) + "\n")
+    path.write_text(json.dumps(request_record(2)) + "\n" + json.dumps(reload_record()) + "\n")
+    rotated = _rotate_while_reading(monkeypatch, path, new_active=new_active)
+    read = read_log(path)
+    assert rotated, "the rotation happened during the read"
+    expected = [1, 2, 3] if new_active else [1, 2]
+    assert read.frame["call_id"].tolist() == expected  # each record once, in log order
+    assert read.rejects.empty and read.skipped == {"reload": 1}
+    assert read_log_events(path)["event"].tolist() == ["reload"]
+
+
+def test_a_missing_log_is_still_a_missing_file_not_a_rotation(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        read_log(tmp_path / "nothing.jsonl")

@@ -18,12 +18,14 @@ import gzip
 import json
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
-from typing import IO, Any
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any, TypeVar
 
 import pandas as pd
 
 from ..core.endpoint_log import BadLogRecord, LogEvent, LogRecord, check_record, log_files, open_generation
+from ..core.errors import SourceChanging
 from ..core.frames import ReadResult, rejects_frame
 
 __all__ = [
@@ -68,10 +70,22 @@ LOG_EVENT_COLUMNS: tuple[str, ...] = (
     "serving_sha256",
     "error",
     "pid",
+    "action",
+    "candidate",
+    "share",
+    "reason",
+    "candidate_calls",
+    "candidate_failures",
+    "control_calls",
+    "control_failures",
     "source",
     "line",
 )
-"""Columns of :func:`read_log_events`' table (one row per event record, e.g. a matrix reload)."""
+"""Columns of :func:`read_log_events`' table (one row per event record: a matrix reload, with
+``ok``..``pid``; a canary change, with ``action``..``control_failures``; a column an event
+does not have is missing)."""
+
+_COUNTS = ("candidate_calls", "candidate_failures", "control_calls", "control_failures")
 
 LogSource = str | os.PathLike | IO[Any] | Iterable[Mapping[str, Any]]
 """A log file (``.gz`` too), an open file, an ``EndpointLog`` (its ``records()``), or records."""
@@ -118,6 +132,36 @@ def log_sources(source: LogSource, name: str | None = None) -> list[tuple[str, A
             return [(name, files[0])]
         return [(os.fspath(f), f) for f in files]
     return [(name or "log", source)]
+
+
+T = TypeVar("T")
+_SNAPSHOT_TRIES = 5
+
+
+def _generations(source: str | os.PathLike) -> frozenset[str]:
+    """The rotated generations of a log, by name without ``.gz`` (compressing one changes nothing)."""
+    return frozenset(f.name.removesuffix(".gz") for f in log_files(source) if f != Path(source))
+
+
+def read_whole(source: LogSource, name: str | None, build: Callable[[list[tuple[str, Any]]], T]) -> T:
+    """``build(log_sources(source, name))`` on a snapshot of a rotated log that no rotation moved
+    under it: a live endpoint may rotate between listing its files and reading them (the active
+    file renamed away, or a generation read twice or not at all). The read is done again when a
+    listed file vanished or the generations changed meanwhile; :class:`SourceChanging` after
+    five tries. Anything but a path is read once."""
+    if not isinstance(source, (str, os.PathLike)):
+        return build(log_sources(source, name))
+    for _ in range(_SNAPSHOT_TRIES):
+        before = _generations(source)
+        try:
+            result = build(log_sources(source, name))
+        except FileNotFoundError:
+            if _generations(source) == before:
+                raise  # not a rotation: the file is simply not there
+            continue
+        if _generations(source) == before:
+            return result
+    raise SourceChanging(f"{os.fspath(source)} kept rotating while it was being read; read it again")
 
 
 def iter_log(source: LogSource) -> Iterator[tuple[int, LogRecord | LogEvent | BadLogRecord, str]]:
@@ -198,10 +242,13 @@ def read_log(source: LogSource, *, name: str | None = None) -> ReadResult:
     not log records (the one rejects frame). ``name`` labels the rows' and rejects' ``source``
     (default: the file name; a rotated log is read across its generations, each its own
     source). Event records are skipped and counted in ``skipped``."""
+    return read_whole(source, name, lambda sources: _read_log(source, sources))
+
+
+def _read_log(source: LogSource, sources: list[tuple[str, Any]]) -> ReadResult:
     rows: list[dict[str, Any]] = []
     rejects = []
     skipped: Counter[str] = Counter()
-    sources = log_sources(source, name)
     for label, one in sources:
         bad: list[tuple[int, str, str, str]] = []
         for line, rec, raw in _iter_one(one):
@@ -234,27 +281,63 @@ def read_log(source: LogSource, *, name: str | None = None) -> ReadResult:
 
 def read_log_events(source: LogSource, *, name: str | None = None) -> pd.DataFrame:
     """The log's event records (matrix reloads: when, what triggered them, loaded or refused and
-    why) as a table (:data:`LOG_EVENT_COLUMNS`), oldest first; request records are not in it."""
+    why; canary changes: started, share, stopped and why, resumed) as a table (:data:`LOG_EVENT_COLUMNS`), oldest first; request records are not in it."""
+    return read_whole(source, name, _read_log_events)
+
+
+def _read_log_events(sources: list[tuple[str, Any]]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
-    for label, one in log_sources(source, name):
+    for label, one in sources:
         for line, rec, _raw in _iter_one(one):
             if not isinstance(rec, LogEvent):
                 continue
             row = {c: rec.get(c) for c in LOG_EVENT_COLUMNS if c not in ("time", "event", "source", "line")}
-            for key in ("ts", "rules", "pid"):
+            for key in ("ts", "rules", "pid", *_COUNTS):
                 value = row[key]
                 if isinstance(value, bool) or not isinstance(value, int):
                     row[key] = None
-            for key in ("trigger", "name", "sha256", "serving_sha256", "error"):
+            for key in (
+                "trigger",
+                "name",
+                "sha256",
+                "serving_sha256",
+                "error",
+                "action",
+                "candidate",
+                "reason",
+            ):
                 if not isinstance(row[key], str):
                     row[key] = None
             row["ok"] = row["ok"] if isinstance(row["ok"], bool) else None
+            share = row["share"]
+            row["share"] = (
+                float(share) if isinstance(share, (int, float)) and not isinstance(share, bool) else None
+            )
             rows.append({**row, "event": rec.event, "source": label, "line": line})
     columns = [c for c in LOG_EVENT_COLUMNS if c != "time"]
     df = pd.DataFrame(rows, columns=columns).astype(
-        {"ts": "Int64", "rules": "Int64", "pid": "Int64", "ok": "boolean", "line": "int64"}
+        {
+            "ts": "Int64",
+            "rules": "Int64",
+            "pid": "Int64",
+            "ok": "boolean",
+            "line": "int64",
+            "share": "float64",
+        }
+        | dict.fromkeys(_COUNTS, "Int64")
     )
-    for c in ("event", "trigger", "name", "sha256", "serving_sha256", "error", "source"):
+    for c in (
+        "event",
+        "trigger",
+        "name",
+        "sha256",
+        "serving_sha256",
+        "error",
+        "action",
+        "candidate",
+        "reason",
+        "source",
+    ):
         df[c] = df[c].astype("string")
     df.insert(1, "time", pd.to_datetime(df["ts"], unit="ms", utc=True))
     return df

@@ -32,8 +32,8 @@ import pyarrow.json as pj
 
 from ..core.clock import MAX_MS, MIN_MS, to_ms
 from ..core.endpoint_log import (
-    ENDPOINT_LOG_VERSION,
     EVENT_KINDS,
+    READ_VERSIONS,
     BadLogRecord,
     LogEvent,
     check_record,
@@ -407,7 +407,7 @@ class CallReader:
         if (
             not pa.types.is_integer(v.type)
             or v.null_count
-            or not pc.all(pc.equal(v, ENDPOINT_LOG_VERSION)).as_py()
+            or not pc.all(pc.is_in(v, value_set=pa.array(READ_VERSIONS, pa.int64()))).as_py()
         ):
             return False
         if "event" in table.column_names:  # event records (reloads) are skipped and counted

@@ -5,6 +5,10 @@
     dialpad-nb endpoint --matrix routing.csv --timezone America/Los_Angeles --crm crm.csv \\
         --secret-env ROUTER_SECRET --log endpoint.jsonl --workers 2 --watch
 
+    # try a candidate on live calls: a shadow, and 5 % of callers answered by it
+    dialpad-nb endpoint --matrix routing.csv --shadow candidate=routing_candidate.csv \\
+        --canary candidate=0.05 --admin-token-env CANARY_ADMIN_TOKEN --alert-url-env CANARY_ALERT_URL ...
+
 The command line becomes one JSON *spec* (:func:`endpoint_spec`); :func:`app_from_spec` builds
 the app from it, in this process (one worker) or in each of ``--workers`` processes
 (``dialpad_nb.cli._endpoint_worker``). A bad matrix, CRM export, secret or flag is refused
@@ -38,13 +42,17 @@ def endpoint_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[
     is bad). ``--check-directory`` fetches the company directory here, once."""
     from ..core.errors import ValidationError
 
+    shadows = _shadow_args(args.shadow or [])
+    canary = _canary_args(args.canary or [], shadows)
     if args.matrix is None:
         for flag, value in (("timezone", args.timezone), ("crm", args.crm), ("watch", args.watch)):
-            if value:
-                raise ValidationError("only with --matrix", field=flag)
+            if value and not (shadows and flag != "watch"):
+                raise ValidationError(
+                    "only with --matrix" + (" or --shadow" if flag != "watch" else ""), field=flag
+                )
         if args.check_directory:
             raise ValidationError("only with --matrix", field="check-directory")
-    elif not args.timezone:
+    if (args.matrix is not None or shadows) and not args.timezone:
         raise ValidationError(
             "give the timezone the matrix's hours and days are in, e.g. --timezone America/Los_Angeles "
             "(--timezone UTC if they are in UTC)",
@@ -63,6 +71,15 @@ def endpoint_spec(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[
         "log_max_bytes": args.log_max_bytes,
         "log_keep": args.log_keep,
         "watch": args.watch_interval if args.watch else None,
+        "shadows": [[name, os.path.abspath(path)] for name, path in shadows],
+        "shadow_budget": args.shadow_budget,
+        "canary": canary,
+        "canary_min_calls": args.canary_min_calls,
+        "canary_margin": args.canary_margin,
+        "canary_salt": args.canary_salt,
+        "canary_state": None,
+        "admin_token_env": args.admin_token_env,
+        "alert_url_env": args.alert_url_env,
     }
     if args.check_directory:
         spec["directory"] = _fetch_directory(environ)
@@ -79,17 +96,90 @@ def _fetch_directory(environ: Mapping[str, str]) -> list[list[Any]]:
         client.close()
 
 
+def _shadow_args(values: list[str]) -> list[tuple[str, str]]:
+    from ..core.errors import ValidationError
+
+    out: list[tuple[str, str]] = []
+    for text in values:
+        name, sep, path = text.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise ValidationError(
+                f"expected NAME=CSV such as candidate=routing_candidate.csv, got {text!r}", field="shadow"
+            )
+        if name.strip() in [n for n, _ in out]:
+            raise ValidationError(f"two shadows named {name.strip()!r}", field="shadow")
+        out.append((name.strip(), path.strip()))
+    return out
+
+
+def _canary_args(values: list[str], shadows: list[tuple[str, str]]) -> dict[str, float] | None:
+    from ..core.errors import ValidationError
+    from ..endpoint.canary import check_share
+
+    if not values:
+        return None
+    names = [n for n, _ in shadows]
+    out: dict[str, float] = {}
+    for text in values:
+        name, sep, share = text.partition("=")
+        name = name.strip()
+        if not sep:
+            raise ValidationError(f"expected NAME=SHARE such as candidate=0.05, got {text!r}", field="canary")
+        if name not in names:
+            raise ValidationError(
+                f"{name!r} is not a shadow: give it with --shadow {name}=CSV (shadows: {', '.join(names) or 'none'})",
+                field="canary",
+            )
+        try:
+            value = float(share)
+        except ValueError:
+            raise ValidationError(
+                f"{share.strip()!r} is not a number from 0 to 1", field=f"canary {name}"
+            ) from None
+        out[name] = check_share(value, field=f"canary {name}")
+    return out
+
+
+def _env_value(name: str | None, environ: Mapping[str, str], flag: str) -> str | None:
+    from ..core.errors import ValidationError
+
+    if not name:
+        return None
+    value = environ.get(name)
+    if not value:
+        raise ValidationError(f"environment variable {name} is not set", field=flag)
+    return value
+
+
+def _directory(spec: Mapping[str, Any]) -> Any:
+    from ..core.models import DirectoryEntry
+
+    if spec.get("directory") is None:
+        return None
+    return [DirectoryEntry(int(i), str(t), str(n)) for i, t, n in spec["directory"]]
+
+
+def shadow_sources(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The shadows (``--shadow NAME=CSV``) a spec serves, as matrix sources."""
+    from ..rules.matrix_file import MatrixSource
+
+    return {
+        name: MatrixSource(
+            path, timezone=spec["timezone"], crm=spec["crm"], directory=_directory(spec), name=name
+        )
+        for name, path in spec.get("shadows") or []
+    }
+
+
 def rule_source(spec: Mapping[str, Any]) -> Any:
     """The rule (``--rules``) or the matrix source (``--matrix``) a spec serves."""
-    from ..core.models import DirectoryEntry
     from ..endpoint.app import load_rules
     from ..rules.matrix_file import MatrixSource
 
     if spec["matrix"]:
-        directory = None
-        if spec["directory"] is not None:
-            directory = [DirectoryEntry(int(i), str(t), str(n)) for i, t, n in spec["directory"]]
-        return MatrixSource(spec["matrix"], timezone=spec["timezone"], crm=spec["crm"], directory=directory)
+        return MatrixSource(
+            spec["matrix"], timezone=spec["timezone"], crm=spec["crm"], directory=_directory(spec)
+        )
     import inspect
 
     rules = load_rules(spec["rules"])
@@ -123,6 +213,17 @@ def app_from_spec(spec: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
             "give --fallback TYPE:ID (the rules object has no 'fallback')", field="fallback"
         )
     log = EndpointLog(spec["log"], max_bytes=spec["log_max_bytes"], max_files=spec["log_keep"])
+    experiment: dict[str, Any] = {}
+    if spec.get("shadows"):
+        experiment.update(shadows=shadow_sources(spec), shadow_budget_s=spec.get("shadow_budget"))
+    if spec.get("canary") is not None:
+        experiment.update(
+            canary=spec["canary"],
+            canary_min_calls=spec["canary_min_calls"],
+            canary_margin=spec["canary_margin"],
+            canary_salt=spec["canary_salt"],
+            canary_state=spec.get("canary_state"),
+        )
     return routing_endpoint(
         source,
         secret=_secret(spec, environ),
@@ -130,6 +231,10 @@ def app_from_spec(spec: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
         budget_s=spec["budget"],
         log=log,
         watch_s=spec["watch"],
+        admin_token=_env_value(spec.get("admin_token_env"), environ, "admin-token-env"),
+        alert_url=_env_value(spec.get("alert_url_env"), environ, "alert-url-env"),
+        directory=_directory(spec),
+        **experiment,
     )
 
 
@@ -140,9 +245,16 @@ def endpoint_app(args: argparse.Namespace, environ: Mapping[str, str]) -> Any:
 
 def _check_spec(spec: Mapping[str, Any], environ: Mapping[str, str]) -> Any:
     """Everything a worker will do at start that can fail, done once here (nothing written)."""
-    from ..core.errors import ValidationError
+    from ..core.errors import DialpadError, ValidationError
 
     _secret(spec, environ)
+    _env_value(spec.get("admin_token_env"), environ, "admin-token-env")
+    _env_value(spec.get("alert_url_env"), environ, "alert-url-env")
+    for name, shadow in shadow_sources(spec).items():
+        try:
+            shadow.load()
+        except DialpadError as exc:
+            raise ValidationError(str(exc), field=f"shadow {name!r}") from None
     source = rule_source(spec)
     if spec["matrix"]:
         return source.load()
@@ -229,11 +341,21 @@ def _run_endpoint(args: argparse.Namespace) -> int:
             )
         lines.append(f"Log: {spec['log'] or '(memory only)'}")
         lines.append("Health: GET /healthz; metrics: GET /metrics (all workers)")
+        if spec.get("shadows"):
+            lines.append("Shadows: " + ", ".join(name for name, _ in spec["shadows"]))
+        if spec.get("canary") is not None:
+            shares = ", ".join(f"{n} {v:.0%}" for n, v in spec["canary"].items())
+            lines.append(
+                f"Canary: {shares} (stops itself; state shared by the workers, counts per worker)"
+                + ("; admin: /admin/canary" if spec.get("admin_token_env") else "")
+            )
         if spec["matrix"]:
             lines.append("Reload: send SIGHUP" + (" (watching the files)" if spec["watch"] else ""))
         return lines
 
     metrics_dir = tempfile.mkdtemp(prefix="dialpad-nb-metrics-")
+    if spec.get("canary") is not None:  # the workers share the canary's shares and stops through this file
+        spec["canary_state"] = os.path.join(metrics_dir, "canary-state.json")
     try:
         return run_workers(
             WORKER_FACTORY,
@@ -319,6 +441,47 @@ def add(subparsers: Any) -> None:
     p.add_argument(
         "--watch", action="store_true", help="reload the matrix (and CRM) when the files change and settle"
     )
+    p.add_argument(
+        "--shadow",
+        action="append",
+        metavar="NAME=CSV",
+        help="a candidate matrix evaluated on every request beside the answer, never delaying it "
+        "(repeatable; same --timezone and --crm; reloaded with the matrix)",
+    )
+    p.add_argument(
+        "--shadow-budget",
+        type=float,
+        default=None,
+        metavar="S",
+        help="seconds each shadow may take (default: half of --budget)",
+    )
+    p.add_argument(
+        "--canary",
+        action="append",
+        metavar="NAME=SHARE",
+        help="answer SHARE of callers (0-1, sticky per caller) with the shadow NAME; its failing answers "
+        "are replaced by the control's and it stops itself when it fails more than the control",
+    )
+    p.add_argument(
+        "--canary-min-calls", type=_positive_int, default=50, metavar="N",
+        help="candidate calls counted before the automatic stop may decide (default: 50)",
+    )  # fmt: skip
+    p.add_argument(
+        "--canary-margin", type=float, default=0.05, metavar="RATE",
+        help="stop when the candidate's failure rate exceeds the control's by more than this (default: 0.05)",
+    )  # fmt: skip
+    p.add_argument(
+        "--canary-salt", default="dialpad_nb-canary", metavar="TEXT",
+        help="salt of the caller hash (change it to draw other callers)",
+    )  # fmt: skip
+    p.add_argument(
+        "--admin-token-env", metavar="VAR", default=None,
+        help="environment variable holding the token of /admin/canary (32+ characters; default: no admin route)",
+    )  # fmt: skip
+    p.add_argument(
+        "--alert-url-env", metavar="VAR", default=None,
+        help="environment variable holding a URL told (Slack-style JSON {\"text\"}) when the canary stops",
+    )  # fmt: skip
     p.add_argument(
         "--watch-interval", type=float, default=1.0, metavar="S", help="seconds between checks (default: 1)"
     )

@@ -16,10 +16,17 @@ a two-worker endpoint and compares). Metrics (all prefixed ``dialpad_endpoint_``
 ``reload_refused``                        gauge      1 while the last reload was refused and the
                                                      previous rules still serve
 ``rules_loaded_timestamp_seconds``        gauge      when the serving rules were loaded
+``shadow_results_total{shadow,result}``   counter    each shadow's result against the control's:
+                                                     :data:`SHADOW_VERDICTS` (match, mismatch,
+                                                     timeout, error, busy, control_failed)
+``canary_requests_total{side,answered_by}`` counter  requests by canary side and by whose answer
+                                                     was sent (a failing candidate: the control)
+``canary_share{candidate}``               gauge      the share of callers a candidate answers
+``canary_stopped{candidate}``             gauge      1 once the canary stopped the candidate
 ========================================  =========  ==============================================
 
-Labels are outcomes, reasons, rule names and triggers only: never the secret, a caller or any
-CRM value.
+Labels are outcomes, reasons, rule, shadow and candidate names and triggers only: never the
+secret, the admin token, a caller or any CRM value.
 
 **Several workers.** When ``PROMETHEUS_MULTIPROC_DIR`` is set (``dialpad-nb endpoint
 --workers N`` sets it to a fresh folder), prometheus-client's multiprocess mode is on: each
@@ -34,7 +41,19 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..core.endpoint_log import FALLBACK_REASONS, LOG_OUTCOMES, RELOAD_TRIGGERS, fallback_reason
+from ..core.endpoint_log import (
+    FALLBACK_REASONS,
+    LOG_OUTCOMES,
+    RELOAD_TRIGGERS,
+    SHADOW_VERDICTS,
+    BadLogRecord,
+    Experiment,
+    LogRecord,
+    check_record,
+    experiment_of,
+    fallback_reason,
+    shadow_verdict,
+)
 from ..core.policy import DIALPAD, Policy
 
 __all__ = ["MULTIPROC_ENV", "EndpointMetrics", "latency_buckets"]
@@ -104,6 +123,32 @@ class EndpointMetrics:
             registry=reg,
             multiprocess_mode="liveall",
         )
+        self.shadow_results = Counter(
+            "dialpad_endpoint_shadow_results",
+            "Shadow results against the control's (match, mismatch, timeout, error, busy, control_failed)",
+            ["shadow", "result"],
+            registry=reg,
+        )
+        self.canary_requests = Counter(
+            "dialpad_endpoint_canary_requests",
+            "Requests by canary side and by whose answer was sent",
+            ["side", "answered_by"],
+            registry=reg,
+        )
+        self.canary_share = Gauge(
+            "dialpad_endpoint_canary_share",
+            "Share of callers a canary candidate answers",
+            ["candidate"],
+            registry=reg,
+            multiprocess_mode="livemax",
+        )
+        self.canary_stopped = Gauge(
+            "dialpad_endpoint_canary_stopped",
+            "1 once the canary stopped the candidate (the control answers its callers)",
+            ["candidate"],
+            registry=reg,
+            multiprocess_mode="livemax",
+        )
         for outcome in LOG_OUTCOMES:
             self.requests.labels(outcome)
         for reason in FALLBACK_REASONS:
@@ -114,8 +159,10 @@ class EndpointMetrics:
 
     # ------------------------------------------------------------------ counting
 
-    def observe(self, record: Mapping[str, Any]) -> None:
-        """Count one request from its log record (``make_record``'s fields)."""
+    def observe(self, record: Mapping[str, Any], experiment: Experiment | None = None) -> None:
+        """Count one request from its log record (``make_record``'s fields); ``experiment`` is
+        the record's :func:`~dialpad_nb.core.endpoint_log.experiment_of` when the caller has it
+        already (the kit builds both from the same results), else it is read from the record."""
         outcome = record.get("outcome")
         self.requests.labels(outcome).inc()
         reason = fallback_reason(outcome, record.get("fallback"), record.get("error"))
@@ -127,6 +174,35 @@ class EndpointMetrics:
         latency = record.get("latency_ms")
         if isinstance(latency, (int, float)):
             self.latency.observe(max(float(latency), 0.0) / 1000)
+        if experiment is not None or record.get("shadows") or record.get("side") is not None:
+            self._observe_experiment(record, experiment)
+
+    def _observe_experiment(self, record: Mapping[str, Any], exp: Experiment | None) -> None:
+        """Shadow verdicts and canary sides (:func:`shadow_verdict`, as the reports compare them)."""
+        if exp is None:
+            try:
+                rec = check_record(record)
+                if not isinstance(rec, LogRecord):
+                    return
+                exp = experiment_of(rec)
+            except BadLogRecord:  # pragma: no cover - the kit writes what it checks
+                return
+        for shadow in exp.shadows:
+            self.shadow_results.labels(shadow.name, shadow_verdict(exp.control, shadow)).inc()
+        if exp.side is not None:
+            self.canary_requests.labels(exp.side, exp.answered_by or exp.side).inc()
+
+    def shadows_known(self, names: Iterable[str]) -> None:
+        """List every result of every shadow at 0 (a scrape shows them before the first request)."""
+        for name in names:
+            for verdict in SHADOW_VERDICTS:
+                self.shadow_results.labels(name, verdict)
+
+    def canary_state(self, status: Mapping[str, Any]) -> None:
+        """Set the canary gauges from :meth:`~dialpad_nb.endpoint.canary.Canary.status`."""
+        for name, item in status.get("candidates", {}).items():
+            self.canary_share.labels(name).set(item["share"])
+            self.canary_stopped.labels(name).set(1 if item["stopped"] else 0)
 
     def rules_loaded(self, *, trigger: str, rule_names: Iterable[str], at_ms: int) -> None:
         """New rules serve: count the load, list their rules (at 0 hits), clear the refused flag."""

@@ -10,7 +10,10 @@ One import for the analyst; the work lives in small modules:
 * :mod:`.budget` — budget left now and the expected time to disable;
 * :mod:`.summary` — :func:`health_summary`, the numbers shown for one router;
 * :mod:`.tracker` — :class:`FleetTracker`, every router's standing now, updated attempt by attempt;
-* :mod:`.endpoint_probe` — replay logged requests to an endpoint over HTTP, as Dialpad would.
+* :mod:`.endpoint_probe` — replay logged requests to an endpoint over HTTP, as Dialpad would;
+* :mod:`.shadow` — shadow rules against the control on live calls (:func:`shadow_report`);
+* :mod:`.canary` — a canary's arms compared, with intervals (:func:`canary_report`);
+* :mod:`.intervals` — Wilson, Newcombe and bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ from .attempts import (
     write_attempts_csv,
 )
 from .budget import Forecast, disable_eta_s, forecast
+from .canary import CANARY_METRICS, CanaryReport, canary_report
 from .endpoint_probe import FaultSwitch, ProbeResult, probe
 from .history import from_dialpad_calls
+from .intervals import bootstrap_percentile_diff, newcombe_interval, wilson_interval
 from .latency import latency_band, latency_by_hour, latency_by_outcome, latency_summary
+from .shadow import ShadowReport, shadow_report
 from .summary import health_summary
 from .tracker import FLEET_COLUMNS, LEVEL_COLOURS, FleetTracker, RouterStanding
 from .window import (
@@ -46,17 +52,22 @@ from .window import (
 
 __all__ = [
     "ATTEMPT_COLUMNS",
+    "CANARY_METRICS",
     "FLEET_COLUMNS",
     "LEVEL_COLOURS",
     "FleetTracker",
     "RouterStanding",
     "PATCH_COLUMNS",
     "SIDE_BY_SIDE_COLUMNS",
+    "CanaryReport",
     "FaultSwitch",
     "Forecast",
     "ProbeResult",
+    "ShadowReport",
     "apply_deadline",
     "attempts_from_records",
+    "bootstrap_percentile_diff",
+    "canary_report",
     "compare_policies",
     "disable_eta_s",
     "error_count_curve",
@@ -70,13 +81,16 @@ __all__ = [
     "latency_by_outcome",
     "latency_summary",
     "make_patches",
+    "newcombe_interval",
     "probe",
     "read_attempts_csv",
     "read_endpoint_log",
+    "shadow_report",
     "side_by_side",
     "simulate",
     "simulate_router",
     "what_if",
+    "wilson_interval",
     "window_summary",
     "write_attempts_csv",
 ]

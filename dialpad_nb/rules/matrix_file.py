@@ -63,6 +63,10 @@ class LoadedMatrix:
     def rule_names(self) -> tuple[str, ...]:
         return tuple(self.ruleset.rule_names)
 
+    def check_targets(self, directory: Iterable[Any]) -> None:
+        """:meth:`RuleSet.check_targets`: every row whose target ``directory`` lacks, named."""
+        self.ruleset.check_targets(directory)
+
 
 class MatrixSource:
     """A matrix CSV (``timezone`` for its hours/days rules; ``crm`` a contact export joined on the

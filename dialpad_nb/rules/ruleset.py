@@ -299,6 +299,24 @@ class RuleSet:
                 out |= {"date_started" if c.field in TIME_FIELDS else c.field for c in rule.conditions}
         return out
 
+    def check_targets(self, directory: Iterable[Any]) -> None:
+        """Raise :class:`~dialpad_nb.rules.matrix.MatrixError` naming every row (and the default)
+        whose target is not in ``directory`` (entries or dicts with id/type/name). Python rules
+        are not checked here: their answers are known only per call."""
+        known = directory_index(directory)
+        problems = [
+            MatrixProblem(
+                rule.row,
+                "target_id",
+                f"{rule.target_type} {rule.target_id} is not in the directory",
+                rule.name,
+            )
+            for rule in (*self.rules, self.default)
+            if isinstance(rule, MatrixRule) and (rule.target_id, rule.target_type) not in known
+        ]
+        if problems:
+            raise MatrixError(problems)
+
     def target_name(self, target_id: int, target_type: str) -> str | None:
         """The target's name in the directory the rule set was loaded with (None if unknown)."""
         return (self.target_names or {}).get((int(target_id), target_type))

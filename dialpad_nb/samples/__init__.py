@@ -11,8 +11,10 @@ from __future__ import annotations
 from ..core._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
+    "AlertInbox": "alert_inbox",
     "CALLCENTERS": "company",
     "INTERNAL_NUMBERS": "generate",
+    "LiveDemo": "canary_demo",
     "COMPANY": "company",
     "DEPARTMENTS": "company",
     "HistoryDemo": "history_demo",
@@ -24,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "generate_calls": "generate",
     "generate_crm": "generate",
     "make_call_history": "history_demo",
+    "route_through": "canary_demo",
     "sample_attempts": "attempts",
     "write_call_log": "generate",
     "write_sample": "generate",
