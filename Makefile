@@ -10,7 +10,7 @@ ROOT_ARGS := $(if $(filter 0,$(shell id -u)),--allow-root,)
 OFFLINE := env -u DIALPAD_API_KEY -u DIALPAD_BASE_URL -u DIALPAD_ENV
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: setup lab test test-min lint unit notebooks bench sandbox clean
+.PHONY: setup lab test test-min lint unit notebooks bench sandbox dashboard clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,12 @@ bench: $(STAMP)
 
 sandbox: $(STAMP)
 	$(BIN)/dialpad-nb sandbox
+
+## The ops dashboard (Voila, no code shown) on http://127.0.0.1:8866/ over the routers that
+## DIALPAD_API_KEY / DIALPAD_BASE_URL name (unset: an empty embedded sandbox). Sample traffic only
+## when asked: make dashboard DASHBOARD_ARGS=--demo
+dashboard: $(STAMP)
+	$(BIN)/dialpad-nb dashboard $(DASHBOARD_ARGS)
 
 clean:
 	rm -rf $(VENV) .venv-min .pytest_cache .ruff_cache .hypothesis

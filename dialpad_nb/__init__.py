@@ -87,6 +87,7 @@ _EXPORTS: dict[str, str] = {
     "shadow_report": "health.shadow",
     "simulate": "health.window",
     "start_sandbox": "sandbox.runner",
+    "watch": "ops.watcher",
     "what_if": "health.window",
 }
 

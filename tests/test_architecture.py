@@ -35,6 +35,7 @@ def test_the_subpackages_are_the_parts_of_the_system():
         "core",
         "endpoint",
         "health",
+        "ops",
         "rules",
         "samples",
         "sandbox",

@@ -218,6 +218,11 @@ class SandboxControl:
             if not cursor:
                 return out
 
+    def attempt_page(self, cursor: str | None = None, *, limit: int = 500) -> dict[str, Any]:
+        """One page of attempts after ``cursor`` (``{"items", "cursor"?}``): to read forward as
+        attempts arrive, keep the last cursor and read from it again (items already seen recur)."""
+        return self._call("GET", "/attempts", params={"cursor": cursor, "limit": limit})
+
     def attempts(self, router_id: int | None = None) -> pd.DataFrame:
         """Every attempt as a DataFrame (:data:`ATTEMPT_FRAME_COLUMNS`; ``time`` is UTC)."""
         return attempts_frame(self.attempt_records(router_id))

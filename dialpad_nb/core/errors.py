@@ -51,6 +51,7 @@ __all__ = [
     "PatchGuardError",
     "RateLimited",
     "Redirected",
+    "ReportFailed",
     "SandboxOnly",
     "ServerError",
     "ServerNotStarted",
@@ -153,6 +154,20 @@ class IncompleteRead(DialpadError):
         self.records = records
         self.cursor = cursor
         self.cause = cause
+        super().__init__(message)
+
+
+class ReportFailed(DialpadError):
+    """A report notebook (papermill) stopped at a cell: ``cell`` (its execution count),
+    ``ename`` and ``evalue`` are that cell's error; ``notebook`` the executed copy, kept to read."""
+
+    def __init__(
+        self, message: str, *, cell: int | None, ename: str, evalue: str, notebook: str | None
+    ) -> None:
+        self.cell = cell
+        self.ename = ename
+        self.evalue = evalue
+        self.notebook = notebook
         super().__init__(message)
 
 

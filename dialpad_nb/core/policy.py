@@ -36,6 +36,8 @@ __all__ = [
     "EVENT_DELIVERY",
     "RATE_LIMITS_PER_MIN",
     "EventDelivery",
+    "WARNING_LEVELS",
+    "WarningLevels",
     "AttemptVerdict",
     "KEY_SCOPES",
     "KeyNeed",
@@ -144,6 +146,10 @@ ASSUMPTIONS: dict[str, str] = {
     "office, department or call centre",
     "event_jwt": "a webhook with a secret gets the compact HS256 JWT of the event as the body, "
     "Content-Type application/jwt (as for routing requests)",
+    # the ops watcher and dashboard (dialpad_nb.ops): WARNING_LEVELS
+    "warning_level": "a router is near its disable when its error budget left is <= 3 or the forecast "
+    "(health.budget, pace of the last 15 min) disables it in under 30 min; the incident is resolved only "
+    "when it is enabled with a budget >= 6 and no forecast under 60 min (hysteresis: no flapping)",
     "event_delivery": "call events are delivered at least once: a non-2xx answer or no answer within "
     "EVENT_DELIVERY.timeout_s is retried with exponential backoff, then recorded as failed; "
     "receivers de-duplicate on (call_id, state)",
@@ -330,6 +336,39 @@ class EventDelivery:
 
 EVENT_DELIVERY = EventDelivery()
 """The sandbox's delivery schedule: 4 tries, 1 s, 2 s, 4 s apart, 5 s each."""
+
+
+@dataclass(frozen=True)
+class WarningLevels:
+    """When a router is *near* its auto-disable (assumption ``warning_level``): the watcher's and
+    the dashboard's banner. An incident opens at ``budget_left <= warn_budget`` or an ETA under
+    ``warn_eta_s``; it is resolved only once the router is enabled with ``budget_left >=
+    clear_budget`` and no ETA under ``clear_eta_s`` (hysteresis)."""
+
+    warn_budget: int = 3
+    warn_eta_s: float = 1800.0
+    clear_budget: int = 6
+    clear_eta_s: float = 3600.0
+    pace_window_s: float = 900.0
+    """The forecast's recent pace: errors in this many seconds before now."""
+
+    def __post_init__(self) -> None:
+        if self.warn_budget < 0 or self.clear_budget <= self.warn_budget:
+            raise ValidationError(
+                f"need 0 <= warn_budget < clear_budget, got {self.warn_budget!r}, {self.clear_budget!r}",
+                field="clear_budget",
+            )
+        if not 0 < self.warn_eta_s <= self.clear_eta_s:
+            raise ValidationError(
+                f"need 0 < warn_eta_s <= clear_eta_s, got {self.warn_eta_s!r}, {self.clear_eta_s!r}",
+                field="warn_eta_s",
+            )
+        if not self.pace_window_s > 0:
+            raise ValidationError(f"must be > 0, got {self.pace_window_s!r}", field="pace_window_s")
+
+
+WARNING_LEVELS = WarningLevels()
+"""The defaults: warn at a budget of 3 or under 30 min to disable; resolved at 6 and 60 min."""
 
 
 # --------------------------------------------------------------------------- what an API key may do

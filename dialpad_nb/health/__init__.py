@@ -9,6 +9,7 @@ One import for the analyst; the work lives in small modules:
 * :mod:`.latency` — percentiles per hour / outcome against the deadline;
 * :mod:`.budget` — budget left now and the expected time to disable;
 * :mod:`.summary` — :func:`health_summary`, the numbers shown for one router;
+* :mod:`.tracker` — :class:`FleetTracker`, every router's standing now, updated attempt by attempt;
 * :mod:`.endpoint_probe` — replay logged requests to an endpoint over HTTP, as Dialpad would;
 * :mod:`.shadow` — shadow rules against the control on live calls (:func:`shadow_report`);
 * :mod:`.canary` — a canary's arms compared, with intervals (:func:`canary_report`);
@@ -35,6 +36,7 @@ from .intervals import bootstrap_percentile_diff, newcombe_interval, wilson_inte
 from .latency import latency_band, latency_by_hour, latency_by_outcome, latency_summary
 from .shadow import ShadowReport, shadow_report
 from .summary import health_summary
+from .tracker import FLEET_COLUMNS, LEVEL_COLOURS, FleetTracker, RouterStanding
 from .window import (
     PATCH_COLUMNS,
     apply_deadline,
@@ -51,6 +53,10 @@ from .window import (
 __all__ = [
     "ATTEMPT_COLUMNS",
     "CANARY_METRICS",
+    "FLEET_COLUMNS",
+    "LEVEL_COLOURS",
+    "FleetTracker",
+    "RouterStanding",
     "PATCH_COLUMNS",
     "SIDE_BY_SIDE_COLUMNS",
     "CanaryReport",
