@@ -73,7 +73,6 @@ def test_error_window_chart_threshold_line_disable_markers_and_patches():
     assert f"> {DIALPAD.error_threshold}" in " ".join(t.get_text() for t in ax.texts)
 
 
-
 def test_error_window_chart_until_ends_every_line_at_that_time_at_its_count_there():
     sim = simulate(log())  # router 1's last error is at T0 + 41 min: without until, its line runs to +101 min
     until = T0 + 50 * MIN

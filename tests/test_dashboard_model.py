@@ -57,7 +57,9 @@ def test_a_reenable_with_reset_after_the_last_call_is_drawn_and_the_window_chart
 
     drawn: list[dict] = []
     real_chart = module.error_window_chart
-    monkeypatch.setattr(module, "error_window_chart", lambda sim, **kw: drawn.append(kw) or real_chart(sim, **kw))
+    monkeypatch.setattr(
+        module, "error_window_chart", lambda sim, **kw: drawn.append(kw) or real_chart(sim, **kw)
+    )
     dash = dashboard_from_env({"DIALPAD_NB_DASHBOARD_DEMO": "1", "DIALPAD_NB_DASHBOARD_INTERVAL_S": "3600"})
     try:
         billing = next(rid for rid, r in dash.tracker.routers.items() if r.name == "Billing line")
