@@ -8,6 +8,7 @@ import matplotlib.dates
 matplotlib.use("Agg")
 
 import numpy as np
+import pandas as pd
 import pytest
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
@@ -70,6 +71,27 @@ def test_error_window_chart_threshold_line_disable_markers_and_patches():
     labels = ax.get_legend_handles_labels()[1]
     assert "router 1 re-enabled" in labels and "router 1 re-enabled + reset" in labels  # whose: 2 drawn
     assert f"> {DIALPAD.error_threshold}" in " ".join(t.get_text() for t in ax.texts)
+
+
+def test_error_window_chart_until_ends_every_line_at_that_time_at_its_count_there():
+    sim = simulate(log())  # router 1's last error is at T0 + 41 min: without until, its line runs to +101 min
+    until = T0 + 50 * MIN
+    fig = error_window_chart(sim, until=until)
+    steps = [line for line in fig.axes[0].get_lines() if line.get_drawstyle() == "steps-post"]
+    assert len(steps) == 2  # one per router
+    end = matplotlib.dates.date2num(np.datetime64(until, "ms"))
+    for line in steps:
+        assert max(matplotlib.dates.date2num(x) for x in line.get_xdata()) == pytest.approx(end)
+    router_1 = steps[0]
+    mine = sim[(sim["router_id"] == 1).to_numpy(dtype=bool)]
+    held = int(mine.loc[mine["time"] <= pd.Timestamp(until, unit="ms", tz="UTC"), "error_count"].iloc[-1])
+    assert held == DIALPAD.error_threshold + 1  # the errors up to the disable, none expired by +50 min
+    assert router_1.get_ydata()[-1] == held
+    unclipped = error_window_chart(sim)
+    last_x = max(matplotlib.dates.date2num(x) for x in unclipped.axes[0].get_lines()[0].get_xdata())
+    assert last_x > end
+    plt.close(fig)
+    plt.close(unclipped)
 
 
 def test_error_window_chart_follows_a_what_if_threshold():

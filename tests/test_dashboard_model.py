@@ -3,6 +3,8 @@ traffic only with --demo, and a source that cannot be reached at the start."""
 
 from __future__ import annotations
 
+import pandas as pd
+
 from dialpad_nb.core.errors import TransportError
 from dialpad_nb.ops import FleetDashboard, dashboard_from_env
 
@@ -46,3 +48,34 @@ def test_a_source_unreachable_at_the_start_is_said_and_retried():
         assert len(tries) == 2  # tried again
     finally:
         dash.stop()
+
+
+def test_a_reenable_with_reset_after_the_last_call_is_drawn_and_the_window_chart_ends_at_the_sources_now(
+    monkeypatch,
+):
+    import dialpad_nb.ops.dashboard as module
+
+    drawn: list[dict] = []
+    real_chart = module.error_window_chart
+    monkeypatch.setattr(
+        module, "error_window_chart", lambda sim, **kw: drawn.append(kw) or real_chart(sim, **kw)
+    )
+    dash = dashboard_from_env({"DIALPAD_NB_DASHBOARD_DEMO": "1", "DIALPAD_NB_DASHBOARD_INTERVAL_S": "3600"})
+    try:
+        billing = next(rid for rid, r in dash.tracker.routers.items() if r.name == "Billing line")
+        assert not dash.tracker.routers[billing].state.enabled  # the demo's disabled router
+        dash.client.update_router(billing, enabled=True, reset_error_count=True, override_patch_guard=True)
+        dash.refresh_button.click()
+        dash.selector.value = billing
+        kw = drawn[-1]
+        assert kw["until"] == dash.last_good_ms  # no line past the source's clock
+        patches = kw["patches"]
+        reenabled = dash.tracker.routers[billing].last_reenable_ms
+        assert reenabled is not None and reenabled > dash.tracker.routers[billing].last_attempt_ms
+        mine = patches[patches["time"] == pd.Timestamp(reenabled, unit="ms", tz="UTC")]
+        assert mine[["enabled", "reset_error_count"]].values.tolist() == [[True, True]]
+    finally:
+        dash.stop()
+        dash.client.close()
+        for app in dash.client._dashboard_demo_apps:
+            app.stop()

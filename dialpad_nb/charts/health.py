@@ -19,6 +19,7 @@ import pandas as pd
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
+from ..core.clock import to_ms
 from ..core.errors import ValidationError
 from ..core.policy import DIALPAD, OUTCOMES, Policy
 from ..health.latency import AT_RISK_FRACTION, latency_by_hour
@@ -102,10 +103,15 @@ def error_window_chart(
     title: str | None = None,
     router_names: Mapping[Any, str] | None = None,
     timezone: str | None = None,
+    until: Any = None,
 ) -> Figure:
     """Errors in the rolling window over time (a step line per router, falling
     as errors expire), the threshold, the attempts that disabled a router (✕)
     and the re-enables (dashed verticals; dotted when they reset the count).
+
+    ``until`` (a time: ms, ISO text, datetime) ends the lines there, e.g. at "now" on a live
+    source: without it they run on until the last error expires, which on a live view would
+    draw a future nobody has seen yet.
 
     ``sim`` is :func:`~dialpad_nb.health.window.simulate`'s output and
     ``patches`` the PATCHes given to it (they also draw the resets); only the
@@ -116,6 +122,7 @@ def error_window_chart(
     if missing:
         raise ValidationError(f"missing {missing}; pass the output of health.simulate(...)", field="sim")
     tz = _check_timezone(timezone)
+    end = None if until is None else pd.Timestamp(to_ms(until, field="until"), unit="ms", tz="UTC")
     window_min = policy.window_s / 60
     fig, ax = _new(title or f"Errors in the last {window_min:g} min")
     colors: dict[Any, str] = {}
@@ -123,6 +130,8 @@ def error_window_chart(
         curve = error_count_curve(
             group, router_id=None if pd.isna(router) else router, policy=policy, patches=patches
         )
+        if end is not None:
+            curve = _ended(curve, end)
         (line,) = ax.step(
             _naive(curve["time"], tz),
             curve["error_count"].to_numpy(dtype=float),
@@ -159,6 +168,14 @@ def error_window_chart(
     _time_axis(ax, sim["time"], tz)
     _legend_outside(ax)
     return fig
+
+
+def _ended(curve: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+    """The step curve up to ``end``, held at its value there."""
+    before = curve[curve["time"] <= end]
+    last = int(before["error_count"].iloc[-1]) if len(before) else 0
+    tail = pd.DataFrame({"time": pd.Series([end], dtype=curve["time"].dtype), "error_count": [last]})
+    return pd.concat([before, tail], ignore_index=True)
 
 
 def _draw_reenables(

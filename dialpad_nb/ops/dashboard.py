@@ -38,7 +38,7 @@ from ..core.clock import format_time
 from ..core.errors import DialpadError
 from ..core.policy import DIALPAD, WARNING_LEVELS, WarningLevels
 from ..health.tracker import LEVEL_COLOURS, FleetTracker
-from ..health.window import infer_patches, simulate
+from ..health.window import error_count_curve, infer_patches, make_patches, simulate
 from .sources import Source
 
 __all__ = ["FleetDashboard", "dashboard_from_env"]
@@ -303,6 +303,23 @@ class FleetDashboard(widgets.VBox):
 
     # ------------------------------------------------------------------ drill-down
 
+    def _known_reenable(self, rid: int, attempts: pd.DataFrame, patches: pd.DataFrame) -> pd.DataFrame:
+        """``patches`` plus a re-enable the source reported after the router's last call (the
+        attempts cannot show one that no call followed yet), as a reset when the source's window
+        is empty now while the attempts alone would still hold errors."""
+        standing = self.tracker.routers.get(rid)
+        now = self.last_good_ms
+        if standing is None or now is None or standing.last_reenable_ms is None:
+            return patches
+        if standing.last_reenable_ms <= (standing.last_attempt_ms or 0):
+            return patches
+        held = error_count_curve(simulate(attempts, patches=patches), router_id=rid, patches=patches)
+        held = held[held["time"] <= pd.Timestamp(now, unit="ms", tz="UTC")]
+        would_hold = int(held["error_count"].iloc[-1]) if len(held) else 0
+        reset = would_hold > 0 and standing.state.error_count(now) == 0
+        extra = make_patches([(standing.last_reenable_ms, rid, True, reset)])
+        return pd.concat([patches, extra], ignore_index=True) if len(patches) else extra
+
     def _draw_router(self, force: bool = False) -> None:
         rid = self.selector.value
         if rid is None or self.source is None:
@@ -324,6 +341,7 @@ class FleetDashboard(widgets.VBox):
             self.calls.value = f"<i>No calls through {html.escape(name)} yet.</i>"
         else:
             patches = infer_patches(attempts)  # re-enables and resets the log shows
+            patches = self._known_reenable(rid, attempts, patches)
             sim = simulate(attempts, patches=patches)
             self.window_chart.value = _png(
                 error_window_chart(
@@ -332,6 +350,7 @@ class FleetDashboard(widgets.VBox):
                     router_names={rid: name},
                     timezone=self.timezone,
                     title=f"{name}: errors in the last hour",
+                    until=self.last_good_ms,  # the source's now: no line drawn into the future
                 )
             )
             self.latency_chart.value = _png(
