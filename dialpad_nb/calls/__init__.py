@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..core.frames import REJECT_COLUMNS
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS
+from .dataset import IngestReport, ingest
 from .discover import find_call_logs
 from .endpoint_log import LOG_EVENT_COLUMNS, LOG_FRAME_COLUMNS, iter_log, read_log, read_log_events
 from .experiment_log import EXPERIMENT_COLUMNS, SHADOW_RESULT_COLUMNS, ExperimentRead, read_experiment
@@ -24,7 +25,9 @@ __all__ = [
     "REJECT_COLUMNS",
     "SHADOW_RESULT_COLUMNS",
     "ReadResult",
+    "IngestReport",
     "find_call_logs",
+    "ingest",
     "iter_calls",
     "iter_log",
     "read_calls",

@@ -72,6 +72,7 @@ from ..core.errors import SourceNotFound, ValidationError
 from ..core.frames import ReadResult, empty_rejects
 from ..core.wording import plural
 from .columns import CALL_COLUMNS, CALL_DTYPES, PAYLOAD_FIELDS, Part, empty_calls
+from .dataset import is_dataset, iter_dataset
 from .decoding import DecodedFile
 from .history import is_history_input, read_history, sniff_history_file
 from .reader import CallReader, line_chunks
@@ -177,14 +178,26 @@ def iter_calls(
     duplicates: str = "reject",
     leeway_s: float = 0,
     progress: bool | None = False,
+    start: Any = None,
+    end: Any = None,
+    router_id: int | None = None,
 ) -> Iterator[ReadResult]:
     """Yield one :class:`ReadResult` per chunk of at most ``chunksize`` lines (or rows) per file.
 
     Memory is bounded by the chunk (plus 24 bytes per call id when ``duplicates="reject"``,
     so duplicates are caught across chunks and files). ``progress``: a tqdm bar of the bytes
-    read (``None``: only when the files total 16 MiB or more)."""
+    read (``None``: only when the files total 16 MiB or more).
+
+    ``source`` may be a dataset written by :func:`~dialpad_nb.calls.dataset.ingest` (one result
+    per ingested file); ``start``/``end``/``router_id`` filter a dataset's calls
+    (:func:`~dialpad_nb.calls.dataset.iter_dataset`)."""
     if chunksize < 1:
         raise ValidationError(f"must be >= 1, got {chunksize!r}", field="chunksize")
+    if is_dataset(source):
+        yield from iter_dataset(source, start=start, end=end, router_id=router_id)
+        return
+    if (start, end, router_id) != (None, None, None):
+        raise ValidationError("start, end and router_id filter a dataset (see ingest)", field="source")
     reader = CallReader(
         secret, default_country_code=default_country_code, duplicates=duplicates, leeway_s=leeway_s
     )
@@ -416,6 +429,9 @@ def read_calls(
     duplicates: str = "reject",
     leeway_s: float = 0,
     progress: bool | None = None,
+    start: Any = None,
+    end: Any = None,
+    router_id: int | None = None,
 ) -> ReadResult:
     """Read call logs into ``(calls, rejects)``; see the module docstring for formats and rules.
 
@@ -423,7 +439,9 @@ def read_calls(
     ``rejects`` has :data:`REJECT_COLUMNS`. ``secret`` verifies HS256 JWTs (without it,
     JWT records are rejected, and a :class:`NoSecretWarning` and a line of the summary say how
     many). ``duplicates``: ``"reject"`` (default) or ``"keep"``. ``progress``: a tqdm bar of
-    the bytes read; ``None`` (default) shows it when the files total 16 MiB or more."""
+    the bytes read; ``None`` (default) shows it when the files total 16 MiB or more.
+    A dataset (:func:`~dialpad_nb.calls.dataset.ingest`) is read with ``start <= date_started < end``
+    and ``router_id`` filters; its stored rejects come back when no filter is given."""
     calls, rejects, files, records = [], [], [], 0
     skipped: dict[str, int] = {}
     for res in iter_calls(
@@ -434,6 +452,9 @@ def read_calls(
         duplicates=duplicates,
         leeway_s=leeway_s,
         progress=progress,
+        start=start,
+        end=end,
+        router_id=router_id,
     ):
         calls.append(res.calls)
         rejects.append(res.rejects)

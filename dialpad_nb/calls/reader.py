@@ -20,7 +20,7 @@ from __future__ import annotations
 import codecs
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NamedTuple
 
@@ -52,6 +52,7 @@ _GROUP = 4096  # a failing block longer than this is retried in groups of this m
 _WORKERS = 2
 _B64URL_FIRST = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _TOKEN_CHARS = bytes(sorted(_B64URL_FIRST)) + b"."
+_TOKEN_CHARS_NL = _TOKEN_CHARS + b"\n"
 
 
 class _Bad(NamedTuple):
@@ -236,6 +237,12 @@ class CallReader:
         lines = buf.split(b"\n")
         if buf.endswith(b"\n"):
             lines.pop()
+        if not buf.translate(None, _TOKEN_CHARS_NL) and not buf.startswith(b"\n") and b"\n\n" not in buf:
+            # only base64url characters, dots and single newlines: nothing to strip, no blank line
+            self._jwt_lines(
+                part, list(range(first_line, first_line + len(lines))), lines, lines, unclassified=True
+            )
+            return part, len(lines)
         stripped = [ln.strip() for ln in lines]
         if b"{" not in buf and not b"".join(stripped).translate(None, _TOKEN_CHARS):
             # only base64url characters and dots: skip the classifying loop below
@@ -791,7 +798,7 @@ def _columns(table: pa.Table) -> dict[str, Any]:
     return {name: table.column(name) for name in table.column_names if name in PAYLOAD_FIELDS}
 
 
-def _arrow_lines(texts: list[bytes]) -> pa.Table | None:
+def _arrow_lines(texts: Sequence[bytes]) -> pa.Table | None:
     return _arrow_buf(b"\n".join(texts))
 
 
@@ -807,7 +814,7 @@ def _may_nest_deeply(buf: bytes) -> bool:
     if opens <= _ARROW_MAX_DEPTH:
         return False
     n_lines = buf.count(b"\n") + (0 if buf.endswith(b"\n") else 1)
-    if buf.startswith(b"{") and buf.count(b"\n{") == n_lines - 1 and opens - n_lines < _ARROW_MAX_DEPTH:
+    if opens - n_lines < _ARROW_MAX_DEPTH and _all_plain_json(buf, n_lines):
         return False  # every line opens at least one: none can have _ARROW_MAX_DEPTH more than that
     a = np.frombuffer(buf, dtype=np.uint8)
     newlines = np.flatnonzero(a == 10)
@@ -841,7 +848,12 @@ def _all_plain_json(buf: bytes, n_lines: int) -> bool:
 
     Which kind of record the lines are (payload, log record, wrapped token) is
     decided from the parsed table's columns."""
-    return buf.startswith(b"{") and buf.count(b"\n{") == n_lines - 1
+    if not buf.startswith(b"{"):
+        return False
+    a = np.frombuffer(buf, dtype=np.uint8)
+    newlines = np.flatnonzero(a == 10)
+    inner = newlines[newlines < len(a) - 1]  # a newline ending the buffer starts no line
+    return len(inner) == n_lines - 1 and bool((a[inner + 1] == 123).all())
 
 
 class _LazyLines:

@@ -45,7 +45,8 @@ def _run_replay(args: argparse.Namespace) -> int:
     directory = _directory(args.directory)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # what they say is printed below, once, in the summary
-        read = read_calls(args.calls, secret=secret, progress=None if args.progress else False)
+        source = args.calls[0] if len(args.calls) == 1 else args.calls  # one path: maybe a dataset
+        read = read_calls(source, secret=secret, progress=None if args.progress else False)
         crm = Enrichment.from_csv(args.crm) if args.crm else None
         kw = {"timezone": args.timezone, "directory": directory}
         candidate = load_matrix(args.candidate, **kw).with_enrichment(crm)
@@ -104,7 +105,7 @@ def add(subparsers: Any) -> None:
     )
     p.add_argument(
         "--calls", required=True, nargs="+", metavar="PATH",
-        help="call logs: files, folders or globs (JSONL, JWT lines, endpoint logs, CSV, Parquet, .gz)",
+        help="call logs: files, folders or globs (JSONL, JWT lines, endpoint logs, CSV, Parquet, .gz), or a dataset from ingest",
     )  # fmt: skip
     p.add_argument("--candidate", required=True, metavar="CSV", help="the candidate routing matrix")
     p.add_argument(

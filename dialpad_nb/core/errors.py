@@ -41,10 +41,12 @@ __all__ = [
     "Conflict",
     "DialpadError",
     "DialpadTimeout",
+    "DistributedRunFailed",
     "Forbidden",
     "IncompleteRead",
     "InvalidType",
     "MalformedResponse",
+    "MissingExtra",
     "NotFound",
     "PatchGuardError",
     "RateLimited",
@@ -73,6 +75,19 @@ class ValidationError(DialpadError, ValueError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         self.field = field
         super().__init__(f"{field}: {message}" if field else message)
+
+
+class MissingExtra(DialpadError, ImportError):
+    """A feature needs an optional extra that is not installed (``pip install 'dialpad_nb[<extra>]'``)."""
+
+
+class DistributedRunFailed(DialpadError):
+    """A run on a Dask cluster failed (a task kept failing, or its workers kept dying after the
+    retries); no partial result is returned. ``cause`` is the error Dask gave (also ``__cause__``)."""
+
+    def __init__(self, message: str, *, cause: BaseException) -> None:
+        self.cause = cause
+        super().__init__(message)
 
 
 class InvalidType(ValidationError, TypeError):

@@ -4,6 +4,7 @@ comparison of a candidate with a baseline."""
 from __future__ import annotations
 
 from .comparison import Comparison, compare, load_capacity, replay
+from .dask_replay import dask_compare
 from .enrich import DuplicateContactWarning, Enrichment, EnrichmentReport
 from .matrix import MatrixError, ShadowedRuleWarning, TargetNameWarning
 from .matrix_file import LoadedMatrix, MatrixSource
@@ -15,6 +16,7 @@ from .ruleset import (
     TimezoneMismatchWarning,
     load_matrix,
 )
+from .streamed import StreamedComparison, stream_compare
 
 __all__ = [
     "Comparison",
@@ -29,10 +31,13 @@ __all__ = [
     "RuleDecision",
     "RuleSet",
     "ShadowedRuleWarning",
+    "StreamedComparison",
     "TargetNameWarning",
     "TimezoneMismatchWarning",
     "compare",
+    "dask_compare",
     "load_capacity",
     "load_matrix",
     "replay",
+    "stream_compare",
 ]

@@ -341,7 +341,7 @@ class Comparison:
 
 
 def compare(
-    calls: pd.DataFrame,
+    calls: pd.DataFrame | str | os.PathLike,
     candidate: RuleSet | pd.DataFrame,
     baseline: str | RuleSet | pd.DataFrame = "logged",
     *,
@@ -355,7 +355,16 @@ def compare(
     ``capacity``: a table for :func:`load_capacity` (path or DataFrame).
     ``directory``: entries naming targets (default: the directories the rule sets were loaded
     with; targets nobody names show as ``type id``).
-    ``default``: the default target for logged decisions (default: the candidate's)."""
+    ``default``: the default target for logged decisions (default: the candidate's).
+    ``calls`` may also be the path of a dataset written by :func:`~dialpad_nb.calls.dataset.ingest`
+    (read whole; :func:`~dialpad_nb.rules.streamed.stream_compare` reads it chunk by chunk)."""
+    if isinstance(calls, (str, os.PathLike)):
+        from ..calls.dataset import is_dataset
+        from ..calls.read import read_calls
+
+        if not is_dataset(calls):
+            raise ValidationError(f"{os.fspath(calls)!r} is not a dataset (see ingest)", field="calls")
+        calls = read_calls(calls).calls
     names = target_names(directory, candidate, baseline)
     cand = _side(candidate, calls, label="candidate")
     if default is None and cand.default is not None:
@@ -531,7 +540,13 @@ def _local_times(times: pd.Series, tz: str) -> pd.Series:
 
 def _rule_hits(rule: pd.Series, order: list[str] | None) -> pd.DataFrame:
     counts = pd.Series(rule.astype(object)).value_counts(dropna=True)
-    names = order if order is not None else sorted(counts.index)
+    return _hits_table(counts.to_dict(), order)
+
+
+def _hits_table(counts: Mapping[Any, int], order: list[str] | None) -> pd.DataFrame:
+    """Calls per rule (``counts``) as the rule-hits table: every rule of ``order`` (else the
+    rules counted, sorted), zeros included."""
+    names = order if order is not None else sorted(counts)
     calls = np.array([int(counts.get(n, 0)) for n in names], dtype=np.int64)
     total = calls.sum()
     share_pct = np.round(calls * 100.0 / total, 1) if total else calls * 0.0
@@ -545,6 +560,11 @@ def _volume(per_call: pd.DataFrame) -> pd.DataFrame:
         grouped = per_call.groupby(per_call[f"{side}_name"], observed=True)
         parts[side] = grouped.size()
         types.update(grouped[f"{side}_target_type"].first().astype(object).to_dict())
+    return _volume_table(parts, types)
+
+
+def _volume_table(parts: Mapping[str, pd.Series], types: Mapping[Any, Any]) -> pd.DataFrame:
+    """The volume table from calls per target name on each side (``before``, ``after``)."""
     table = pd.DataFrame(parts).fillna(0).astype(np.int64)
     table.insert(0, "target_type", pd.Series(types))
     table["change"] = table["after"] - table["before"]
@@ -557,18 +577,51 @@ def _peaks(
     capacity: pd.DataFrame | str | os.PathLike | None,
     names: Mapping[tuple[int, str], str],
 ) -> pd.DataFrame:
-    ms = per_call["date_started"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
-    hour = ms // _MS_PER_HOUR
     parts = {}
     for side in ("before", "after"):
-        label = per_call[f"{side}_name"]
-        ok = label.notna().to_numpy()
-        counts = (
-            pd.Series(1, index=pd.MultiIndex.from_arrays([label[ok].astype(str).to_numpy(), hour[ok]]))
-            .groupby(level=[0, 1])
-            .size()
-        )
+        counts = _hour_counts(per_call, side)
         parts[f"peak_{side}"] = counts.groupby(level=0).max() if len(counts) else pd.Series(dtype=np.int64)
+    vol_types = {}
+    for side in ("before", "after"):
+        vol_types.update(
+            per_call.groupby(per_call[f"{side}_name"], observed=True)[f"{side}_target_type"]
+            .first()
+            .astype(object)
+            .to_dict()
+        )
+    return _peaks_table(parts, capacity, names, vol_types)
+
+
+def _hour_counts(per_call: pd.DataFrame, side: str) -> pd.Series:
+    """Calls per (target name, UTC clock hour) on one side."""
+    ms = per_call["date_started"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+    hour = ms // _MS_PER_HOUR
+    label = per_call[f"{side}_name"]
+    if not isinstance(label.dtype, pd.CategoricalDtype):
+        label = label.astype("category")
+    codes = label.cat.codes.to_numpy().astype(np.int64)
+    ok = codes >= 0
+    if not ok.any():
+        empty = pd.MultiIndex.from_arrays([np.array([], dtype=object), np.array([], dtype=np.int64)])
+        return pd.Series([], index=empty, dtype=np.int64)
+    # one integer per (name, hour): counted with numpy, not a groupby over strings
+    h = hour[ok]
+    h0 = int(h.min())
+    span = int(h.max()) - h0 + 1
+    keys, counts = np.unique(codes[ok] * span + (h - h0), return_counts=True)
+    names = np.asarray(label.cat.categories.astype(str), dtype=object)[keys // span]
+    index = pd.MultiIndex.from_arrays([names, keys % span + h0])
+    return pd.Series(counts.astype(np.int64), index=index)
+
+
+def _peaks_table(
+    parts: Mapping[str, pd.Series],
+    capacity: pd.DataFrame | str | os.PathLike | None,
+    names: Mapping[tuple[int, str], str],
+    vol_types: Mapping[Any, Any],
+) -> pd.DataFrame:
+    """The peaks table from the busiest hour per target name on each side (``peak_before``,
+    ``peak_after``) and each name's target type."""
     table = pd.DataFrame(parts).fillna(0).astype(np.int64)
     table.index.name = "target"
     if capacity is not None:
@@ -582,13 +635,5 @@ def _peaks(
         table["capacity"] = pd.array([cap_by_name.get(n) for n in table.index], dtype="Int64")
         table["over_before"] = (table["peak_before"] > table["capacity"]).astype("boolean")
         table["over_after"] = (table["peak_after"] > table["capacity"]).astype("boolean")
-    vol_types = {}
-    for side in ("before", "after"):
-        vol_types.update(
-            per_call.groupby(per_call[f"{side}_name"], observed=True)[f"{side}_target_type"]
-            .first()
-            .astype(object)
-            .to_dict()
-        )
     table.insert(0, "target_type", pd.Series(vol_types))
     return table.sort_values(["peak_after", "peak_before"], ascending=False, kind="stable")

@@ -1,0 +1,412 @@
+"""Ingest once, analyse many times: call logs into a Parquet dataset partitioned by day.
+
+::
+
+    ingest("logs/*.jsonl.gz", to="calls.ds", secret=...)     # again later: only new files are read
+    read_calls("calls.ds", start="2026-10-01", end="2026-10-31", router_id=...)
+    for chunk in iter_calls("calls.ds"): ...                  # one source file at a time
+
+Layout of ``DATASET/``::
+
+    dialpad_dataset.json                     the manifest: which source files are in (by SHA-256 of
+                                             their bytes), their counts and their Parquet parts
+    calls/day=YYYY-MM-DD/<hash>.parquet      the accepted calls of one source file on one UTC day
+    rejects/<hash>.parquet                   the records that source file refused (the rejects frame)
+
+Decisions:
+
+- **Incremental**: a source whose content hash is in the manifest is skipped, whatever its name,
+  so JWTs are verified once. A file that grew (a live log) has a new hash and is read again whole:
+  ingest finished logs (rotated generations), not the one being written.
+- **Atomic per file**: a source's parts are written under ``.tmp/`` and renamed into place, then
+  the manifest is replaced (write + fsync + rename). Readers read only the parts the manifest
+  lists, so a crash (even ``kill -9``) leaves nothing half-written that gets read; the rerun
+  removes what the crash left and writes the same files again.
+- **Duplicates** are caught within a source file (as :func:`~dialpad_nb.calls.read.read_calls`
+  does per call); across source files ingested separately they are not.
+- A damaged or truncated part is reported by name as one reject (``unreadable file``) and none of
+  its rows are read.
+- ``router_id``: the router whose calls a log holds (an endpoint log does not say); stamped on
+  calls that carry none, so a dataset of several routers' logs can be filtered by router.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from ..core.clock import to_ms
+from ..core.errors import SourceNotFound, ValidationError
+from ..core.frames import REJECT_DTYPES, ReadResult, empty_rejects, rejects_frame
+from ..core.wording import plural
+from .columns import CALL_DTYPES, empty_calls
+
+__all__ = [
+    "MANIFEST",
+    "IngestReport",
+    "add_calls",
+    "calls_schema",
+    "dataset_parts",
+    "ingest",
+    "is_dataset",
+    "iter_dataset",
+]
+
+MANIFEST = "dialpad_dataset.json"
+"""The manifest's file name inside a dataset folder (what makes a folder a dataset)."""
+_VERSION = 1
+_DAY_MS = 86_400_000
+_HASH_CHARS = 24
+
+_ARROW_TYPES = {
+    "datetime64[ms, UTC]": pa.timestamp("ms", tz="UTC"),
+    "int64": pa.int64(),
+    "Int64": pa.int64(),
+    "string": pa.string(),
+    "boolean": pa.bool_(),
+}
+
+
+def calls_schema() -> pa.Schema:
+    """The Arrow schema of every calls part (the ``calls`` frame's columns and types)."""
+    return pa.schema([(c, _ARROW_TYPES[d]) for c, d in CALL_DTYPES.items()])
+
+
+def _rejects_schema() -> pa.Schema:
+    return pa.schema([(c, _ARROW_TYPES[d]) for c, d in REJECT_DTYPES.items()])
+
+
+def is_dataset(source: Any) -> bool:
+    """Whether ``source`` is a folder holding a dataset written by :func:`ingest`."""
+    return isinstance(source, (str, os.PathLike)) and os.path.isfile(os.path.join(source, MANIFEST))
+
+
+# --------------------------------------------------------------------------- the manifest
+
+
+def _load_manifest(root: Path) -> dict[str, Any]:
+    path = root / MANIFEST
+    if not path.exists():
+        return {"version": _VERSION, "sources": {}}
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValidationError(f"{path} is not a readable dataset manifest ({exc})", field="dataset") from None
+    if not isinstance(manifest, dict) or manifest.get("version") != _VERSION:
+        raise ValidationError(f"{path}: not a version {_VERSION} dataset manifest", field="dataset")
+    return manifest
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _content_hash(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one :func:`ingest` run did: sources added (with their counts) and sources skipped
+    because the dataset already holds their content."""
+
+    dataset: str
+    added: tuple[str, ...]
+    skipped: tuple[str, ...]
+    calls: int
+    rejects: int
+
+    @property
+    def summary(self) -> str:
+        return (
+            f"Ingested {plural(len(self.added), 'file')} into {self.dataset}: {self.calls:,} calls, "
+            f"{self.rejects:,} rejected; {plural(len(self.skipped), 'file')} already in the dataset, skipped"
+        )
+
+    def __repr__(self) -> str:
+        return self.summary
+
+
+def ingest(
+    source: Any,
+    to: str | os.PathLike,
+    secret: str | bytes | None = None,
+    *,
+    router_id: int | None = None,
+    default_country_code: str = "1",
+    leeway_s: float = 0,
+    chunksize: int = 1_000_000,
+) -> IngestReport:
+    """Read call logs (anything :func:`~dialpad_nb.calls.read.read_calls` reads from files) into
+    the Parquet dataset at ``to`` (created if missing); see the module docstring."""
+    from .read import _expand, iter_calls
+
+    root = Path(to)
+    if root.exists() and not root.is_dir():
+        raise ValidationError(f"{root} exists and is not a folder", field="to")
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = _load_manifest(root)
+    _remove_unlisted(root, manifest)
+    added: list[str] = []
+    skipped: list[str] = []
+    n_calls = n_rejects = 0
+    for path in _expand(source):
+        digest = _content_hash(path)
+        if digest in manifest["sources"]:
+            skipped.append(path)
+            continue
+        results = iter_calls(
+            path,
+            secret,
+            chunksize=chunksize,
+            default_country_code=default_country_code,
+            leeway_s=leeway_s,
+            progress=False,
+        )
+        entry = _add_source(root, manifest, digest, path, results, router_id=router_id)
+        added.append(path)
+        n_calls += entry["calls"]
+        n_rejects += entry["rejects"]
+    shutil.rmtree(root / ".tmp", ignore_errors=True)
+    return IngestReport(str(root), tuple(added), tuple(skipped), n_calls, n_rejects)
+
+
+def _add_source(
+    root: Path,
+    manifest: dict[str, Any],
+    digest: str,
+    path: str,
+    results: Iterable[ReadResult],
+    *,
+    router_id: int | None = None,
+) -> dict[str, Any]:
+    """One source into the dataset, atomically: its parts under ``.tmp/``, renamed into place,
+    then the manifest replaced."""
+    key = digest[:_HASH_CHARS]
+    tmp = root / ".tmp" / key
+    shutil.rmtree(tmp, ignore_errors=True)
+    writers: dict[int, pq.ParquetWriter] = {}
+    rejects: list[pd.DataFrame] = []
+    entry: dict[str, Any] = {"source": path, "calls": 0, "rejects": 0, "records": 0, "skipped": {}}
+    try:
+        for res in results:
+            calls = res.calls
+            if router_id is not None and len(calls):
+                calls = calls.assign(router_id=calls["router_id"].fillna(router_id).astype("Int64"))
+            _write_days(calls, tmp, key, writers)
+            rejects.append(res.rejects)
+            entry["calls"] += len(res.calls)
+            entry["rejects"] += len(res.rejects)
+            entry["records"] += res.records
+            for kind, count in res.skipped.items():
+                entry["skipped"][kind] = entry["skipped"].get(kind, 0) + count
+    finally:
+        for w in writers.values():
+            w.close()
+    nonempty = [r for r in rejects if len(r)]
+    rej = pd.concat(nonempty, ignore_index=True) if nonempty else empty_rejects()
+    (tmp / "rejects").mkdir(parents=True, exist_ok=True)
+    pq.write_table(
+        pa.Table.from_pandas(rej, schema=_rejects_schema(), preserve_index=False),
+        tmp / "rejects" / f"{key}.parquet",
+    )
+    parts = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*.parquet"))
+    for rel in parts:  # into place; nothing reads them until the manifest lists them
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / rel, root / rel)
+    shutil.rmtree(tmp, ignore_errors=True)
+    entry["parts"] = [p for p in parts if p.startswith("calls")]
+    entry["rejects_part"] = f"rejects/{key}.parquet"
+    manifest["sources"][digest] = entry
+    _write_atomically(root / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
+    return entry
+
+
+def add_calls(to: str | os.PathLike, calls: pd.DataFrame, *, source: str) -> bool:
+    """Add a ``calls`` frame (:data:`~dialpad_nb.calls.columns.CALL_DTYPES`) already in memory to
+    the dataset at ``to`` as one source named ``source`` (e.g. generated calls for a benchmark);
+    identified by that name: returns False, adding nothing, when the dataset has it already."""
+    root = Path(to)
+    root.mkdir(parents=True, exist_ok=True)
+    manifest = _load_manifest(root)
+    digest = hashlib.sha256(b"frame:" + source.encode("utf-8")).hexdigest()
+    if digest in manifest["sources"]:
+        return False
+    _remove_unlisted(root, manifest)
+    _add_source(root, manifest, digest, source, [ReadResult(calls.astype(CALL_DTYPES), empty_rejects())])
+    return True
+
+
+def _write_days(calls: pd.DataFrame, tmp: Path, key: str, writers: dict[int, pq.ParquetWriter]) -> None:
+    """Append one chunk's calls to the part of each UTC day they fall on."""
+    if not len(calls):
+        return
+    ms = calls["date_started"].to_numpy(dtype="datetime64[ms]").astype(np.int64)
+    days = ms // _DAY_MS
+    table = pa.Table.from_pandas(calls, schema=calls_schema(), preserve_index=False)
+    order = np.argsort(days, kind="stable")
+    uniq, starts = np.unique(days[order], return_index=True)
+    bounds = [*starts.tolist(), len(order)]
+    for k, day in enumerate(uniq.tolist()):
+        rows = order[bounds[k] : bounds[k + 1]]
+        if day not in writers:
+            name = pd.Timestamp(day * _DAY_MS, unit="ms").strftime("%Y-%m-%d")
+            folder = tmp / "calls" / f"day={name}"
+            folder.mkdir(parents=True, exist_ok=True)
+            writers[day] = pq.ParquetWriter(folder / f"{key}.parquet", calls_schema())
+        writers[day].write_table(table.take(pa.array(rows)))
+
+
+def _remove_unlisted(root: Path, manifest: dict[str, Any]) -> None:
+    """What an interrupted ingest left: parts the manifest does not list, and ``.tmp/``."""
+    listed = {p for e in manifest["sources"].values() for p in [*e["parts"], e["rejects_part"]]}
+    for sub in ("calls", "rejects"):
+        for p in (root / sub).rglob("*.parquet") if (root / sub).exists() else ():
+            if str(p.relative_to(root)) not in listed:
+                p.unlink()
+    shutil.rmtree(root / ".tmp", ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _day_of(part: str) -> str:
+    return part.split("day=", 1)[1].split("/", 1)[0]
+
+
+def dataset_parts(
+    source: str | os.PathLike, *, start: Any = None, end: Any = None
+) -> list[tuple[str, list[str], str]]:
+    """``(source file, calls parts within [start, end) by day, rejects part)`` per ingested
+    source, in ingest order; parts are absolute paths."""
+    root = Path(source)
+    if not is_dataset(root):
+        raise SourceNotFound(f"source: {str(root)!r} is not a dataset (no {MANIFEST})")
+    manifest = _load_manifest(root)
+    lo = None if start is None else _day_text(start)
+    hi = None if end is None else _day_text(end, end=True)
+    out = []
+    for entry in manifest["sources"].values():
+        parts = [
+            str(root / p)
+            for p in entry["parts"]
+            if (lo is None or _day_of(p) >= lo) and (hi is None or _day_of(p) <= hi)
+        ]
+        out.append((entry["source"], parts, str(root / entry["rejects_part"])))
+    return out
+
+
+def _day_text(when: Any, *, end: bool = False) -> str:
+    ms = _bound_ms(when)
+    if end:
+        ms -= 1  # end is exclusive
+    return pd.Timestamp(ms, unit="ms").strftime("%Y-%m-%d")
+
+
+def bounds_ms(start: Any, end: Any) -> tuple[int | None, int | None]:
+    """``start``/``end`` (a date is its UTC midnight) as epoch ms, ``None`` where unbounded."""
+    return (None if start is None else _bound_ms(start), None if end is None else _bound_ms(end))
+
+
+def _bound_ms(when: Any) -> int:
+    if isinstance(when, str) and len(when) == 10:  # a date: its midnight, UTC
+        when = f"{when}T00:00:00Z"
+    return to_ms(when)
+
+
+def iter_dataset(
+    source: str | os.PathLike,
+    *,
+    start: Any = None,
+    end: Any = None,
+    router_id: int | None = None,
+    rejects: bool | None = None,
+) -> Iterator[ReadResult]:
+    """One :class:`ReadResult` per ingested source file: its calls with ``start <= date_started
+    < end`` (dates are UTC midnights; ``None``: unbounded) and of ``router_id``, in line order.
+
+    ``rejects`` (default: only when no filter is given, since a refused record has no trustworthy
+    date or router): also return the records each source refused."""
+    lo = None if start is None else _bound_ms(start)
+    hi = None if end is None else _bound_ms(end)
+    with_rejects = rejects if rejects is not None else (start is None and end is None and router_id is None)
+    for entry in dataset_parts(source, start=start, end=end):
+        yield read_source(entry, lo=lo, hi=hi, router_id=router_id, rejects=with_rejects)
+
+
+def read_source(
+    entry: tuple[str, list[str], str],
+    *,
+    lo: int | None = None,
+    hi: int | None = None,
+    router_id: int | None = None,
+    rejects: bool = False,
+) -> ReadResult:
+    """One ingested source (an item of :func:`dataset_parts`): its calls with ``lo <= date_started
+    < hi`` (epoch ms) of ``router_id``, in line order, and its stored rejects when ``rejects``."""
+    path, parts, rejects_part = entry
+    tables, bad = [], []
+    for part in parts:
+        try:
+            tables.append(pq.read_table(part, schema=calls_schema()))
+        except (pa.ArrowException, OSError) as exc:
+            bad.append((1, "", f"{part}: not a readable Parquet file, none of it was read "
+                        f"({type(exc).__name__}: {str(exc)[:200]})", "unreadable file"))  # fmt: skip
+    calls = _filtered(tables, lo, hi, router_id)
+    rej = rejects_frame(bad, path)
+    if rejects:
+        try:
+            stored = pq.read_table(rejects_part, schema=_rejects_schema()).to_pandas()
+            rej = pd.concat([stored.astype(REJECT_DTYPES), rej], ignore_index=True) if len(rej) else stored
+        except (pa.ArrowException, OSError) as exc:
+            more = rejects_frame([(1, "", f"{rejects_part}: not a readable Parquet file ({exc})",
+                                   "unreadable file")], path)  # fmt: skip
+            rej = pd.concat([rej, more], ignore_index=True)
+    return ReadResult(calls, rej.astype(REJECT_DTYPES), files=(path,))
+
+
+def _filtered(tables: list[pa.Table], lo: int | None, hi: int | None, router_id: int | None) -> pd.DataFrame:
+    if not tables:
+        return empty_calls()
+    table = pa.concat_tables(tables)
+    mask = None
+    ts = table.column("date_started").cast(pa.int64())
+    if lo is not None:
+        mask = pc.greater_equal(ts, lo)
+    if hi is not None:
+        m = pc.less(ts, hi)
+        mask = m if mask is None else pc.and_(mask, m)
+    if router_id is not None:
+        m = pc.fill_null(pc.equal(table.column("router_id"), router_id), False)
+        mask = m if mask is None else pc.and_(mask, m)
+    if mask is not None:
+        table = table.filter(mask)
+    lines = table.column("line").to_numpy()
+    if len(tables) > 1 and not (np.diff(lines) > 0).all():  # days back into line order
+        table = table.take(pc.sort_indices(table, [("line", "ascending")]))
+    frame = table.to_pandas()
+    return frame.astype(CALL_DTYPES) if len(frame) else empty_calls()

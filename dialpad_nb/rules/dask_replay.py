@@ -1,0 +1,157 @@
+"""Replay across machines: :func:`stream_compare` with one Dask task per ingested source file.
+
+Needs the optional extra ``scale`` (``pip install 'dialpad_nb[scale]'``: ``dask[distributed]``)::
+
+    from dask.distributed import Client
+    client = Client("tcp://scheduler:8786")          # an existing cluster (or LocalCluster())
+    result = dask_compare("/shared/calls.ds", candidate, baseline=current, client=client,
+                          capacity="data/capacity.csv", changes_to="/shared/changes/")
+
+Each task reads one ingested source's parts (date/router filters applied), compares them and
+returns the chunk's :class:`~dialpad_nb.rules.streamed.Partial`; the partials are merged here in
+the dataset's order, so the result equals :func:`~dialpad_nb.rules.streamed.stream_compare`'s
+and the in-memory :func:`~dialpad_nb.rules.comparison.compare`'s (tested on a 2-process
+``LocalCluster``). The changed calls are written by the workers to ``changes_to`` (the same
+``part-NNNNN.parquet`` files as the single-process stream).
+
+What each worker needs: the same ``dialpad_nb`` version (and Python, pandas, pyarrow) as the
+client, and the dataset folder (and ``changes_to``) at the same path, e.g. a shared filesystem.
+The rule sets are sent to the workers pickled with the tasks.
+
+A task that fails (a worker dies) is retried ``retries`` times by Dask; if it still fails, the
+run raises :class:`~dialpad_nb.core.errors.DistributedRunFailed` and returns nothing partial.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+import pandas as pd
+
+from ..calls.dataset import bounds_ms, dataset_parts, read_source
+from ..core.errors import DistributedRunFailed, MissingExtra, ValidationError
+from .comparison import target_names
+from .ruleset import RuleSet
+from .streamed import Partial, StreamedComparison, finish, partial_of
+
+__all__ = ["dask_compare"]
+
+
+def _source_partial(
+    k: int,
+    entry: tuple[str, list[str], str],
+    lo: int | None,
+    hi: int | None,
+    router_id: int | None,
+    candidate: Any,
+    baseline: Any,
+    directory: Any,
+    default: Any,
+    timezone: str | None,
+    changes_to: str | None,
+) -> Partial:
+    """One task: one ingested source's calls, compared and reduced (runs on a worker)."""
+    import warnings
+
+    calls = read_source(entry, lo=lo, hi=hi, router_id=router_id).calls
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # said once, on the client (the summary's notes keep it)
+        return partial_of(
+            calls,
+            candidate,
+            baseline,
+            directory=directory,
+            default=default,
+            timezone=timezone,
+            changes_to=changes_to,
+            part=k,
+        )
+
+
+def _heavy(x: Any) -> bool:
+    return isinstance(x, (RuleSet, pd.DataFrame))  # a list would be scattered item by item: sent as is
+
+
+def dask_compare(
+    source: str | os.PathLike,
+    candidate: RuleSet | pd.DataFrame,
+    baseline: str | RuleSet | pd.DataFrame = "logged",
+    *,
+    client: Any = None,
+    address: str | None = None,
+    capacity: pd.DataFrame | str | os.PathLike | None = None,
+    directory: Iterable[Any] | None = None,
+    default: Any = None,
+    timezone: str | None = None,
+    changes_to: str | os.PathLike | None = None,
+    start: Any = None,
+    end: Any = None,
+    router_id: int | None = None,
+    retries: int = 2,
+) -> StreamedComparison:
+    """:func:`~dialpad_nb.rules.streamed.stream_compare` over a dataset on a Dask cluster:
+    ``client`` (a ``dask.distributed.Client``) or ``address`` (a scheduler's, e.g.
+    ``"tcp://10.0.0.5:8786"``; a client is opened and closed for the run)."""
+    try:
+        from dask.distributed import Client
+    except ImportError as exc:
+        raise MissingExtra("dask_compare needs dask.distributed: pip install 'dialpad_nb[scale]'") from exc
+    if (client is None) == (address is None):
+        raise ValidationError("give a Dask client or a scheduler address (one of them)", field="client")
+    entries = dataset_parts(source, start=start, end=end)
+    lo, hi = bounds_ms(start, end)
+    changes = None if changes_to is None else os.path.abspath(changes_to)
+    names = target_names(directory, candidate, baseline)
+    own = client is None
+    if own:
+        client = Client(address)
+    try:
+        # the rule sets (with their CRM enrichment) go to every worker once, not with every task
+        shared = [
+            client.scatter(x, broadcast=True, hash=False) if _heavy(x) else x
+            for x in (candidate, baseline, directory)
+        ]
+        candidate_, baseline_, directory_ = shared
+        futures = [
+            client.submit(
+                _source_partial,
+                k,
+                entry,
+                lo,
+                hi,
+                router_id,
+                candidate_,
+                baseline_,
+                directory_,
+                default,
+                timezone,
+                changes,
+                retries=retries,
+                pure=False,
+            )
+            for k, entry in enumerate(entries)
+        ]
+        try:
+            partials = client.gather(futures)
+        except Exception as exc:  # a task that kept failing, a worker that kept dying
+            for f in futures:
+                f.cancel()
+            raise DistributedRunFailed(
+                f"the Dask run over {os.fspath(source)} failed after {retries} retries "
+                f"({type(exc).__name__}: {exc}); no partial result is returned",
+                cause=exc,
+            ) from exc
+    finally:
+        if own:
+            client.close()
+    total = Partial()
+    for p in partials:
+        total.merge(p)
+    if not entries:
+        from ..calls.columns import empty_calls
+
+        total.merge(partial_of(empty_calls(), candidate, baseline, directory=directory, default=default,
+                               timezone=timezone))  # fmt: skip
+    return finish(total, capacity, names, changes_to=changes, chunks=len(entries))
