@@ -6,6 +6,8 @@ from __future__ import annotations
 import pandas as pd
 
 from dialpad_nb.core.errors import TransportError
+from dialpad_nb.core.policy import DIALPAD
+from dialpad_nb.health.window import error_count_curve
 from dialpad_nb.ops import FleetDashboard, dashboard_from_env
 
 
@@ -55,25 +57,31 @@ def test_a_reenable_with_reset_after_the_last_call_is_drawn_and_the_window_chart
 ):
     import dialpad_nb.ops.dashboard as module
 
-    drawn: list[dict] = []
+    drawn: list[tuple] = []
     real_chart = module.error_window_chart
-    monkeypatch.setattr(
-        module, "error_window_chart", lambda sim, **kw: drawn.append(kw) or real_chart(sim, **kw)
-    )
+
+    def chart(sim, **kw):
+        drawn.append((sim, kw))
+        return real_chart(sim, **kw)
+
+    monkeypatch.setattr(module, "error_window_chart", chart)
     dash = dashboard_from_env({"DIALPAD_NB_DASHBOARD_DEMO": "1", "DIALPAD_NB_DASHBOARD_INTERVAL_S": "3600"})
     try:
         billing = next(rid for rid, r in dash.tracker.routers.items() if r.name == "Billing line")
-        assert not dash.tracker.routers[billing].state.enabled  # the demo's disabled router
+        standing = dash.tracker.routers[billing]
+        assert not standing.state.enabled  # the demo's disabled router, 11 errors in its window
         dash.client.update_router(billing, enabled=True, reset_error_count=True, override_patch_guard=True)
         dash.refresh_button.click()
         dash.selector.value = billing
-        kw = drawn[-1]
+        sim, kw = drawn[-1]
         assert kw["until"] == dash.last_good_ms  # no line past the source's clock
+        assert standing.last_reenable_ms is not None and standing.last_reenable_ms > standing.last_attempt_ms
         patches = kw["patches"]
-        reenabled = dash.tracker.routers[billing].last_reenable_ms
-        assert reenabled is not None and reenabled > dash.tracker.routers[billing].last_attempt_ms
-        mine = patches[patches["time"] == pd.Timestamp(reenabled, unit="ms", tz="UTC")]
-        assert mine[["enabled", "reset_error_count"]].values.tolist() == [[True, True]]
+        assert patches[["enabled", "reset_error_count"]].values.tolist()[-1] == [True, True]
+        curve = error_count_curve(sim, router_id=billing, patches=patches)
+        now = pd.Timestamp(dash.last_good_ms, unit="ms", tz="UTC")
+        held = curve.loc[curve["time"] <= now, "error_count"].tolist()
+        assert max(held) == DIALPAD.error_threshold + 1 and held[-1] == 0  # drawn reset by the source's now
     finally:
         dash.stop()
         dash.client.close()

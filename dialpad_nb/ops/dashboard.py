@@ -317,7 +317,8 @@ class FleetDashboard(widgets.VBox):
         held = held[held["time"] <= pd.Timestamp(now, unit="ms", tz="UTC")]
         would_hold = int(held["error_count"].iloc[-1]) if len(held) else 0
         reset = would_hold > 0 and standing.state.error_count(now) == 0
-        extra = make_patches([(standing.last_reenable_ms, rid, True, reset)])
+        # seen at the poll of last_reenable_ms, so it happened by then: a PATCH at t applies from t + 1 ms
+        extra = make_patches([(standing.last_reenable_ms - 1, rid, True, reset)])
         return pd.concat([patches, extra], ignore_index=True) if len(patches) else extra
 
     def _draw_router(self, force: bool = False) -> None:
