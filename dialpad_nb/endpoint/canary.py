@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..core.alerts import AlertPoster
 from ..core.clock import Clock
 from ..core.endpoint_log import make_canary_record
 from ..core.errors import ValidationError
@@ -131,18 +132,17 @@ class StopRule:
 
 
 class Alert:
-    """Posts ``{"text": message}`` (Slack's incoming-webhook shape) to a URL in a background
-    thread. The URL is kept private: its repr, logs and :attr:`last` show its host only."""
+    """Posts ``{"text": message}`` (Slack's incoming-webhook shape, :mod:`dialpad_nb.core.alerts`)
+    to a URL in a background thread. The URL is kept private: its repr, logs and :attr:`last`
+    show its host only."""
 
     def __init__(self, url: str, *, timeout_s: float = ALERT_TIMEOUT_S) -> None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValidationError("must be an http(s) URL", field="alert_url")
+        AlertPoster(url, timeout_s=timeout_s).close()  # checks the URL now, at start-up
         self._url = url
-        self.host = parts.hostname
+        self.host = urlsplit(url).hostname
         self.timeout_s = timeout_s
         self.last: dict[str, Any] | None = None
-        """The last alert: ``{"ok", "status" or "error", "host"}`` (None until one is sent)."""
+        """The last alert: ``{"ok", "error" (why it failed, when it did), "host"}`` (None until one is sent)."""
         self._done = threading.Condition()
         self.sent = 0
 
@@ -153,20 +153,14 @@ class Alert:
         threading.Thread(target=self._post, args=(text,), name="canary-alert", daemon=True).start()
 
     def _post(self, text: str) -> None:
-        import httpx
-
-        try:
-            response = httpx.post(self._url, json={"text": text}, timeout=self.timeout_s)
-            result: dict[str, Any] = {"ok": response.is_success, "status": response.status_code}
-        except httpx.HTTPError as exc:
-            result = {"ok": False, "error": type(exc).__name__}
-        result["host"] = self.host
-        if result["ok"]:
-            logger.info("canary alert sent to %s (HTTP %s)", self.host, result["status"])
+        with AlertPoster(self._url, timeout_s=self.timeout_s) as poster:
+            failed = poster.post(text)
+        result: dict[str, Any] = {"ok": failed is None, "host": self.host}
+        if failed is None:
+            logger.info("canary alert sent to %s", self.host)
         else:
-            logger.error(
-                "canary alert to %s failed: %s", self.host, result.get("status") or result.get("error")
-            )
+            result["error"] = failed
+            logger.error("canary %s", failed)
         with self._done:
             self.last = result
             self.sent += 1

@@ -10,7 +10,6 @@ from __future__ import annotations
 from ..core._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
-    "AlertPoster": "alerts",
     "FleetDashboard": "dashboard",
     "HistorySource": "sources",
     "LogSource": "sources",
@@ -19,9 +18,7 @@ _EXPORTS: dict[str, str] = {
     "WatchState": "watch_state",
     "dashboard_from_env": "dashboard",
     "Watcher": "watcher",
-    "redact_url": "alerts",
     "run_report": "reports",
-    "slack_message": "alerts",
     "watch": "watcher",
 }
 

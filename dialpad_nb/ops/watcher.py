@@ -23,11 +23,11 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import IO, Any
 
+from ..core.alerts import AlertPoster
 from ..core.clock import format_time
 from ..core.errors import DialpadError
 from ..core.policy import DIALPAD, WARNING_LEVELS, Policy, WarningLevels
 from ..health.tracker import FleetTracker
-from .alerts import AlertPoster
 from .sources import Source
 from .watch_state import WatchState
 

@@ -1,8 +1,9 @@
 """Alerts to a chat tool's incoming webhook: a JSON POST of ``{"text": ...}`` (Slack's shape, which
-Mattermost, Rocket.Chat, Google Chat and Teams' workflows accept too).
+Mattermost, Rocket.Chat, Google Chat and Teams' workflows accept too). The one sender of the
+package: the watcher's incidents (``ops.watcher``) and the canary's stop (``endpoint.canary``).
 
 A webhook URL is a secret (whoever has it can post to the channel): it never appears in output,
-reprs or exceptions -- only its scheme and host do (:func:`redact_url`).
+reprs or exceptions -- only its scheme and host do (:func:`redact_webhook_url`).
 """
 
 from __future__ import annotations
@@ -12,13 +13,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ..core.errors import ValidationError
+from .errors import ValidationError
 
-__all__ = ["AlertPoster", "redact_url", "slack_message"]
+__all__ = ["AlertPoster", "redact_webhook_url", "slack_message"]
 
 
-def redact_url(url: str) -> str:
-    """``https://hooks.slack.com/services/T0/B0/secret`` -> ``https://hooks.slack.com/…``."""
+def redact_webhook_url(url: str) -> str:
+    """A webhook URL for display: its token is in the path, so only scheme, host and port show
+    (``core.models.redact_url`` keeps paths and hides query values, for routing URLs).
+    ``https://hooks.slack.com/services/T0/B0/secret`` -> ``https://hooks.slack.com/…``."""
     parts = urlsplit(url)
     host = parts.hostname or "?"
     port = f":{parts.port}" if parts.port else ""
@@ -40,7 +43,7 @@ class AlertPoster:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValidationError("must be an http(s) URL", field="alert_url")
         self._url = url
-        self.where = redact_url(url)
+        self.where = redact_webhook_url(url)
         self._http = httpx.Client(timeout=timeout_s, transport=transport, trust_env=False)
 
     def __repr__(self) -> str:
