@@ -16,6 +16,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -126,14 +127,7 @@ def test_bash_blocks_run_as_written(workdir: Path):
     runnable = [b for b in ALL if b.lang == "bash" and b.not_run is None]
     assert runnable, "no bash block is run"
     for block in runnable:
-        done = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", block.text],
-            cwd=workdir,
-            env=OFFLINE,
-            capture_output=True,
-            text=True,
-            timeout=240,
-        )
+        done = _run_bash(block.text, workdir, timeout_s=240)
         assert done.returncode == 0, (
             f"{block.where}:\n{block.text}\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
         )
@@ -141,6 +135,22 @@ def test_bash_blocks_run_as_written(workdir: Path):
     for name in ("calls_2026-10.jsonl.gz", "crm_contacts.csv"):
         assert (workdir / "data" / name).read_bytes() == (REPO / "data" / name).read_bytes(), name
     assert len((workdir / "changes.csv").read_text().splitlines()) == 3_115 + 1
+
+
+def _run_bash(text: str, cwd: Path, *, timeout_s: float) -> subprocess.CompletedProcess[str]:
+    """``bash -euo pipefail -c text`` in its own process group; on a timeout the whole group is
+    killed (a server a block started must not outlive the test, as a plain kill of bash left it)."""
+    with subprocess.Popen(
+        ["bash", "-euo", "pipefail", "-c", text],
+        cwd=cwd, env=OFFLINE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    ) as proc:  # fmt: skip
+        try:
+            out, err = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            err += f"\n(killed after {timeout_s:g} s, with every process it started)"
+        return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def _command_lines(text: str) -> list[list[str]]:
