@@ -68,8 +68,8 @@ class LiveDemo:
         local = pd.to_datetime(part["date_started"], unit="ms", utc=True).dt.tz_convert(self.timezone)
         row = {
             "batch": label or f"calls {self.placed - len(part) + 1}-{self.placed}",
-            "from": local.iloc[0].strftime("%a %d %b %H:%M") if len(part) else "",
-            "to": local.iloc[-1].strftime("%a %d %b %H:%M") if len(part) else "",
+            "from": local.iloc[0].strftime("%a %d %b %H:%M %Z") if len(part) else "",
+            "to": local.iloc[-1].strftime("%a %d %b %H:%M %Z") if len(part) else "",
             "calls": len(records),
             **{o: int(outcomes.get(o, 0)) for o in sorted(outcomes.index)},
         }
