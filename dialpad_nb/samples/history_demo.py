@@ -147,8 +147,8 @@ def make_call_history(
             rows.append(
                 {
                     "phase": phase,
-                    "from": _local(bounds[i], timezone).strftime("%a %d %b %H:%M"),
-                    "to": _local(bounds[i + 1], timezone).strftime("%a %d %b %H:%M"),
+                    "from": _local(bounds[i], timezone).strftime("%a %d %b %H:%M %Z"),
+                    "to": _local(bounds[i + 1], timezone).strftime("%a %d %b %H:%M %Z"),
                     "calls": len(placed),
                     **{o: int(outcomes.get(o, 0)) for o in ("ok", "http_status", "skipped_disabled")},
                 }
