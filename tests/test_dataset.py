@@ -63,6 +63,35 @@ def test_ingest_is_incremental_by_content(logs: list[Path], tmp_path: Path) -> N
     _same(read_calls(ds).calls, read_calls(logs, SECRET).calls)
 
 
+def test_a_log_that_grew_replaces_its_earlier_version_and_no_call_is_in_twice(
+    logs: list[Path], tmp_path: Path
+) -> None:
+    live = tmp_path / "endpoint.jsonl"  # a live log: ingested, then appended to, then ingested again
+    lines = logs[0].read_bytes().splitlines(keepends=True)
+    live.write_bytes(b"".join(lines[:1000]))
+    ds = tmp_path / "ds"
+    first = ingest(live, ds, SECRET)
+    assert first.added == (str(live),) and not first.replaced
+    with live.open("ab") as fh:
+        fh.write(b"".join(lines[1000:]))
+    again = ingest(live, ds, SECRET)
+    assert again.replaced == (str(live),) and "grew since the last ingest" in again.summary
+    back = read_calls(ds)
+    _same(back.calls, read_calls(live, SECRET).calls)  # the whole file once, not its first part twice
+    assert back.calls["call_id"].is_unique
+    manifest = json.loads((ds / MANIFEST).read_text())
+    assert len(manifest["sources"]) == 1
+    listed = {p for e in manifest["sources"].values() for p in [*e["parts"], e["rejects_part"]]}
+    on_disk = {p.relative_to(ds).as_posix() for p in ds.rglob("*.parquet")}
+    assert on_disk == listed  # the earlier version's parts are gone too
+    # a different file that happens to have the same name elsewhere is not an earlier version
+    other = tmp_path / "other" / "endpoint.jsonl"
+    other.parent.mkdir()
+    other.write_bytes(logs[2].read_bytes())
+    third = ingest(other, ds, SECRET)
+    assert third.added == (str(other),) and not third.replaced
+
+
 def test_filters_by_date_and_router(logs: list[Path], tmp_path: Path) -> None:
     ds = tmp_path / "ds"
     ingest(logs[:2], ds, SECRET, router_id=111)

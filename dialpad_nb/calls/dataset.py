@@ -16,8 +16,10 @@ Layout of ``DATASET/``::
 Decisions:
 
 - **Incremental**: a source whose content hash is in the manifest is skipped, whatever its name,
-  so JWTs are verified once. A file that grew (a live log) has a new hash and is read again whole:
-  ingest finished logs (rotated generations), not the one being written.
+  so JWTs are verified once. A file that grew since it was ingested (a live log appended to: its
+  first bytes are the ingested version's) is read again whole and replaces its earlier version in
+  the same manifest write, so no call is in the dataset twice. A file rewritten otherwise, or
+  compressed since, is a new source: ingest finished logs (rotated generations) where you can.
 - **Atomic per file**: a source's parts are written under ``.tmp/`` and renamed into place, then
   the manifest is replaced (write + fsync + rename). Readers read only the parts the manifest
   lists, so a crash (even ``kill -9``) leaves nothing half-written that gets read; the rerun
@@ -118,12 +120,32 @@ def _write_atomically(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _content_hash(path: str) -> str:
+def _content_hash(path: str, limit: int | None = None) -> str:
+    """SHA-256 of the file's bytes (of its first ``limit`` bytes when given)."""
     h = hashlib.sha256()
+    left = limit
     with open(path, "rb") as f:
-        while block := f.read(1 << 20):
+        while block := f.read(1 << 20 if left is None else min(1 << 20, left)):
             h.update(block)
+            if left is not None:
+                left -= len(block)
+                if left <= 0:
+                    break
     return h.hexdigest()
+
+
+def _grown_from(manifest: dict[str, Any], path: str, size: int) -> str | None:
+    """The digest of an ingested earlier version of ``path`` that its content now extends (the
+    same file, appended to: a live log), or None. Such a version is replaced, not kept beside the
+    new one, or its calls would be in the dataset twice."""
+    real = os.path.realpath(path)
+    for digest, entry in manifest["sources"].items():
+        old = entry.get("bytes")
+        if not isinstance(old, int) or old > size or os.path.realpath(entry["source"]) != real:
+            continue
+        if _content_hash(path, old) == digest:
+            return digest
+    return None
 
 
 # --------------------------------------------------------------------------- ingest
@@ -139,12 +161,20 @@ class IngestReport:
     skipped: tuple[str, ...]
     calls: int
     rejects: int
+    replaced: tuple[str, ...] = ()
+    """Sources that grew since they were ingested: read again whole, their earlier version removed."""
 
     @property
     def summary(self) -> str:
+        grown = (
+            f"; {plural(len(self.replaced), 'file')} grew since the last ingest and replaced its earlier version"
+            if self.replaced
+            else ""
+        )
         return (
             f"Ingested {plural(len(self.added), 'file')} into {self.dataset}: {self.calls:,} calls, "
             f"{self.rejects:,} rejected; {plural(len(self.skipped), 'file')} already in the dataset, skipped"
+            + grown
         )
 
     def __repr__(self) -> str:
@@ -173,12 +203,15 @@ def ingest(
     _remove_unlisted(root, manifest)
     added: list[str] = []
     skipped: list[str] = []
+    replaced: list[str] = []
     n_calls = n_rejects = 0
     for path in _expand(source):
         digest = _content_hash(path)
         if digest in manifest["sources"]:
             skipped.append(path)
             continue
+        size = os.path.getsize(path)
+        earlier = _grown_from(manifest, path, size)
         results = iter_calls(
             path,
             secret,
@@ -187,12 +220,17 @@ def ingest(
             leeway_s=leeway_s,
             progress=False,
         )
-        entry = _add_source(root, manifest, digest, path, results, router_id=router_id)
+        entry = _add_source(
+            root, manifest, digest, path, results, router_id=router_id, size=size, replaces=earlier
+        )
+        if earlier is not None:
+            replaced.append(path)
+            _remove_unlisted(root, manifest)  # the earlier version's parts, no longer listed
         added.append(path)
         n_calls += entry["calls"]
         n_rejects += entry["rejects"]
     shutil.rmtree(root / ".tmp", ignore_errors=True)
-    return IngestReport(str(root), tuple(added), tuple(skipped), n_calls, n_rejects)
+    return IngestReport(str(root), tuple(added), tuple(skipped), n_calls, n_rejects, tuple(replaced))
 
 
 def _add_source(
@@ -203,9 +241,12 @@ def _add_source(
     results: Iterable[ReadResult],
     *,
     router_id: int | None = None,
+    size: int | None = None,
+    replaces: str | None = None,
 ) -> dict[str, Any]:
     """One source into the dataset, atomically: its parts under ``.tmp/``, renamed into place,
-    then the manifest replaced."""
+    then the manifest replaced (in the same write, without the entry ``replaces``: an earlier
+    version of the same file)."""
     key = digest[:_HASH_CHARS]
     tmp = root / ".tmp" / key
     shutil.rmtree(tmp, ignore_errors=True)
@@ -241,6 +282,10 @@ def _add_source(
     shutil.rmtree(tmp, ignore_errors=True)
     entry["parts"] = [p for p in parts if p.startswith("calls")]
     entry["rejects_part"] = f"rejects/{key}.parquet"
+    if size is not None:
+        entry["bytes"] = size
+    if replaces is not None:
+        del manifest["sources"][replaces]
     manifest["sources"][digest] = entry
     _write_atomically(root / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
     return entry
