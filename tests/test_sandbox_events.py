@@ -294,6 +294,27 @@ def test_queued_events_survive_a_restart_and_are_sent_after_it(app_client_factor
     assert {x["status"] for x in again.get("/sandbox/v1/deliveries").json()["items"]} == {"delivered"}
 
 
+def test_wait_idle_is_not_fooled_by_a_delivery_picked_up_while_it_looks(app_client_factory, monkeypatch):
+    """The delivery loop takes a due delivery (puts it in flight) just after wait_idle saw nothing
+    in flight: the delivery is still pending, so the sandbox is not idle."""
+    hook = Hook()
+    history, d, clock = setup(app_client_factory, hook)  # no background thread: nothing sends it
+    subscribe(history, make_hook(history), ["hangup"])
+    history.place(1)
+    pending = d.due(limit=10)
+    assert len(pending) == 1
+    real = d.store.transaction
+
+    def loop_takes_it_meanwhile():  # what the loop thread does between wait_idle's two looks
+        with d._guard:
+            d._inflight.add(int(pending[0]["id"]))
+        return real()
+
+    monkeypatch.setattr(d.store, "transaction", loop_takes_it_meanwhile)
+    assert d.wait_idle(0.2) is False  # in flight, never sent here: not idle
+    assert hook.received == []
+
+
 def test_a_restarted_sandbox_sends_what_was_queued_on_its_own(app_client_factory, tmp_path):
     db = tmp_path / "sandbox.sqlite3"
     hook = Hook()
