@@ -66,6 +66,7 @@ _EXPORTS: dict[str, str] = {
     "canary_report": "health.canary",
     "compare": "rules.comparison",
     "dask_compare": "rules.dask_replay",
+    "dask_simulate": "health.dask_window",
     "connect": "connection",
     "event_receiver": "endpoint.receiver",
     "from_dialpad_calls": "health.history",

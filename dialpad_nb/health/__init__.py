@@ -6,6 +6,8 @@ One import for the analyst; the work lives in small modules:
 * :mod:`.history` — the attempts from Dialpad's own record (call history, call events);
 * :mod:`.window` — the auto-disable rule over a whole log, vectorised
   (:func:`simulate`, :func:`what_if`, :func:`infer_patches`);
+* :mod:`.dask_window` — :func:`simulate` on a Dask cluster, one task per router
+  (:func:`dask_simulate`, the optional extra ``scale``);
 * :mod:`.latency` — percentiles per hour / outcome against the deadline;
 * :mod:`.budget` — budget left now and the expected time to disable;
 * :mod:`.summary` — :func:`health_summary`, the numbers shown for one router;
@@ -30,6 +32,7 @@ from .attempts import (
 )
 from .budget import Forecast, disable_eta_s, forecast
 from .canary import CANARY_METRICS, CanaryReport, canary_report
+from .dask_window import dask_simulate
 from .endpoint_probe import FaultSwitch, ProbeResult, probe
 from .history import from_dialpad_calls
 from .intervals import bootstrap_percentile_diff, newcombe_interval, wilson_interval
@@ -69,6 +72,7 @@ __all__ = [
     "bootstrap_percentile_diff",
     "canary_report",
     "compare_policies",
+    "dask_simulate",
     "disable_eta_s",
     "error_count_curve",
     "forecast",
