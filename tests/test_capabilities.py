@@ -150,7 +150,7 @@ def test_the_history_demo_on_a_sandbox_whose_clock_is_past_it_tells_the_story_we
             assert demo.phases["phase"].tolist()[:2] == ["healthy", "failing (503)"]
             assert demo.phases["from"].iloc[0].startswith("Mon 07 Dec")  # Monday 5 Oct + 9 weeks
             failing = demo.phases.iloc[1]  # the incident, at the same local time of the same weekday
-            assert failing["from"] == "Wed 09 Dec 13:00" and failing["calls"] > 0 and failing["ok"] == 0
+            assert failing["from"] == "Wed 09 Dec 13:00 PST" and failing["calls"] > 0 and failing["ok"] == 0
             calls = client.calls(demo.router, progress=False)
             assert len(calls) == 60 and calls["date_started"].min() >= pd.Timestamp("2026-12-01", tz="UTC")
         finally:
