@@ -245,9 +245,15 @@ def read_log(source: LogSource, *, name: str | None = None) -> ReadResult:
     return read_whole(source, name, lambda sources: _read_log(source, sources))
 
 
-def _read_log(source: LogSource, sources: list[tuple[str, Any]]) -> ReadResult:
-    rows: list[dict[str, Any]] = []
-    rejects = []
+def scan_requests(
+    sources: list[tuple[str, Any]], build: Callable[[LogRecord, int, str], T]
+) -> tuple[list[T], list[pd.DataFrame], Counter[str]]:
+    """``build(record, line, label)`` for every request record of every source, in order; a line
+    that is not a log record, or whose record ``build`` refuses (:class:`BadLogRecord`), is a
+    reject with its line and reason (one rejects frame per source); event records are skipped
+    and counted by event."""
+    built: list[T] = []
+    rejects: list[pd.DataFrame] = []
     skipped: Counter[str] = Counter()
     for label, one in sources:
         bad: list[tuple[int, str, str, str]] = []
@@ -258,10 +264,15 @@ def _read_log(source: LogSource, sources: list[tuple[str, Any]]) -> ReadResult:
                 if isinstance(rec, LogEvent):
                     skipped[rec.event] += 1
                     continue
-                rows.append(_row(rec, line, label))
+                built.append(build(rec, line, label))
             except BadLogRecord as exc:
                 bad.append((line, raw, f"line {line}: {exc}", exc.kind))
         rejects.append(rejects_frame(bad, label))
+    return built, rejects, skipped
+
+
+def _read_log(source: LogSource, sources: list[tuple[str, Any]]) -> ReadResult:
+    rows, rejects, skipped = scan_requests(sources, _row)
     columns = [c for c in LOG_FRAME_COLUMNS if c != "time"]
     df = pd.DataFrame(rows, columns=columns)
     df = df.astype(

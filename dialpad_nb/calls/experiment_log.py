@@ -15,7 +15,6 @@ Version-1 records read as requests without an experiment (no side, no shadows).
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,14 +24,13 @@ import pandas as pd
 from ..core.clock import MAX_MS, MIN_MS
 from ..core.endpoint_log import (
     BadLogRecord,
-    LogEvent,
     LogRecord,
     experiment_of,
     logged_error,
     shadow_verdict,
 )
-from ..core.frames import ReadResult, rejects_frame
-from .endpoint_log import LogSource, _concat_rejects, _iter_one, read_whole
+from ..core.frames import ReadResult
+from .endpoint_log import LogSource, _concat_rejects, read_whole, scan_requests
 
 __all__ = ["EXPERIMENT_COLUMNS", "SHADOW_RESULT_COLUMNS", "ExperimentRead", "read_experiment"]
 
@@ -120,26 +118,9 @@ def read_experiment(source: LogSource, *, name: str | None = None) -> Experiment
 
 
 def _read_experiment(source: LogSource, sources: list[tuple[str, Any]]) -> ExperimentRead:
-    rows: list[dict[str, Any]] = []
-    shadow_rows: list[dict[str, Any]] = []
-    rejects = []
-    skipped: Counter[str] = Counter()
-    for label, one in sources:
-        bad: list[tuple[int, str, str, str]] = []
-        for line, rec, raw in _iter_one(one):
-            try:
-                if isinstance(rec, BadLogRecord):
-                    raise rec
-                if isinstance(rec, LogEvent):
-                    skipped[rec.event] += 1
-                    continue
-                row, shadows = _rows(rec, line, label)
-            except BadLogRecord as exc:
-                bad.append((line, raw, f"line {line}: {exc}", exc.kind))
-                continue
-            rows.append(row)
-            shadow_rows.extend(shadows)
-        rejects.append(rejects_frame(bad, label))
+    built, rejects, skipped = scan_requests(sources, _rows)
+    rows = [row for row, _ in built]
+    shadow_rows = [shadow for _, shadows in built for shadow in shadows]
     files = tuple(label for label, _ in sources) if isinstance(source, (str, os.PathLike)) else ()
     return ExperimentRead(
         _frame(rows, EXPERIMENT_DTYPES),
