@@ -3,39 +3,17 @@
 
 from __future__ import annotations
 
-import gc
-import warnings
 from pathlib import Path
 
 import pytest
-from dask.distributed import Client, LocalCluster
 
 from dialpad_nb.calls.read import read_calls
 from dialpad_nb.core.errors import DistributedRunFailed, ValidationError
 from dialpad_nb.rules.comparison import compare
 from dialpad_nb.rules.dask_replay import dask_compare
 from dialpad_nb.rules.streamed import stream_compare
+from tests.helpers_dask import client  # noqa: F401  (the module's cluster of 2 worker processes)
 from tests.helpers_stream import CAPACITY, SECRET, assert_same, dataset, rules  # noqa: F401
-
-
-@pytest.fixture(scope="module")
-def client():
-    # distributed sometimes drops an unbound socket while the cluster starts or stops (its own, not
-    # ours: make test turns ResourceWarning into an error); it is collected here, inside the
-    # fixture, with that one warning ignored, so it cannot surface in a later test
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        c = Client(cluster)
-        gc.collect()
-    try:
-        yield c
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            c.close()
-            cluster.close()
-            gc.collect()
 
 
 def test_on_two_worker_processes_equals_in_memory_and_the_stream(dataset, rules, client, tmp_path: Path):

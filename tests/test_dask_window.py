@@ -1,44 +1,24 @@
+# ruff: noqa: F811  (the fixture client comes from tests.helpers_dask)
 """The health window on Dask: dask_simulate on a LocalCluster of 2 worker processes equals simulate."""
 
 from __future__ import annotations
 
-import gc
 import os
-import warnings
 from pathlib import Path
 
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
-from dask.distributed import Client, LocalCluster
 
 from dialpad_nb.core.errors import DistributedRunFailed, ValidationError
 from dialpad_nb.core.policy import DIALPAD, OUTCOMES
 from dialpad_nb.health import infer_patches, make_patches, read_attempts_csv, simulate
 from dialpad_nb.health.attempts import OUTCOME_DTYPE
 from dialpad_nb.health.dask_window import dask_simulate
+from tests.helpers_dask import client  # noqa: F401  (the module's cluster of 2 worker processes)
 
 SAMPLE = Path(__file__).resolve().parent.parent / "data" / "attempts_sample.csv"
-
-
-@pytest.fixture(scope="module")
-def client():
-    # as in tests/test_dask_replay.py: distributed's own unbound sockets, collected here with
-    # that one ResourceWarning ignored so it cannot surface in a later test
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None)
-        c = Client(cluster)
-        gc.collect()
-    try:
-        yield c
-    finally:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            c.close()
-            cluster.close()
-            gc.collect()
 
 
 def random_log(seed: int, n: int = 600) -> tuple[pd.DataFrame, pd.DataFrame]:
