@@ -339,6 +339,22 @@ class HistoryAPI:
             return found.id, found.name
         raise ValidationError(f"{router!r} is not a router, a router id or a router name", field="router")
 
+    def _target_filter(self, router: Any, target: Any) -> tuple[dict[str, Any], str | None]:
+        """``{"target_id", "target_type"}`` for a router (a CallRouter, id or name) or a target
+        (a DirectoryEntry or ``(id, type)``), or ``{}`` for neither; and the router's name if known."""
+        if router is not None and target is not None:
+            raise ValidationError("give router or target, not both", field="target")
+        if router is not None:
+            router_id, router_name = self._router_id(router)
+            return {"target_id": router_id, "target_type": "callrouter"}, router_name
+        if target is not None:
+            tid, ttype = (target.id, target.type) if isinstance(target, DirectoryEntry) else target
+            return {
+                "target_id": parse_id(tid, field="target"),
+                "target_type": validate_target_type(ttype, field="target_type"),
+            }, None
+        return {}, None
+
     def _window(self, since: Any, until: Any) -> tuple[int | None, int | None]:
         now = self.clock.now_ms()
         out: list[int | None] = []
@@ -374,17 +390,7 @@ class HistoryAPI:
         ``since`` (inclusive) / ``until`` (exclusive): a time (``to_ms``: datetime, ISO text, ms)
         or a ``timedelta`` back from the client clock's now. ``progress`` shows a tqdm bar.
         See the module docstring for pacing, retries and :class:`IncompleteRead`."""
-        if router is not None and target is not None:
-            raise ValidationError("give router or target, not both", field="target")
-        params: dict[str, Any] = {}
-        router_name = None
-        if router is not None:
-            params["target_id"], router_name = self._router_id(router)
-            params["target_type"] = "callrouter"
-        elif target is not None:
-            tid, ttype = (target.id, target.type) if isinstance(target, DirectoryEntry) else target
-            params["target_id"] = parse_id(tid, field="target")
-            params["target_type"] = validate_target_type(ttype, field="target_type")
+        params, router_name = self._target_filter(router, target)
         start, end = self._window(since, until)
         if start is not None:
             params["started_after"] = start - 1  # Dialpad's bound is exclusive; since is inclusive
@@ -551,15 +557,7 @@ class HistoryAPI:
                     field="call_states",
                 )
             body["call_states"] = states
-        if router is not None and target is not None:
-            raise ValidationError("give router or target, not both", field="target")
-        if router is not None:
-            body["target_id"], _ = self._router_id(router)
-            body["target_type"] = "callrouter"
-        elif target is not None:
-            tid, ttype = (target.id, target.type) if isinstance(target, DirectoryEntry) else target
-            body["target_id"] = parse_id(tid, field="target")
-            body["target_type"] = validate_target_type(ttype, field="target_type")
+        body.update(self._target_filter(router, target)[0])
         for name, value in (("enabled", enabled), ("group_calls_only", group_calls_only)):
             if value is not None:
                 if not isinstance(value, bool):
