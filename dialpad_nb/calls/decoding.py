@@ -34,6 +34,9 @@ class DecodedFile:
         encoding, skip = sniff_encoding(head)
         self.encoding = encoding or "utf-8"
         self._pending = head[skip:]
+        if self._zlib is None and encoding is None and not repair:
+            self._f.seek(skip)  # read on from there: a big first read is then not a copy
+            self._pending = b""
         self._decoder = None
         if encoding is not None:
             self._decoder = codecs.getincrementaldecoder(encoding)("replace")
