@@ -244,20 +244,31 @@ class CallReader:
                 part, list(range(first_line, first_line + len(lines))), lines, lines, unclassified=True
             )
             return part, len(lines)
-        stripped = [ln.strip() for ln in lines]
-        if b"{" not in buf and not b"".join(stripped).translate(None, _TOKEN_CHARS):
-            # only base64url characters and dots: skip the classifying loop below
-            idx = [i for i, s in enumerate(stripped) if s]
-            toks = [stripped[i] for i in idx]
-            self._jwt_lines(part, [first_line + i for i in idx], toks, toks, unclassified=True)
-            return part, len(idx)
+        kinds = _line_kinds(buf)
         records = 0
         json_groups: dict[str, list[int]] = {"log": [], "wrapped": [], "plain": []}
         tok_idx: list[int] = []
         junk: list[int] = []
         bad_objects: list[int] = []
         plain, log, wrapped = json_groups["plain"], json_groups["log"], json_groups["wrapped"]
-        for i, s in enumerate(stripped):
+        todo: Sequence[int]
+        if kinds is None:  # a blank line, or one to strip: every line through the loop below
+            stripped = [ln.strip() for ln in lines]
+            if b"{" not in buf and not b"".join(stripped).translate(None, _TOKEN_CHARS):
+                # only base64url characters and dots: skip the classifying loop below
+                idx = [i for i, s in enumerate(stripped) if s]
+                toks = [stripped[i] for i in idx]
+                self._jwt_lines(part, [first_line + i for i in idx], toks, toks, unclassified=True)
+                return part, len(idx)
+            todo = range(len(stripped))
+        else:  # the usual payloads and token-shaped lines sorted at once; the loop takes the rest
+            stripped = lines
+            plain += np.flatnonzero(kinds == _PAYLOAD).tolist()
+            tok_idx += np.flatnonzero(kinds == _TOKEN).tolist()
+            records = len(plain) + len(tok_idx)
+            todo = np.flatnonzero(kinds == _OTHER).tolist()
+        for i in todo:
+            s = stripped[i]
             head = s[:3]
             if head == b'{"d':  # the usual payload ("date_started" first)
                 plain.append(i)
@@ -279,6 +290,9 @@ class CallReader:
             else:
                 self._reject(part, first_line + i, s, "bad JSON", _not_json(s))
             records += 1
+        if kinds is not None:  # two sorted runs each: in line order again
+            plain.sort()
+            tok_idx.sort()
         if bad_objects:
             self._reject_many(
                 part, [first_line + i for i in bad_objects], [stripped[i] for i in bad_objects], "bad JSON",
@@ -871,6 +885,41 @@ def _object_lines(buf: bytes, n_lines: int) -> np.ndarray | None:
     if len(inner) != n_lines - 1 or not bool((a[inner + 1] == 123).all()):
         return None
     return inner
+
+
+_OTHER, _PAYLOAD, _TOKEN = 0, 1, 2
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[list(b" \t\n\r\x0b\x0c")] = True  # what bytes.strip() strips
+_TOKEN_FIRST = np.zeros(256, dtype=bool)
+_TOKEN_FIRST[list(_B64URL_FIRST)] = True
+
+
+def _line_kinds(buf: bytes) -> np.ndarray | None:
+    """Each line's kind as the classifying loop would find it, for the two common kinds at once:
+    ``_PAYLOAD`` (starts ``{"d``), ``_TOKEN`` (what :func:`_jwt_shaped` takes), else ``_OTHER``
+    (the loop decides). None when a line is blank or has spaces to strip (the loop takes all)."""
+    a = np.frombuffer(buf, dtype=np.uint8)
+    newlines = byte_positions(a, 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(a)]))
+    if buf.endswith(b"\n"):
+        starts, ends = starts[:-1], ends[:-1]
+    length = ends - starts
+    if not len(starts) or not length.all():
+        return None
+    first = a[starts]
+    if _SPACE[first].any() or _SPACE[a[ends - 1]].any():
+        return None
+    top = len(a) - 1
+
+    def byte(j: int) -> np.ndarray:
+        return np.where(length > j, a[np.minimum(starts + j, top)], 0)
+
+    kinds = np.full(len(starts), _OTHER, dtype=np.int8)
+    kinds[(first == 123) & (byte(1) == 34) & (byte(2) == 100)] = _PAYLOAD
+    dots = np.bincount(np.searchsorted(newlines, byte_positions(a, 46)), minlength=len(starts) + 1)
+    kinds[_TOKEN_FIRST[first] & (dots[: len(starts)] == 2)] = _TOKEN
+    return kinds
 
 
 class _LazyLines:
