@@ -29,6 +29,7 @@ import json
 import multiprocessing as mp
 import os
 import pickle
+from array import array
 from binascii import a2b_base64
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -245,7 +246,9 @@ def _verify_halves(
     try:
         batch = _verify(tokens[:half], secret, leeway_s=leeway_s, charset_checked=charset_checked)
         try:
-            fast_index, fast_json, decoded, errors = pickle.loads(receiver.recv_bytes())
+            index, decoded, errors = pickle.loads(receiver.recv_bytes())
+            fast_json = receiver.recv_bytes()  # the big part: raw bytes, not pickled
+            fast_index = array("q", index).tolist()
         except (EOFError, OSError, pickle.UnpicklingError):  # the child died: do its half here
             other = _verify(tokens[half:], secret, leeway_s=leeway_s, charset_checked=charset_checked)
             fast_index, decoded, errors = other.fast_index, other.decoded, other.errors
@@ -269,7 +272,8 @@ def _verify_child(
     """In the forked child: verify ``tokens[half:]``, send the verdicts, exit."""
     try:
         b = _verify(tokens[half:], secret, leeway_s=leeway_s, charset_checked=checked)
-        sender.send_bytes(pickle.dumps((b.fast_index, b"\n".join(b.fast_json), b.decoded, b.errors)))
+        sender.send_bytes(pickle.dumps((array("q", b.fast_index).tobytes(), b.decoded, b.errors)))
+        sender.send_bytes(b"\n".join(b.fast_json))
     finally:
         sender.close()
 
