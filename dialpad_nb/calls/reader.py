@@ -814,6 +814,8 @@ def _columns(table: pa.Table) -> dict[str, Any]:
 
 
 def _arrow_lines(texts: Sequence[bytes]) -> pa.Table | None:
+    if texts and max(map(len, texts)) <= _ARROW_MAX_DEPTH:
+        return _parse_json_lines(b"\n".join(texts))  # no line is long enough to nest deeply
     return _arrow_buf(b"\n".join(texts))
 
 
@@ -858,6 +860,11 @@ def _arrow_buf(buf: bytes, newlines: np.ndarray | None = None) -> pa.Table | Non
     (``newlines``: see :func:`_may_nest_deeply`)."""
     if _may_nest_deeply(buf, newlines):
         return None  # the caller splits the block; the deep line ends up on the reference path
+    return _parse_json_lines(buf)
+
+
+def _parse_json_lines(buf: bytes) -> pa.Table | None:
+    """pyarrow's parse of lines that cannot nest deeply (see :data:`_ARROW_MAX_DEPTH`)."""
     if not buf.isascii():
         try:  # pyarrow does not check UTF-8: text in another encoding takes the reference path
             buf.decode("utf-8")
