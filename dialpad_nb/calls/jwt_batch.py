@@ -26,6 +26,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import mmap
 import multiprocessing as mp
 import os
 import pickle
@@ -229,25 +230,31 @@ def _verify_halves(
     tokens: Sequence[bytes | str], secret: str | bytes, *, leeway_s: float, charset_checked: bool
 ) -> TokenBatch:
     """:func:`_verify` of ``tokens[half:]`` in a forked child (which inherits them: nothing to
-    send but the verdicts) and of ``tokens[:half]`` here, merged into one batch in token order."""
+    send but the verdicts) and of ``tokens[:half]`` here, merged into one batch in token order.
+    The child's payloads come back through a shared anonymous mapping (sized for them: a decoded
+    payload is shorter than its token), the rest through a pipe."""
     half = len(tokens) // 2
     ctx = mp.get_context("fork")
     receiver, sender = ctx.Pipe(duplex=False)
+    shared = mmap.mmap(-1, max(sum(map(len, tokens[half:])), 1))
     child = ctx.Process(
-        target=_verify_child, args=(sender, tokens, half, secret, leeway_s, charset_checked), daemon=True
+        target=_verify_child,
+        args=(sender, shared, tokens, half, secret, leeway_s, charset_checked),
+        daemon=True,
     )
     try:
         child.start()
     except OSError:  # no process to be had (limits): verify it all here
         receiver.close()
         sender.close()
+        shared.close()
         return _verify(tokens, secret, leeway_s=leeway_s, charset_checked=charset_checked)
     sender.close()
     try:
         batch = _verify(tokens[:half], secret, leeway_s=leeway_s, charset_checked=charset_checked)
         try:
-            index, decoded, errors = pickle.loads(receiver.recv_bytes())
-            fast_json = receiver.recv_bytes()  # the big part: raw bytes, not pickled
+            index, decoded, errors, size = pickle.loads(receiver.recv_bytes())
+            fast_json = shared[:size] if size >= 0 else receiver.recv_bytes()
             fast_index = array("q", index).tolist()
         except (EOFError, OSError, pickle.UnpicklingError):  # the child died: do its half here
             other = _verify(tokens[half:], secret, leeway_s=leeway_s, charset_checked=charset_checked)
@@ -257,6 +264,7 @@ def _verify_halves(
         receiver.close()
         child.join()
         child.close()
+        shared.close()
     batch.tokens = tokens
     batch.fast_index += [i + half for i in fast_index]
     if fast_index:
@@ -267,13 +275,25 @@ def _verify_halves(
 
 
 def _verify_child(
-    sender: Any, tokens: Sequence[bytes | str], half: int, secret: str | bytes, leeway_s: float, checked: bool
+    sender: Any,
+    shared: mmap.mmap,
+    tokens: Sequence[bytes | str],
+    half: int,
+    secret: str | bytes,
+    leeway_s: float,
+    checked: bool,
 ) -> None:
-    """In the forked child: verify ``tokens[half:]``, send the verdicts, exit."""
+    """In the forked child: verify ``tokens[half:]``, hand back the verdicts, exit."""
     try:
         b = _verify(tokens[half:], secret, leeway_s=leeway_s, charset_checked=checked)
-        sender.send_bytes(pickle.dumps((array("q", b.fast_index).tobytes(), b.decoded, b.errors)))
-        sender.send_bytes(b"\n".join(b.fast_json))
+        payloads = b"\n".join(b.fast_json)
+        fits = len(payloads) <= len(shared)
+        if fits:
+            shared[: len(payloads)] = payloads
+        meta = (array("q", b.fast_index).tobytes(), b.decoded, b.errors, len(payloads) if fits else -1)
+        sender.send_bytes(pickle.dumps(meta))
+        if not fits:  # pragma: no cover - a decoded payload is shorter than its token
+            sender.send_bytes(payloads)
     finally:
         sender.close()
 
