@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gc
 import hashlib
 import hmac
 import json
@@ -30,6 +31,7 @@ import mmap
 import multiprocessing as mp
 import os
 import pickle
+import warnings
 from array import array
 from binascii import a2b_base64
 from collections.abc import Sequence
@@ -243,7 +245,11 @@ def _verify_halves(
         daemon=True,
     )
     try:
-        child.start()
+        with warnings.catch_warnings():
+            # Python 3.12+ warns that a fork while threads run (pyarrow's pool) can deadlock a
+            # child that takes a lock one of them held: this child only hashes and decodes bytes
+            warnings.simplefilter("ignore", DeprecationWarning)
+            child.start()
     except OSError:  # no process to be had (limits): verify it all here
         receiver.close()
         sender.close()
@@ -284,6 +290,7 @@ def _verify_child(
     checked: bool,
 ) -> None:
     """In the forked child: verify ``tokens[half:]``, hand back the verdicts, exit."""
+    gc.disable()  # a collection would touch every object inherited (copy-on-write): the child is short-lived
     try:
         b = _verify(tokens[half:], secret, leeway_s=leeway_s, charset_checked=checked)
         payloads = b"\n".join(b.fast_json)
