@@ -92,10 +92,25 @@ def dask_simulate(
     policy: Policy = DIALPAD,
     patches: Any = None,
     retries: int = 2,
+    start: Any = None,
+    end: Any = None,
+    router_id: int | None = None,
 ) -> pd.DataFrame:
     """:func:`~dialpad_nb.health.window.simulate` on a Dask cluster, one task per router:
     ``client`` (a ``dask.distributed.Client``) or ``address`` (a scheduler's, e.g.
-    ``"tcp://10.0.0.5:8786"``; a client is opened and closed for the run)."""
+    ``"tcp://10.0.0.5:8786"``; a client is opened and closed for the run). ``attempts`` may be a
+    dataset's path (``ingest(..., attempts=endpoint_attempts)``): its attempts within
+    ``[start, end)`` of ``router_id`` are read here, then sent one router per task."""
+    from ..calls.dataset import is_dataset
+
+    if is_dataset(attempts):
+        from .dataset_attempts import read_dataset_attempts
+
+        attempts = read_dataset_attempts(
+            attempts, start=start, end=end, router_id=router_id, policy=policy
+        ).attempts
+    elif start is not None or end is not None or router_id is not None:
+        raise ValidationError("start/end/router_id filter a dataset; filter the frame instead", field="start")
     lazy = _is_dask_frame(attempts)
     if not lazy and not isinstance(attempts, pd.DataFrame):
         raise ValidationError(
