@@ -69,9 +69,11 @@ __all__ = [
     "attempt_parts",
     "calls_schema",
     "dataset_parts",
+    "filter_table",
     "ingest",
     "is_dataset",
     "iter_dataset",
+    "table_to_frame",
 ]
 
 MANIFEST = "dialpad_dataset.json"
@@ -520,8 +522,18 @@ def read_source(
 
 
 def _filtered(tables: list[pa.Table], lo: int | None, hi: int | None, router_id: int | None) -> pd.DataFrame:
+    table = filter_table(tables, lo, hi, router_id)
+    frame = table_to_frame(table) if table is not None else empty_calls()
+    return frame.astype(CALL_DTYPES) if len(frame) else empty_calls()
+
+
+def filter_table(
+    tables: list[pa.Table], lo: int | None, hi: int | None, router_id: int | None
+) -> pa.Table | None:
+    """One source's parts as one table: the calls with ``lo <= date_started < hi`` (epoch ms)
+    of ``router_id``, in line order (None when there are no parts)."""
     if not tables:
-        return empty_calls()
+        return None
     table = pa.concat_tables(tables)
     mask = None
     ts = table.column("date_started").cast(pa.int64())
@@ -538,5 +550,17 @@ def _filtered(tables: list[pa.Table], lo: int | None, hi: int | None, router_id:
     lines = table.column("line").to_numpy()
     if len(tables) > 1 and not (np.diff(lines) > 0).all():  # days back into line order
         table = table.take(pc.sort_indices(table, [("line", "ascending")]))
-    frame = table.to_pandas()
-    return frame.astype(CALL_DTYPES) if len(frame) else empty_calls()
+    return table
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """Calls parts as pandas, in the contract's dtypes (a dictionary column stays categorical).
+    Whole-number columns with gaps become ``Int64`` straight from Arrow: through float64, as a
+    plain ``to_pandas`` goes, a 16-digit id above 2**53 would come back changed."""
+    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    dtypes = {
+        c: CALL_DTYPES[c]
+        for c in frame.columns
+        if c in CALL_DTYPES and not isinstance(frame[c].dtype, pd.CategoricalDtype)
+    }
+    return frame.astype(dtypes)

@@ -7,9 +7,10 @@ Needs the optional extra ``scale`` (``pip install 'dialpad_nb[scale]'``: ``dask[
     result = dask_compare("/shared/calls.ds", candidate, baseline=current, client=client,
                           capacity="data/capacity.csv", changes_to="/shared/changes/")
 
-Each task reads one ingested source's parts (date/router filters applied), compares them and
-returns the chunk's :class:`~dialpad_nb.rules.streamed.Partial`; the partials are merged here in
-the dataset's order, so the result equals :func:`~dialpad_nb.rules.streamed.stream_compare`'s
+Each task reads one ingested source's parts (date/router filters applied; only the columns the
+rules read), counts them (:func:`~dialpad_nb.rules.chunk_tally.tally_chunk`) and returns the
+chunk's :class:`~dialpad_nb.rules.streamed.Partial` (a few hundred counts, never the calls);
+the partials are merged here in the dataset's order, so the result equals :func:`~dialpad_nb.rules.streamed.stream_compare`'s
 and the in-memory :func:`~dialpad_nb.rules.comparison.compare`'s (tested on a 2-process
 ``LocalCluster``). The changed calls are written by the workers to ``changes_to`` (the same
 ``part-NNNNN.parquet`` files as the single-process stream).
@@ -32,11 +33,12 @@ from typing import Any
 
 import pandas as pd
 
-from ..calls.dataset import bounds_ms, dataset_parts, read_source
+from ..calls.dataset import bounds_ms, dataset_parts
 from ..core.cluster import dask_run, gather_all
+from .chunk_tally import tally_chunk
 from .comparison import target_names
 from .ruleset import RuleSet
-from .streamed import Partial, StreamedComparison, finish, partial_of
+from .streamed import Partial, StreamedComparison, finish, partial_of, source_frame, warn_unreadable
 
 __all__ = ["dask_compare"]
 
@@ -53,14 +55,15 @@ def _source_partial(
     default: Any,
     timezone: str | None,
     changes_to: str | None,
-) -> Partial:
-    """One task: one ingested source's calls, compared and reduced (runs on a worker)."""
+) -> tuple[Partial, list[str]]:
+    """One task: one ingested source's calls (only the columns the rules read), counted (runs on
+    a worker); returns the counts and the parts it could not read, never the calls."""
     import warnings
 
-    calls = read_source(entry, lo=lo, hi=hi, router_id=router_id).calls
+    calls, unreadable = source_frame(entry, candidate, baseline, lo, hi, router_id)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # said once, on the client (the summary's notes keep it)
-        return partial_of(
+        return tally_chunk(
             calls,
             candidate,
             baseline,
@@ -69,7 +72,7 @@ def _source_partial(
             timezone=timezone,
             changes_to=changes_to,
             part=k,
-        )
+        ), unreadable
 
 
 def _same(x: Any) -> Any:
@@ -138,11 +141,16 @@ def dask_compare(
             run, futures, [f"source {e[0]}" for e in entries], what=what, retries=retries, also=sent
         )
     total = Partial()
-    for p in partials:
+    unreadable: list[str] = []
+    for p, bad in partials:
         total.merge(p)
+        unreadable.extend(bad)
     if not entries:
         from ..calls.columns import empty_calls
 
         total.merge(partial_of(empty_calls(), candidate, baseline, directory=directory, default=default,
                                timezone=timezone))  # fmt: skip
-    return finish(total, capacity, names, changes_to=changes, chunks=len(entries))
+    warn_unreadable(unreadable)
+    result = finish(total, capacity, names, changes_to=changes, chunks=len(entries))
+    result.unreadable = tuple(unreadable)
+    return result
