@@ -68,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "dask_compare": "rules.dask_replay",
     "dask_simulate": "health.dask_window",
     "connect": "connection",
+    "endpoint_attempts": "health.dataset_attempts",
     "event_receiver": "endpoint.receiver",
     "from_dialpad_calls": "health.history",
     "from_sandbox": "health.attempts",

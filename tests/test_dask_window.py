@@ -129,3 +129,23 @@ def test_a_failing_task_is_retried_then_the_run_fails_clearly(client, tmp_path: 
         dask_simulate(dd.from_pandas(log.drop(columns="latency_ms"), npartitions=2), client=client, retries=0)
     with pytest.raises(ValidationError, match="pandas or a Dask DataFrame"):
         dask_simulate(log.to_dict("records"), client=client)
+
+
+def test_a_dataset_of_endpoint_logs_equals_simulate_on_its_attempts(client, tmp_path: Path):
+    from dialpad_nb.calls.dataset import ingest
+    from dialpad_nb.health import endpoint_attempts, read_endpoint_log
+    from tests.test_dataset_attempts import R1, R2, endpoint_log
+
+    ds = tmp_path / "ds"
+    ingest([endpoint_log(tmp_path / "a.jsonl", 1, n=200)], ds, router_id=R1, attempts=endpoint_attempts)
+    ingest([endpoint_log(tmp_path / "b.jsonl", 2, n=200)], ds, router_id=R2, attempts=endpoint_attempts)
+    strict = DIALPAD.replace(error_threshold=3)
+    whole = read_endpoint_log(ds).attempts
+    pd.testing.assert_frame_equal(
+        dask_simulate(ds, client=client, policy=strict), simulate(whole, policy=strict)
+    )
+    one = read_endpoint_log(ds, router_id=R2, start="2026-10-06").attempts
+    assert 0 < len(one) < len(whole)
+    pd.testing.assert_frame_equal(
+        dask_simulate(ds, client=client, router_id=R2, start="2026-10-06"), simulate(one)
+    )

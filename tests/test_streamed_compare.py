@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+from dialpad_nb.calls.dataset import dataset_parts
 from dialpad_nb.calls.read import read_calls
 from dialpad_nb.core.errors import ValidationError
 from dialpad_nb.rules.comparison import compare
-from dialpad_nb.rules.streamed import stream_compare
+from dialpad_nb.rules.streamed import UnreadablePartWarning, stream_compare
 from tests.helpers_stream import CAPACITY, SECRET, assert_same, dataset, rules  # noqa: F401 - fixtures
 
 
@@ -69,3 +71,21 @@ def test_compare_takes_a_dataset_path(dataset, rules, tmp_path: Path) -> None:
     assert str(compare(ds, candidate, baseline=current).summary) == str(whole.summary)
     with pytest.raises(ValidationError, match="not a dataset"):
         compare(tmp_path, candidate)
+
+
+def test_a_damaged_part_is_skipped_whole_and_said(dataset, rules, tmp_path: Path) -> None:
+    ds, _ = dataset
+    candidate, current = rules
+    copy = tmp_path / "ds"
+    shutil.copytree(ds, copy)
+    damaged = dataset_parts(copy)[1][1][0]
+    Path(damaged).write_bytes(Path(damaged).read_bytes()[:60])  # truncated
+    read = read_calls(copy)  # the damaged part is one reject there, none of its rows read
+    assert (read.rejects["kind"] == "unreadable file").sum() == 1
+    whole = compare(read.calls, candidate, baseline=current, capacity=CAPACITY)
+    with pytest.warns(UnreadablePartWarning, match="1 dataset part") as said:
+        streamed = stream_compare(copy, candidate, baseline=current, capacity=CAPACITY)
+    assert damaged in str(said[0].message)
+    assert streamed.unreadable == (damaged,)
+    assert_same(streamed, whole, changes=False)
+    assert streamed.summary.calls < compare(ds, candidate, baseline=current).summary.calls

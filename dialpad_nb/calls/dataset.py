@@ -12,6 +12,8 @@ Layout of ``DATASET/``::
                                              their bytes), their counts and their Parquet parts
     calls/day=YYYY-MM-DD/<hash>.parquet      the accepted calls of one source file on one UTC day
     rejects/<hash>.parquet                   the records that source file refused (the rejects frame)
+    attempts/day=YYYY-MM-DD/<hash>.parquet   the attempts of an endpoint log (ingest's ``attempts=``:
+                                             what Dialpad saw of each routing request; health reads them)
 
 Decisions:
 
@@ -28,6 +30,11 @@ Decisions:
   does per call); across source files ingested separately they are not.
 - A damaged or truncated part is reported by name as one reject (``unreadable file``) and none of
   its rows are read.
+- **Attempts**: ``ingest(..., attempts=endpoint_attempts)`` (``dialpad-nb ingest`` does) also
+  stores each endpoint log's attempts (:func:`dialpad_nb.health.endpoint_attempts`), by day, in
+  the same atomic step and manifest entry (``attempts_parts``: empty for a source with none). A
+  source ingested without them (or before they were stored) has no ``attempts_parts``; ingesting
+  it again with ``attempts=`` adds them (its calls are written again, the same).
 - ``router_id``: the router whose calls a log holds (an endpoint log does not say); stamped on
   calls that carry none, so a dataset of several routers' logs can be filtered by router.
 """
@@ -38,7 +45,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -59,11 +66,14 @@ __all__ = [
     "MANIFEST",
     "IngestReport",
     "add_calls",
+    "attempt_parts",
     "calls_schema",
     "dataset_parts",
+    "filter_table",
     "ingest",
     "is_dataset",
     "iter_dataset",
+    "table_to_frame",
 ]
 
 MANIFEST = "dialpad_dataset.json"
@@ -190,9 +200,12 @@ def ingest(
     default_country_code: str = "1",
     leeway_s: float = 0,
     chunksize: int = 1_000_000,
+    attempts: Callable[[str, int | None], Iterable[pd.DataFrame] | None] | None = None,
 ) -> IngestReport:
     """Read call logs (anything :func:`~dialpad_nb.calls.read.read_calls` reads from files) into
-    the Parquet dataset at ``to`` (created if missing); see the module docstring."""
+    the Parquet dataset at ``to`` (created if missing); see the module docstring. ``attempts``:
+    ``(path, router_id) -> attempts frames, or None`` for a file with none (e.g.
+    :func:`dialpad_nb.health.endpoint_attempts`), stored beside the calls."""
     from .read import _expand, iter_calls
 
     root = Path(to)
@@ -207,11 +220,14 @@ def ingest(
     n_calls = n_rejects = 0
     for path in _expand(source):
         digest = _content_hash(path)
-        if digest in manifest["sources"]:
+        known = manifest["sources"].get(digest)
+        if known is not None and (attempts is None or "attempts_parts" in known):
             skipped.append(path)
             continue
         size = os.path.getsize(path)
-        earlier = _grown_from(manifest, path, size)
+        earlier = (
+            digest if known is not None else _grown_from(manifest, path, size)
+        )  # known: for its attempts
         results = iter_calls(
             path,
             secret,
@@ -220,10 +236,19 @@ def ingest(
             leeway_s=leeway_s,
             progress=False,
         )
+        extra = None if attempts is None else attempts(path, router_id)
         entry = _add_source(
-            root, manifest, digest, path, results, router_id=router_id, size=size, replaces=earlier
+            root,
+            manifest,
+            digest,
+            path,
+            results,
+            router_id=router_id,
+            size=size,
+            replaces=earlier,
+            attempts=extra if attempts is None or extra is not None else (),
         )
-        if earlier is not None:
+        if earlier is not None and earlier != digest:
             replaced.append(path)
             _remove_unlisted(root, manifest)  # the earlier version's parts, no longer listed
         added.append(path)
@@ -243,6 +268,7 @@ def _add_source(
     router_id: int | None = None,
     size: int | None = None,
     replaces: str | None = None,
+    attempts: Iterable[pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
     """One source into the dataset, atomically: its parts under ``.tmp/``, renamed into place,
     then the manifest replaced (in the same write, without the entry ``replaces``: an earlier
@@ -268,6 +294,8 @@ def _add_source(
     finally:
         for w in writers.values():
             w.close()
+    if attempts is not None:
+        entry["attempts"] = _write_attempts(attempts, tmp, key)
     nonempty = [r for r in rejects if len(r)]
     rej = pd.concat(nonempty, ignore_index=True) if nonempty else empty_rejects()
     (tmp / "rejects").mkdir(parents=True, exist_ok=True)
@@ -282,10 +310,12 @@ def _add_source(
     shutil.rmtree(tmp, ignore_errors=True)
     entry["parts"] = [p for p in parts if p.startswith("calls")]
     entry["rejects_part"] = f"rejects/{key}.parquet"
+    if attempts is not None:
+        entry["attempts_parts"] = [p for p in parts if p.startswith("attempts")]
     if size is not None:
         entry["bytes"] = size
     if replaces is not None:
-        del manifest["sources"][replaces]
+        del manifest["sources"][replaces]  # (the same digest when a source gets its attempts)
     manifest["sources"][digest] = entry
     _write_atomically(root / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))
     return entry
@@ -326,10 +356,44 @@ def _write_days(calls: pd.DataFrame, tmp: Path, key: str, writers: dict[int, pq.
         writers[day].write_table(table.take(pa.array(rows)))
 
 
+def _write_attempts(frames: Iterable[pd.DataFrame], tmp: Path, key: str) -> int:
+    """A source's attempts (any frame with a ``time`` column of UTC datetimes) into one part per
+    UTC day, with ``_row``: each attempt's position in the source, to read them back in order."""
+    writers: dict[int, pq.ParquetWriter] = {}
+    n = 0
+    try:
+        for frame in frames:
+            if not len(frame):
+                continue
+            flat = frame.reset_index(drop=True)
+            for col in flat.columns:
+                if isinstance(flat[col].dtype, pd.CategoricalDtype):
+                    flat[col] = flat[col].astype(object).astype("string")
+            flat["_row"] = np.arange(n, n + len(flat), dtype=np.int64)
+            n += len(flat)
+            days = flat["time"].to_numpy(dtype="datetime64[ms]").astype(np.int64) // _DAY_MS
+            table = pa.Table.from_pandas(flat, preserve_index=False)
+            for day in np.unique(days).tolist():
+                if day not in writers:
+                    name = pd.Timestamp(day * _DAY_MS, unit="ms").strftime("%Y-%m-%d")
+                    folder = tmp / "attempts" / f"day={name}"
+                    folder.mkdir(parents=True, exist_ok=True)
+                    writers[day] = pq.ParquetWriter(folder / f"{key}.parquet", table.schema)
+                writers[day].write_table(table.filter(pa.array(days == day)))
+    finally:
+        for w in writers.values():
+            w.close()
+    return n
+
+
 def _remove_unlisted(root: Path, manifest: dict[str, Any]) -> None:
     """What an interrupted ingest left: parts the manifest does not list, and ``.tmp/``."""
-    listed = {p for e in manifest["sources"].values() for p in [*e["parts"], e["rejects_part"]]}
-    for sub in ("calls", "rejects"):
+    listed = {
+        p
+        for e in manifest["sources"].values()
+        for p in [*e["parts"], e["rejects_part"], *e.get("attempts_parts", ())]
+    }
+    for sub in ("calls", "rejects", "attempts"):
         for p in (root / sub).rglob("*.parquet") if (root / sub).exists() else ():
             if str(p.relative_to(root)) not in listed:
                 p.unlink()
@@ -362,6 +426,29 @@ def dataset_parts(
             if (lo is None or _day_of(p) >= lo) and (hi is None or _day_of(p) <= hi)
         ]
         out.append((entry["source"], parts, str(root / entry["rejects_part"])))
+    return out
+
+
+def attempt_parts(
+    source: str | os.PathLike, *, start: Any = None, end: Any = None
+) -> list[tuple[str, list[str] | None]]:
+    """``(source file, its attempts parts within [start, end) by day)`` per ingested source, in
+    ingest order (absolute paths); None for a source ingested without attempts."""
+    root = Path(source)
+    if not is_dataset(root):
+        raise SourceNotFound(f"source: {str(root)!r} is not a dataset (no {MANIFEST})")
+    lo = None if start is None else _day_text(start)
+    hi = None if end is None else _day_text(end, end=True)
+    out: list[tuple[str, list[str] | None]] = []
+    for entry in _load_manifest(root)["sources"].values():
+        parts = entry.get("attempts_parts")
+        if parts is not None:
+            parts = [
+                str(root / p)
+                for p in parts
+                if (lo is None or _day_of(p) >= lo) and (hi is None or _day_of(p) <= hi)
+            ]
+        out.append((entry["source"], parts))
     return out
 
 
@@ -435,8 +522,18 @@ def read_source(
 
 
 def _filtered(tables: list[pa.Table], lo: int | None, hi: int | None, router_id: int | None) -> pd.DataFrame:
+    table = filter_table(tables, lo, hi, router_id)
+    frame = table_to_frame(table) if table is not None else empty_calls()
+    return frame.astype(CALL_DTYPES) if len(frame) else empty_calls()
+
+
+def filter_table(
+    tables: list[pa.Table], lo: int | None, hi: int | None, router_id: int | None
+) -> pa.Table | None:
+    """One source's parts as one table: the calls with ``lo <= date_started < hi`` (epoch ms)
+    of ``router_id``, in line order (None when there are no parts)."""
     if not tables:
-        return empty_calls()
+        return None
     table = pa.concat_tables(tables)
     mask = None
     ts = table.column("date_started").cast(pa.int64())
@@ -453,5 +550,17 @@ def _filtered(tables: list[pa.Table], lo: int | None, hi: int | None, router_id:
     lines = table.column("line").to_numpy()
     if len(tables) > 1 and not (np.diff(lines) > 0).all():  # days back into line order
         table = table.take(pc.sort_indices(table, [("line", "ascending")]))
-    frame = table.to_pandas()
-    return frame.astype(CALL_DTYPES) if len(frame) else empty_calls()
+    return table
+
+
+def table_to_frame(table: pa.Table) -> pd.DataFrame:
+    """Calls parts as pandas, in the contract's dtypes (a dictionary column stays categorical).
+    Whole-number columns with gaps become ``Int64`` straight from Arrow: through float64, as a
+    plain ``to_pandas`` goes, a 16-digit id above 2**53 would come back changed."""
+    frame = table.to_pandas(types_mapper={pa.int64(): pd.Int64Dtype()}.get)
+    dtypes = {
+        c: CALL_DTYPES[c]
+        for c in frame.columns
+        if c in CALL_DTYPES and not isinstance(frame[c].dtype, pd.CategoricalDtype)
+    }
+    return frame.astype(dtypes)

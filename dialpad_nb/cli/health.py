@@ -41,16 +41,20 @@ def _names(args: argparse.Namespace) -> dict[int, str]:
 def _run_health(args: argparse.Namespace) -> int:
     import pandas as pd
 
+    from ..calls.dataset import is_dataset
     from ..charts.tables import show_table
     from ..health.attempts import read_attempts_csv, read_endpoint_log
     from ..health.budget import forecast
     from ..health.window import infer_patches, simulate, window_summary
 
     path = args.log if args.log is not None else args.attempts
-    if not os.path.isfile(path):
+    dataset = args.log is not None and is_dataset(path)
+    if not dataset and not os.path.isfile(path):
         raise UsageError(f"no such file {path!r}")
+    if not dataset and (args.start or args.end):
+        raise UsageError("--start/--end filter a dataset (--log DATASET)")
     if args.log is not None:
-        read = read_endpoint_log(args.log, router_id=args.router)
+        read = read_endpoint_log(args.log, router_id=args.router, start=args.start, end=args.end)
     else:
         read = read_attempts_csv(args.attempts)
     attempts = read.attempts
@@ -124,7 +128,16 @@ def add(subparsers: Any) -> None:
     )
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--attempts", metavar="CSV", help="an attempts CSV (e.g. data/attempts_sample.csv)")
-    source.add_argument("--log", metavar="JSONL", help="an endpoint kit log (what the endpoint saw)")
+    source.add_argument(
+        "--log", metavar="JSONL",
+        help="an endpoint kit log (what the endpoint saw), or a dataset that `dialpad-nb ingest` made of such logs",
+    )  # fmt: skip
+    p.add_argument(
+        "--start", default=None, metavar="DATE", help="with --log DATASET: attempts from this time (UTC)"
+    )
+    p.add_argument(
+        "--end", default=None, metavar="DATE", help="with --log DATASET: attempts before this time (UTC)"
+    )
     p.add_argument(
         "--router", type=int, default=None, metavar="ID",
         help="only this router (with --log: the router the endpoint serves)",

@@ -1,7 +1,9 @@
 """``dialpad-nb ingest``: read call logs once into a Parquet dataset partitioned by day.
 
 Files already in the dataset (same content, whatever their name) are skipped, so signed lines are
-verified once. Each file goes in whole or not at all. Read it back with ``read_calls(DATASET)``
+verified once. Each file goes in whole or not at all. An endpoint log's attempts are stored too
+(read them with ``read_endpoint_log(DATASET)`` or ``dialpad-nb health --log DATASET``); a file
+ingested before that is read again for them. Read it back with ``read_calls(DATASET)``
 or ``dialpad-nb replay --calls DATASET``.
 """
 
@@ -17,13 +19,14 @@ from ._output import emit_json
 
 def _run_ingest(args: argparse.Namespace) -> int:
     from ..calls.dataset import ingest
+    from ..health.dataset_attempts import endpoint_attempts
 
     secret = None
     if args.secret_env:
         secret = os.environ.get(args.secret_env)
         if not secret:
             raise UsageError(f"environment variable {args.secret_env} is not set")
-    report = ingest(args.logs, args.to, secret, router_id=args.router_id)
+    report = ingest(args.logs, args.to, secret, router_id=args.router_id, attempts=endpoint_attempts)
     if args.format == "json":
         emit_json(
             {

@@ -13,6 +13,7 @@
 ``event_log``      the event receiver's JSONL record
 ``frames``         the rejects frame and the read result every reader returns
 ``serving``        uvicorn in a thread, in the foreground, or in worker processes
+``cluster``        a run on a Dask cluster: its client, and its failures as one error
 ``wording``        counts in words for people ("1 rule", "3 rules")
 =================  ==================================================================
 

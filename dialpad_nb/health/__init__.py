@@ -3,6 +3,8 @@
 One import for the analyst; the work lives in small modules:
 
 * :mod:`.attempts` — the attempts DataFrame (sandbox, endpoint log, CSV);
+* :mod:`.dataset_attempts` — attempts stored in a Parquet dataset by ``ingest`` and read back
+  (:func:`endpoint_attempts`, :func:`read_dataset_attempts`);
 * :mod:`.history` — the attempts from Dialpad's own record (call history, call events);
 * :mod:`.window` — the auto-disable rule over a whole log, vectorised
   (:func:`simulate`, :func:`what_if`, :func:`infer_patches`);
@@ -33,6 +35,7 @@ from .attempts import (
 from .budget import Forecast, disable_eta_s, forecast
 from .canary import CANARY_METRICS, CanaryReport, canary_report
 from .dask_window import dask_simulate
+from .dataset_attempts import endpoint_attempts, read_dataset_attempts
 from .endpoint_probe import FaultSwitch, ProbeResult, probe
 from .history import from_dialpad_calls
 from .intervals import bootstrap_percentile_diff, newcombe_interval, wilson_interval
@@ -74,10 +77,12 @@ __all__ = [
     "compare_policies",
     "dask_simulate",
     "disable_eta_s",
+    "endpoint_attempts",
     "error_count_curve",
     "forecast",
     "from_dialpad_calls",
     "from_sandbox",
+    "read_dataset_attempts",
     "health_summary",
     "infer_patches",
     "latency_band",

@@ -307,7 +307,12 @@ def _endpoint_row(rec: LogRecord, *, router_id: int | None, policy: Policy) -> d
 
 
 def read_endpoint_log(
-    source: LogSource, *, router_id: int | None = None, policy: Policy = DIALPAD
+    source: LogSource,
+    *,
+    router_id: int | None = None,
+    policy: Policy = DIALPAD,
+    start: Any = None,
+    end: Any = None,
 ) -> ReadResult:
     """Attempts from the endpoint kit's JSONL log, as Dialpad would have seen them.
 
@@ -315,7 +320,19 @@ def read_endpoint_log(
     rejects with their 1-based line. ``router_id`` labels every attempt (the log is per
     endpoint, not per router). ``policy`` gives the deadline beyond which an answer
     counts as a ``timeout``. A rotated log is read across its generations (``files``; a
-    reject's line counts within its file); reload events are skipped (``skipped``)."""
+    reject's line counts within its file); reload events are skipped (``skipped``).
+
+    ``source`` may be a dataset (``ingest(..., attempts=endpoint_attempts)``): its stored
+    attempts with ``start <= time < end``, of ``router_id`` when given (a filter there, not a
+    label); see :func:`~dialpad_nb.health.dataset_attempts.read_dataset_attempts`."""
+    from ..calls.dataset import is_dataset
+
+    if is_dataset(source):
+        from .dataset_attempts import read_dataset_attempts
+
+        return read_dataset_attempts(source, start=start, end=end, router_id=router_id, policy=policy)  # type: ignore[arg-type]
+    if start is not None or end is not None:
+        raise ValidationError("start/end filter a dataset; read the log and filter its times", field="start")
 
     def convert(rec: LogRecord) -> dict[str, Any]:
         return _endpoint_row(rec, router_id=router_id, policy=policy)

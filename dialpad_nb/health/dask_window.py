@@ -14,9 +14,12 @@ equals ``simulate(attempts)`` (for a Dask frame, ``simulate(attempts.compute())`
 index, columns and dtypes (tested on a 2-process ``LocalCluster``). The rule is per router, so
 nothing is lost by the split.
 
-A task that fails (a worker dies, a partition fails to load) is retried ``retries`` times by
-Dask; if it still fails, the run raises :class:`~dialpad_nb.core.errors.DistributedRunFailed`
-and returns nothing partial.
+A task that raises (a partition fails to load) is retried ``retries`` times by Dask; a task whose
+worker process dies is run on another worker (a pandas frame's rows go within each router's task,
+so they are not lost with the worker), up to the scheduler's ``distributed.scheduler.allowed-failures``
+times (Dask's default 3). If it still fails, the run raises
+:class:`~dialpad_nb.core.errors.DistributedRunFailed` naming the router, and returns nothing
+partial (see :mod:`dialpad_nb.core.cluster`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..core.errors import DistributedRunFailed, MissingExtra, ValidationError
+from ..core.cluster import dask_run, gather_all
+from ..core.errors import ValidationError
 from ..core.models import is_missing
 from ..core.policy import DIALPAD, Policy
 from .window import _as_patch_frame, _patches_for, simulate
@@ -88,16 +92,25 @@ def dask_simulate(
     policy: Policy = DIALPAD,
     patches: Any = None,
     retries: int = 2,
+    start: Any = None,
+    end: Any = None,
+    router_id: int | None = None,
 ) -> pd.DataFrame:
     """:func:`~dialpad_nb.health.window.simulate` on a Dask cluster, one task per router:
     ``client`` (a ``dask.distributed.Client``) or ``address`` (a scheduler's, e.g.
-    ``"tcp://10.0.0.5:8786"``; a client is opened and closed for the run)."""
-    try:
-        from dask.distributed import Client
-    except ImportError as exc:
-        raise MissingExtra("dask_simulate needs dask.distributed: pip install 'dialpad_nb[scale]'") from exc
-    if (client is None) == (address is None):
-        raise ValidationError("give a Dask client or a scheduler address (one of them)", field="client")
+    ``"tcp://10.0.0.5:8786"``; a client is opened and closed for the run). ``attempts`` may be a
+    dataset's path (``ingest(..., attempts=endpoint_attempts)``): its attempts within
+    ``[start, end)`` of ``router_id`` are read here, then sent one router per task."""
+    from ..calls.dataset import is_dataset
+
+    if is_dataset(attempts):
+        from .dataset_attempts import read_dataset_attempts
+
+        attempts = read_dataset_attempts(
+            attempts, start=start, end=end, router_id=router_id, policy=policy
+        ).attempts
+    elif start is not None or end is not None or router_id is not None:
+        raise ValidationError("start/end/router_id filter a dataset; filter the frame instead", field="start")
     lazy = _is_dask_frame(attempts)
     if not lazy and not isinstance(attempts, pd.DataFrame):
         raise ValidationError(
@@ -106,39 +119,28 @@ def dask_simulate(
     if not lazy:
         _split(attempts.iloc[:0], 0)  # the columns, checked here rather than on a worker
     patch_frame = None if patches is None else _as_patch_frame(patches)
-    own = client is None
-    if own:
-        client = Client(address)
-    try:
+    with dask_run(client, address, "dask_simulate") as run:
         futures: list[Any] = []
-        try:
-            if lazy:
-                pieces = _pieces_on_cluster(client, attempts, retries, futures)
-            else:
-                local = _split(attempts, 0)
-                scattered = client.scatter(list(local.values()), hash=False) if local else []
-                pieces = {router: [f] for router, f in zip(local, scattered, strict=True)}
-            tasks = [
-                client.submit(
-                    _router_sim, policy, _patches_for(patch_frame, router), *mine, retries=retries, pure=False
-                )
-                for router, mine in pieces.items()
-            ]
-            futures.extend(tasks)
-            results: list[Piece] = client.gather(tasks)
-        except Exception as exc:  # a task that kept failing, a worker that kept dying
-            for f in futures:
-                f.cancel()
-            if isinstance(exc, ValidationError):  # the attempts themselves (said by a worker)
-                raise
-            raise DistributedRunFailed(
-                f"the Dask run of simulate failed after {retries} retries "
-                f"({type(exc).__name__}: {exc}); no partial result is returned",
-                cause=exc,
-            ) from exc
-    finally:
-        if own:
-            client.close()
+        if lazy:
+            pieces = _pieces_on_cluster(run, attempts, retries, futures)
+        else:
+            # each router's rows go within its task (not scattered): if the worker running it
+            # dies, Dask runs the task again elsewhere, rows included
+            pieces = {router: [piece] for router, piece in _split(attempts, 0).items()}
+        tasks = [
+            run.submit(
+                _router_sim, policy, _patches_for(patch_frame, router), *mine, retries=retries, pure=False
+            )
+            for router, mine in pieces.items()
+        ]
+        results: list[Piece] = gather_all(
+            run,
+            tasks,
+            [f"router {router}" for router in pieces],
+            what="the Dask run of simulate",
+            retries=retries,
+            also=futures,
+        )
     if not results:
         empty = attempts._meta if lazy else attempts
         return simulate(empty, policy=policy, patches=patch_frame)
@@ -151,14 +153,20 @@ def _pieces_on_cluster(client: Any, attempts: Any, retries: int, futures: list[A
     """Each partition loaded and split by router on the workers; the router -> pieces futures."""
     parts = client.compute(attempts.to_delayed(), retries=retries)
     futures.extend(parts)
-    lengths = client.gather([client.submit(len, p, retries=retries, pure=False) for p in parts])
+    names = [f"partition {k}" for k in range(len(parts))]
+    what = "the Dask run of simulate (loading the partitions)"
+
+    def gather(tasks: list[Any]) -> list[Any]:
+        return gather_all(client, tasks, names, what=what, retries=retries, also=futures)
+
+    lengths = gather([client.submit(len, p, retries=retries, pure=False) for p in parts])
     offsets = np.concatenate(([0], np.cumsum(lengths)[:-1])).astype(int).tolist() if parts else []
     splits = [
         client.submit(_split, p, off, retries=retries, pure=False)
         for p, off in zip(parts, offsets, strict=True)
     ]
     futures.extend(splits)
-    keys = client.gather([client.submit(_keys, s, retries=retries, pure=False) for s in splits])
+    keys = gather([client.submit(_keys, s, retries=retries, pure=False) for s in splits])
     pieces: dict[Any, list[Any]] = {}
     for split, routers in zip(splits, keys, strict=True):
         for router in routers:

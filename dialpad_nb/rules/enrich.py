@@ -107,6 +107,8 @@ class Enrichment:
             )
         }
         self._empty = dict.fromkeys(self.fields)
+        self._memo: dict[str, int] = {}
+        self._position = {number: i for i, number in enumerate(self.table.index)}
 
     # ------------------------------------------------------------------ constructors
 
@@ -136,9 +138,12 @@ class Enrichment:
         looked up once, and the result is broadcast with numpy."""
         if on not in calls.columns:
             raise ValidationError(f"the calls have no {on!r} column", field="on")
-        codes, uniques = pd.factorize(calls[on], use_na_sentinel=True)
-        keys = pd.Index([normalize_e164(u) for u in uniques], dtype=object)
-        per_unique = np.append(self.table.index.get_indexer(keys), -1)
+        numbers = calls[on]
+        if isinstance(numbers.dtype, pd.CategoricalDtype):  # coded already (a lean dataset read)
+            codes, uniques = numbers.cat.codes.to_numpy(), numbers.cat.categories
+        else:
+            codes, uniques = pd.factorize(numbers, use_na_sentinel=True)
+        per_unique = np.append(self._rows_of(uniques), -1)
         contact_row = per_unique[np.asarray(codes, dtype=np.int64)]
         out = calls.copy(deep=False)  # copy-on-write: the caller's frame is never changed
         for name in self.fields:
@@ -158,6 +163,22 @@ class Enrichment:
             invalid_phones=len(self.invalid),
         )
         return out, report
+
+    def _rows_of(self, numbers: Any) -> np.ndarray:
+        """The contact table's row for each caller number (-1: none). A text number is normalised
+        once per Enrichment: a replay chunk by chunk meets the same callers again."""
+        memo = self._memo
+        if len(memo) > 1_000_000:  # bounded: a stream of ever new numbers does not grow it forever
+            memo.clear()
+        rows = np.empty(len(numbers), dtype=np.int64)
+        for i, number in enumerate(numbers):
+            row = memo.get(number) if isinstance(number, str) else None
+            if row is None:
+                row = self._position.get(normalize_e164(number), -1)
+                if isinstance(number, str):
+                    memo[number] = row
+            rows[i] = row
+        return rows
 
     def __len__(self) -> int:
         return len(self.table)
