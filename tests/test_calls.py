@@ -73,7 +73,7 @@ def write_lines(path: Path, lines: list[str]) -> Path:
 def reference_read(*args, **kwargs):
     """The same read with pyarrow switched off: every record through the per-line reference path."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(call_reader, "_arrow_buf", lambda buf: None)
+        mp.setattr(call_reader, "_arrow_buf", lambda buf, newlines=None: None)
         return read_calls(*args, **kwargs)
 
 
@@ -388,6 +388,41 @@ def test_chunked_reading_equals_one_chunk() -> None:
     pd.testing.assert_frame_equal(whole.calls, chunked.calls)
     pd.testing.assert_frame_equal(whole.rejects, chunked.rejects)
     assert chunked.summary == whole.summary
+
+
+class _Reads:
+    """A file object over ``data`` that gives at most ``cap`` bytes per ``read`` (a pipe, gzip)."""
+
+    def __init__(self, data: bytes, cap: int) -> None:
+        self.data, self.pos, self.cap = data, 0, cap
+
+    def read(self, n: int) -> bytes:
+        out = self.data[self.pos : self.pos + min(n, self.cap)]
+        self.pos += len(out)
+        return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    lengths=st.lists(st.integers(0, 40), max_size=3000),
+    final_newline=st.booleans(),
+    chunksize=st.sampled_from([1, 2, 7, 1024, 1025, 2500, 10**6]),
+    cap=st.sampled_from([1, 97, 4096, 10**9]),
+)
+def test_line_chunks_cut_whole_lines_in_order(
+    lengths: list[int], final_newline: bool, chunksize: int, cap: int
+) -> None:
+    """``line_chunks`` gives back exactly the file's lines, ``chunksize`` at a time (the last may be
+    shorter), however the reads fall and wherever the k-th newline is found (loop or numpy)."""
+    lines = [bytes([65 + k % 26]) * n for k, n in enumerate(lengths)]
+    data = b"\n".join(lines) + (b"\n" if final_newline and lines else b"")
+    n_lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    chunks = list(call_reader.line_chunks(_Reads(data, cap), chunksize))
+    assert b"".join(buf for buf, _ in chunks) == data
+    assert [n for _, n in chunks[:-1]] == [chunksize] * (len(chunks) - 1)
+    assert sum(n for _, n in chunks) == n_lines
+    for buf, n in chunks[:-1]:
+        assert buf.endswith(b"\n") and buf.count(b"\n") == n
 
 
 def test_iter_calls_yields_bounded_chunks() -> None:

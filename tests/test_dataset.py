@@ -137,19 +137,22 @@ def replace(a, b):
         os.kill(os.getpid(), signal.SIGKILL)
     return real(a, b)
 dataset.os.replace = replace
-dataset.ingest(sys.argv[3:], sys.argv[2], {secret!r})
+dataset.ingest(sys.argv[3:], sys.argv[2], {secret!r}, workers={workers})
 """
 
 
 # each file makes 7 renames: its 5 day parts, its rejects, then the manifest. Killed at rename 7 (file 1's
-# parts all in place, unlisted: its manifest not yet replaced) and 10 (file 1 listed, file 2 half in place)
-@pytest.mark.parametrize("at", [7, 10])
-def test_ingest_killed_then_rerun_gives_the_same_dataset(logs: list[Path], tmp_path: Path, at: int) -> None:
+# parts all in place, unlisted: its manifest not yet replaced) and 10 (file 1 listed, file 2 half in place);
+# with 2 worker processes, this process still makes every rename (the workers write under .tmp/)
+@pytest.mark.parametrize(("at", "workers"), [(7, 1), (10, 1), (10, 2)])
+def test_ingest_killed_then_rerun_gives_the_same_dataset(
+    logs: list[Path], tmp_path: Path, at: int, workers: int
+) -> None:
     ref, ds = tmp_path / "ref", tmp_path / "ds"
     ingest(logs, ref, SECRET)
     manifest = json.loads((ref / MANIFEST).read_text())
     assert [len(e["parts"]) for e in manifest["sources"].values()] == [5, 5, 5]  # the kill points' premise
-    script = KILLER.format(secret=SECRET)
+    script = KILLER.format(secret=SECRET, workers=workers)
     done = subprocess.run(
         [sys.executable, "-c", script, str(at), str(ds), *map(str, logs)], capture_output=True, text=True
     )
@@ -187,6 +190,8 @@ def test_cli_ingest_then_again_skips(
     assert out["added"] == [] and len(out["skipped"]) == 2 and out["calls"] == 0
     assert SECRET not in json.dumps(out)
     _same(read_calls(tmp_path / "ds").calls, read_calls(logs[:2], SECRET).calls)
+    assert main([*argv, "--workers", "0"]) != 0  # refused, naming the option
+    assert "workers" in capsys.readouterr().err
 
 
 def test_add_calls_puts_a_frame_in_once(logs: list[Path], tmp_path: Path) -> None:
@@ -194,3 +199,25 @@ def test_add_calls_puts_a_frame_in_once(logs: list[Path], tmp_path: Path) -> Non
     assert add_calls(tmp_path / "ds", calls, source="generated-0") is True
     assert add_calls(tmp_path / "ds", calls.iloc[:5], source="generated-0") is False  # known by its name
     _same(read_calls(tmp_path / "ds").calls, calls)
+
+
+def test_two_worker_processes_give_the_same_dataset(logs: list[Path], tmp_path: Path) -> None:
+    """``workers=2``: files read in two spawned processes, committed here in order: the same
+    manifest, the same files and the same calls as one process (a file ingested again for its
+    attempts included)."""
+    from dialpad_nb.health.dataset_attempts import endpoint_attempts
+
+    one, two = tmp_path / "one", tmp_path / "two"
+    ingest(logs[:1], one, SECRET)
+    ingest(logs[:1], two, SECRET)
+    a = ingest(logs, one, SECRET, attempts=endpoint_attempts, workers=1)
+    b = ingest(logs, two, SECRET, attempts=endpoint_attempts, workers=2)
+    assert (a.added, a.skipped, a.calls, a.rejects) == (b.added, b.skipped, b.calls, b.rejects)
+    assert json.loads((two / MANIFEST).read_text()) == json.loads((one / MANIFEST).read_text())
+    files = {p.relative_to(two).as_posix() for p in two.rglob("*") if p.is_file()}
+    assert files == {p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file()}
+    x, y = read_calls(one), read_calls(two)
+    _same(x.calls, y.calls)
+    _same(x.rejects, y.rejects)
+    with pytest.raises(ValidationError, match="workers"):
+        ingest(logs, tmp_path / "three", SECRET, workers=0)

@@ -378,7 +378,7 @@ def test_read_calls_takes_version_2_logs_on_its_vectorised_path_and_equals_the_r
         mp.setattr(call_reader.CallReader, "_record_line", reference_only)
         assert read_calls(path).calls.equals(fast.calls)
     with monkeypatch.context() as mp:
-        mp.setattr(call_reader, "_arrow_buf", lambda buf: None)
+        mp.setattr(call_reader, "_arrow_buf", lambda buf, newlines=None: None)
         reference = read_calls(path)
     pd.testing.assert_frame_equal(fast.calls, reference.calls)
     assert len(fast.calls) == 80 and fast.skipped == reference.skipped == {"canary": 1}
@@ -405,7 +405,7 @@ def test_version_1_logs_still_read_everywhere(tmp_path, monkeypatch):
     path.write_text("".join(json.dumps(r) + "\n" for r in V1_LINES))
     calls = read_calls(path)
     with monkeypatch.context() as mp:
-        mp.setattr(call_reader, "_arrow_buf", lambda buf: None)
+        mp.setattr(call_reader, "_arrow_buf", lambda buf, newlines=None: None)
         reference = read_calls(path)
     pd.testing.assert_frame_equal(calls.calls, reference.calls)
     assert calls.calls["logged_rule"].tolist() == ["sales"] and calls.skipped == {"reload": 1}

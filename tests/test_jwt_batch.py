@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import time
 
 import jwt
@@ -267,3 +268,39 @@ def test_the_reader_and_the_endpoint_agree_on_claims_they_do_not_check() -> None
 
     for token in (NAMED_CASES["aud present"], make_token(payload={**PAYLOAD, "iss": "elsewhere"})):
         assert batch_verdicts([token]) == [verify(token, SECRET)]
+
+
+def _batch_state(batch: jwt_batch.TokenBatch) -> tuple:
+    return batch.fast_index, batch.fast_json, batch.decoded, batch.errors, batch.payloads()
+
+
+@pytest.mark.parametrize("charset_checked", [False, True])
+def test_two_halves_give_the_verdicts_of_one_process(
+    monkeypatch: pytest.MonkeyPatch, charset_checked: bool
+) -> None:
+    """From PARALLEL_MIN tokens on, a forked child verifies the second half: same batch, index by
+    index, as verifying all here (every named case, each on both sides of the cut)."""
+    cases = [
+        t
+        for t in NAMED_CASES.values()
+        if not charset_checked or not t.translate(None, jwt_batch._TOKEN_CHARS)
+    ]
+    tokens = cases * 2 + [VALID] * 3
+    here = verify_tokens(tokens, SECRET, charset_checked=charset_checked)
+    forks: list[int] = []
+    original = jwt_batch._verify_halves
+    monkeypatch.setattr(jwt_batch, "_verify_halves", lambda *a, **k: forks.append(1) or original(*a, **k))
+    monkeypatch.setattr(jwt_batch, "PARALLEL_MIN", 4)
+    split = verify_tokens(tokens, SECRET, charset_checked=charset_checked)
+    assert forks == [1]
+    assert _batch_state(split) == _batch_state(here)
+    assert all(SECRET not in reason for _, reason in split.errors.values())
+
+
+def test_a_child_that_dies_leaves_its_half_to_this_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child exits without a word (as if killed): this process verifies its half, same verdicts."""
+    tokens = list(NAMED_CASES.values()) * 2
+    here = verify_tokens(tokens, SECRET)
+    monkeypatch.setattr(jwt_batch, "PARALLEL_MIN", 4)
+    monkeypatch.setattr(jwt_batch, "_verify_child", lambda sender, *a: os._exit(9))
+    assert _batch_state(verify_tokens(tokens, SECRET)) == _batch_state(here)

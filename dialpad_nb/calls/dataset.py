@@ -45,8 +45,13 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import sys
+import threading
+import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -201,12 +206,18 @@ def ingest(
     leeway_s: float = 0,
     chunksize: int = 1_000_000,
     attempts: Callable[[str, int | None], Iterable[pd.DataFrame] | None] | None = None,
+    workers: int | None = None,
 ) -> IngestReport:
     """Read call logs (anything :func:`~dialpad_nb.calls.read.read_calls` reads from files) into
     the Parquet dataset at ``to`` (created if missing); see the module docstring. ``attempts``:
     ``(path, router_id) -> attempts frames, or None`` for a file with none (e.g.
-    :func:`dialpad_nb.health.endpoint_attempts`), stored beside the calls."""
-    from .read import _expand, iter_calls
+    :func:`dialpad_nb.health.endpoint_attempts`), stored beside the calls.
+
+    ``workers``: processes reading files at once (each file still whole, in one process; this
+    process commits them in order, so the dataset is the same). ``None``: one per core when
+    there are several files and at least :data:`PARALLEL_BYTES` to read, else 1 (starting a
+    worker costs about a second: it imports pandas and pyarrow)."""
+    from .read import _expand
 
     root = Path(to)
     if root.exists() and not root.is_dir():
@@ -218,6 +229,7 @@ def ingest(
     skipped: list[str] = []
     replaced: list[str] = []
     n_calls = n_rejects = 0
+    todo: list[tuple[str, str, int, str | None]] = []  # (path, digest, size, the entry it replaces)
     for path in _expand(source):
         digest = _content_hash(path)
         known = manifest["sources"].get(digest)
@@ -228,26 +240,13 @@ def ingest(
         earlier = (
             digest if known is not None else _grown_from(manifest, path, size)
         )  # known: for its attempts
-        results = iter_calls(
-            path,
-            secret,
-            chunksize=chunksize,
-            default_country_code=default_country_code,
-            leeway_s=leeway_s,
-            progress=False,
-        )
-        extra = None if attempts is None else attempts(path, router_id)
-        entry = _add_source(
-            root,
-            manifest,
-            digest,
-            path,
-            results,
-            router_id=router_id,
-            size=size,
-            replaces=earlier,
-            attempts=extra if attempts is None or extra is not None else (),
-        )
+        todo.append((path, digest, size, earlier))
+    run = uuid.uuid4().hex[:12]  # this run's staging folders: a worker orphaned by a crash writes only there
+    options = _StageOptions(secret, router_id, default_country_code, leeway_s, chunksize, attempts, run)
+    for (path, digest, size, earlier), (staged, tmp) in zip(
+        todo, _staged(root, todo, options, _workers(workers, todo)), strict=True
+    ):
+        entry = _commit_source(root, manifest, digest, staged, tmp, size=size, replaces=earlier)
         if earlier is not None and earlier != digest:
             replaced.append(path)
             _remove_unlisted(root, manifest)  # the earlier version's parts, no longer listed
@@ -256,6 +255,113 @@ def ingest(
         n_rejects += entry["rejects"]
     shutil.rmtree(root / ".tmp", ignore_errors=True)
     return IngestReport(str(root), tuple(added), tuple(skipped), n_calls, n_rejects, tuple(replaced))
+
+
+@dataclass(frozen=True)
+class _StageOptions:
+    """How each file is read (picklable: sent to worker processes)."""
+
+    secret: str | bytes | None = field(repr=False)
+    router_id: int | None
+    default_country_code: str
+    leeway_s: float
+    chunksize: int
+    attempts: Callable[[str, int | None], Iterable[pd.DataFrame] | None] | None
+    run: str
+
+
+PARALLEL_BYTES = 256 << 20
+"""``ingest(workers=None)`` reads files in parallel when at least this much is to be read."""
+
+
+def _workers(workers: int | None, todo: list[tuple[str, str, int, str | None]]) -> int:
+    if workers is not None:
+        if workers < 1:
+            raise ValidationError(f"must be >= 1, got {workers!r}", field="workers")
+        return min(workers, max(len(todo), 1))
+    if len(todo) < 2 or sum(t[2] for t in todo) < PARALLEL_BYTES:
+        return 1
+    return min(os.cpu_count() or 1, len(todo))
+
+
+def _staged(
+    root: Path, todo: list[tuple[str, str, int, str | None]], options: _StageOptions, workers: int
+) -> Iterator[tuple[dict[str, Any], Path]]:
+    """Each file of ``todo`` staged under ``.tmp/`` (:func:`_stage_file`), in order: here, or in
+    ``workers`` spawned processes (each file whole in one of them)."""
+    if workers <= 1:
+        for path, digest, _size, earlier in todo:
+            yield _stage_file(root, digest, path, options, earlier is not None and earlier == digest)
+        return
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawned, not forked: a worker imports afresh and shares no threads or locks with this process
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=mp.get_context("spawn"),
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
+        futures = [
+            pool.submit(_stage_file, root, digest, path, options, earlier is not None and earlier == digest)
+            for path, digest, _size, earlier in todo
+        ]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _die_with_parent(parent: int) -> None:
+    """Worker initializer: a worker whose ingest is killed (``kill -9``) exits too, rather than
+    wait for work forever (it holds its task queue's write end, so it never reads an end).
+    Linux: the kernel kills it (``PR_SET_PDEATHSIG``); elsewhere a thread checks every second."""
+    if sys.platform == "linux":
+        import ctypes
+
+        try:
+            if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL) == 0:  # PR_SET_PDEATHSIG
+                if os.getppid() != parent:  # it died before the line above
+                    os._exit(1)
+                return
+        except (OSError, AttributeError):  # pragma: no cover - no prctl in this libc
+            pass
+
+    def watch() -> None:  # pragma: no cover - platforms without prctl
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="dialpad_nb-ingest-parent-watch", daemon=True).start()
+
+
+def _stage_file(
+    root: Path, digest: str, path: str, options: _StageOptions, for_attempts: bool
+) -> tuple[dict[str, Any], Path]:
+    """Read one file and write its parts under ``.tmp/`` (a worker process may run this)."""
+    from .read import iter_calls
+
+    results = iter_calls(
+        path,
+        options.secret,
+        chunksize=options.chunksize,
+        default_country_code=options.default_country_code,
+        leeway_s=options.leeway_s,
+        progress=False,
+    )
+    extra = None if options.attempts is None else options.attempts(path, options.router_id)
+    return _stage_source(
+        root,
+        digest,
+        path,
+        results,
+        router_id=options.router_id,
+        attempts=extra if options.attempts is None or extra is not None else (),
+        run=options.run,
+    )
 
 
 def _add_source(
@@ -270,11 +376,25 @@ def _add_source(
     replaces: str | None = None,
     attempts: Iterable[pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
-    """One source into the dataset, atomically: its parts under ``.tmp/``, renamed into place,
-    then the manifest replaced (in the same write, without the entry ``replaces``: an earlier
-    version of the same file)."""
+    """One source into the dataset, atomically (:func:`_stage_source`, :func:`_commit_source`)."""
+    staged, tmp = _stage_source(root, digest, path, results, router_id=router_id, attempts=attempts)
+    return _commit_source(root, manifest, digest, staged, tmp, size=size, replaces=replaces)
+
+
+def _stage_source(
+    root: Path,
+    digest: str,
+    path: str,
+    results: Iterable[ReadResult],
+    *,
+    router_id: int | None = None,
+    attempts: Iterable[pd.DataFrame] | None = None,
+    run: str = "",
+) -> tuple[dict[str, Any], Path]:
+    """A source's parts written under ``.tmp/<key>-<run>/``; returns its manifest entry (parts
+    listed relative to that folder) and the folder, not yet in the dataset."""
     key = digest[:_HASH_CHARS]
-    tmp = root / ".tmp" / key
+    tmp = root / ".tmp" / f"{key}-{run}" if run else root / ".tmp" / key
     shutil.rmtree(tmp, ignore_errors=True)
     writers: dict[int, pq.ParquetWriter] = {}
     rejects: list[pd.DataFrame] = []
@@ -304,14 +424,30 @@ def _add_source(
         tmp / "rejects" / f"{key}.parquet",
     )
     parts = sorted(p.relative_to(tmp).as_posix() for p in tmp.rglob("*.parquet"))
-    for rel in parts:  # into place; nothing reads them until the manifest lists them
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp / rel, root / rel)
-    shutil.rmtree(tmp, ignore_errors=True)
     entry["parts"] = [p for p in parts if p.startswith("calls")]
     entry["rejects_part"] = f"rejects/{key}.parquet"
     if attempts is not None:
         entry["attempts_parts"] = [p for p in parts if p.startswith("attempts")]
+    return entry, tmp
+
+
+def _commit_source(
+    root: Path,
+    manifest: dict[str, Any],
+    digest: str,
+    entry: dict[str, Any],
+    tmp: Path,
+    *,
+    size: int | None = None,
+    replaces: str | None = None,
+) -> dict[str, Any]:
+    """A source staged in ``tmp`` into place, then the manifest replaced (in the same write,
+    without the entry ``replaces``: an earlier version of the same file)."""
+    for rel in [*entry["parts"], entry["rejects_part"], *entry.get("attempts_parts", ())]:
+        # into place; nothing reads them until the manifest lists them
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp / rel, root / rel)
+    shutil.rmtree(tmp, ignore_errors=True)
     if size is not None:
         entry["bytes"] = size
     if replaces is not None:

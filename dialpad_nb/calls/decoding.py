@@ -34,6 +34,9 @@ class DecodedFile:
         encoding, skip = sniff_encoding(head)
         self.encoding = encoding or "utf-8"
         self._pending = head[skip:]
+        if self._zlib is None and encoding is None and not repair:
+            self._f.seek(skip)  # read on from there: a big first read is then not a copy
+            self._pending = b""
         self._decoder = None
         if encoding is not None:
             self._decoder = codecs.getincrementaldecoder(encoding)("replace")
@@ -84,14 +87,21 @@ class DecodedFile:
             while parts[-1]:
                 parts.append(self.read(self._BLOCK * 64))
             return b"".join(parts)
-        while len(self._pending) < n:
-            raw = self._raw(max(n - len(self._pending), 1 << 16))
+        parts = [self._pending] if self._pending else []
+        have = len(self._pending)
+        while have < n:
+            raw = self._raw(max(n - have, 1 << 16))
             if not raw:
                 if self._decoder is not None:
-                    self._pending += self._decoder.decode(b"", final=True).encode("utf-8")
+                    parts.append(self._decoder.decode(b"", final=True).encode("utf-8"))
                 break
-            self._pending += raw if self._decoder is None else self._decoder.decode(raw).encode("utf-8")
-        out, self._pending = self._pending[:n], self._pending[n:]
+            parts.append(raw if self._decoder is None else self._decoder.decode(raw).encode("utf-8"))
+            have += len(parts[-1])
+        pending = parts[0] if len(parts) == 1 else b"".join(parts)  # one copy, not one per piece
+        if len(pending) <= n:
+            self._pending = b""
+            return pending
+        out, self._pending = pending[:n], pending[n:]
         return out
 
     def readline(self) -> bytes:

@@ -18,7 +18,6 @@ It also rejects duplicate ``call_id`` s across chunks and files.
 from __future__ import annotations
 
 import codecs
-import io
 import json
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -44,6 +43,7 @@ from ..core.frames import RAW_LIMIT, empty_rejects, rejects_frame
 from ..core.models import E164_PATTERN, normalize_e164
 from .columns import PAYLOAD_FIELDS, Part, calls_frame
 from .jwt_batch import CLAIMS, TokenBatch, check_secret, verify_tokens
+from .scan import byte_positions
 
 __all__ = ["CallReader", "line_chunks"]
 
@@ -224,10 +224,11 @@ class CallReader:
     def lines_chunk(self, buf: bytes, n_lines: int, first_line: int) -> tuple[Part, int]:
         """Read one chunk of ``n_lines`` lines; returns the part and its record count."""
         part = Part()
-        if _all_plain_json(buf, n_lines):
-            # every line starts with '{' and none is a log record or a wrapped token:
-            # one pyarrow parse; each line yields at least one row, so equal counts mean one each
-            table = _arrow_buf(buf)
+        newlines = _object_lines(buf, n_lines)
+        if newlines is not None:
+            # every line starts with '{': one pyarrow parse; each line yields at least one row,
+            # so equal counts mean one each
+            table = _arrow_buf(buf, newlines)
             if table is not None and self._table_block(
                 part, table, np.arange(first_line, first_line + n_lines), _LazyLines(buf),
                 in_jwt=False,
@@ -243,20 +244,31 @@ class CallReader:
                 part, list(range(first_line, first_line + len(lines))), lines, lines, unclassified=True
             )
             return part, len(lines)
-        stripped = [ln.strip() for ln in lines]
-        if b"{" not in buf and not b"".join(stripped).translate(None, _TOKEN_CHARS):
-            # only base64url characters and dots: skip the classifying loop below
-            idx = [i for i, s in enumerate(stripped) if s]
-            toks = [stripped[i] for i in idx]
-            self._jwt_lines(part, [first_line + i for i in idx], toks, toks, unclassified=True)
-            return part, len(idx)
+        kinds = _line_kinds(buf)
         records = 0
         json_groups: dict[str, list[int]] = {"log": [], "wrapped": [], "plain": []}
         tok_idx: list[int] = []
         junk: list[int] = []
         bad_objects: list[int] = []
         plain, log, wrapped = json_groups["plain"], json_groups["log"], json_groups["wrapped"]
-        for i, s in enumerate(stripped):
+        todo: Sequence[int]
+        if kinds is None:  # a blank line, or one to strip: every line through the loop below
+            stripped = [ln.strip() for ln in lines]
+            if b"{" not in buf and not b"".join(stripped).translate(None, _TOKEN_CHARS):
+                # only base64url characters and dots: skip the classifying loop below
+                idx = [i for i, s in enumerate(stripped) if s]
+                toks = [stripped[i] for i in idx]
+                self._jwt_lines(part, [first_line + i for i in idx], toks, toks, unclassified=True)
+                return part, len(idx)
+            todo = range(len(stripped))
+        else:  # the usual payloads and token-shaped lines sorted at once; the loop takes the rest
+            stripped = lines
+            plain += np.flatnonzero(kinds == _PAYLOAD).tolist()
+            tok_idx += np.flatnonzero(kinds == _TOKEN).tolist()
+            records = len(plain) + len(tok_idx)
+            todo = np.flatnonzero(kinds == _OTHER).tolist()
+        for i in todo:
+            s = stripped[i]
             head = s[:3]
             if head == b'{"d':  # the usual payload ("date_started" first)
                 plain.append(i)
@@ -278,6 +290,9 @@ class CallReader:
             else:
                 self._reject(part, first_line + i, s, "bad JSON", _not_json(s))
             records += 1
+        if kinds is not None:  # two sorted runs each: in line order again
+            plain.sort()
+            tok_idx.sort()
         if bad_objects:
             self._reject_many(
                 part, [first_line + i for i in bad_objects], [stripped[i] for i in bad_objects], "bad JSON",
@@ -799,6 +814,8 @@ def _columns(table: pa.Table) -> dict[str, Any]:
 
 
 def _arrow_lines(texts: Sequence[bytes]) -> pa.Table | None:
+    if texts and max(map(len, texts)) <= _ARROW_MAX_DEPTH:
+        return _parse_json_lines(b"\n".join(texts))  # no line is long enough to nest deeply
     return _arrow_buf(b"\n".join(texts))
 
 
@@ -807,19 +824,30 @@ _ARROW_MAX_DEPTH = 256
 and crashes the process (segfault) near 20,000. They take the reference path (``json.loads``)."""
 
 
-def _may_nest_deeply(buf: bytes) -> bool:
+def _may_nest_deeply(buf: bytes, newlines: np.ndarray | None = None) -> bool:
     """True if some line of ``buf`` has more than :data:`_ARROW_MAX_DEPTH` opening brackets
-    (an upper bound of its depth). Free when each line opens about one object; else one numpy pass."""
+    (an upper bound of its depth). Free when no line is longer than that, or when each line opens
+    about one object; else one pass over the long lines.
+
+    ``newlines``: the positions of ``buf``'s newlines when the caller has them and knows that
+    every line starts with ``{`` (:func:`_object_lines`)."""
+    if newlines is not None:
+        starts = np.concatenate(([0], newlines + 1))
+        ends = np.concatenate((newlines, [len(buf)]))
+        if not len(buf) or int((ends - starts).max()) <= _ARROW_MAX_DEPTH:
+            return False  # a line's depth is at most its length
     opens = buf.count(b"{") + buf.count(b"[")
     if opens <= _ARROW_MAX_DEPTH:
         return False
-    n_lines = buf.count(b"\n") + (0 if buf.endswith(b"\n") else 1)
-    if opens - n_lines < _ARROW_MAX_DEPTH and _all_plain_json(buf, n_lines):
-        return False  # every line opens at least one: none can have _ARROW_MAX_DEPTH more than that
-    a = np.frombuffer(buf, dtype=np.uint8)
-    newlines = np.flatnonzero(a == 10)
-    starts = np.concatenate(([0], newlines + 1))
-    ends = np.concatenate((newlines, [len(a)]))
+    if newlines is None:
+        n_lines = buf.count(b"\n") + (0 if buf.endswith(b"\n") else 1)
+        if opens - n_lines < _ARROW_MAX_DEPTH and _object_lines(buf, n_lines) is not None:
+            return False  # every line opens at least one: none can have _ARROW_MAX_DEPTH more than that
+        newlines = byte_positions(np.frombuffer(buf, dtype=np.uint8), 10)
+        starts = np.concatenate(([0], newlines + 1))
+        ends = np.concatenate((newlines, [len(buf)]))
+    elif opens - len(starts) < _ARROW_MAX_DEPTH:
+        return False
     long_lines = np.flatnonzero(ends - starts > _ARROW_MAX_DEPTH)
     return any(
         buf.count(b"{", starts[i], ends[i]) + buf.count(b"[", starts[i], ends[i]) > _ARROW_MAX_DEPTH
@@ -827,33 +855,78 @@ def _may_nest_deeply(buf: bytes) -> bool:
     )
 
 
-def _arrow_buf(buf: bytes) -> pa.Table | None:
-    if _may_nest_deeply(buf):
+def _arrow_buf(buf: bytes, newlines: np.ndarray | None = None) -> pa.Table | None:
+    """pyarrow's parse of JSON lines, or None where it must not or cannot parse them
+    (``newlines``: see :func:`_may_nest_deeply`)."""
+    if _may_nest_deeply(buf, newlines):
         return None  # the caller splits the block; the deep line ends up on the reference path
+    return _parse_json_lines(buf)
+
+
+def _parse_json_lines(buf: bytes) -> pa.Table | None:
+    """pyarrow's parse of lines that cannot nest deeply (see :data:`_ARROW_MAX_DEPTH`)."""
     if not buf.isascii():
         try:  # pyarrow does not check UTF-8: text in another encoding takes the reference path
             buf.decode("utf-8")
         except UnicodeDecodeError:
             return None
     try:
-        return pj.read_json(
-            io.BytesIO(buf), read_options=pj.ReadOptions(use_threads=True, block_size=1 << 24)
+        return pj.read_json(  # a BufferReader: pyarrow reads the bytes in place (no copies)
+            pa.BufferReader(buf), read_options=pj.ReadOptions(use_threads=True, block_size=1 << 24)
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, UnicodeDecodeError, ValueError):
         return None
 
 
-def _all_plain_json(buf: bytes, n_lines: int) -> bool:
-    """Every line starts with ``{`` (so each yields at least one row or a parse error).
+def _object_lines(buf: bytes, n_lines: int) -> np.ndarray | None:
+    """The positions of the newlines between ``buf``'s lines if every line starts with ``{``
+    (so each yields at least one row or a parse error), else None.
 
     Which kind of record the lines are (payload, log record, wrapped token) is
     decided from the parsed table's columns."""
     if not buf.startswith(b"{"):
-        return False
+        return None
     a = np.frombuffer(buf, dtype=np.uint8)
-    newlines = np.flatnonzero(a == 10)
-    inner = newlines[newlines < len(a) - 1]  # a newline ending the buffer starts no line
-    return len(inner) == n_lines - 1 and bool((a[inner + 1] == 123).all())
+    newlines = byte_positions(a, 10)
+    inner = newlines[:-1] if len(newlines) and newlines[-1] == len(a) - 1 else newlines
+    if len(inner) != n_lines - 1 or not bool((a[inner + 1] == 123).all()):
+        return None
+    return inner
+
+
+_OTHER, _PAYLOAD, _TOKEN = 0, 1, 2
+_SPACE = np.zeros(256, dtype=bool)
+_SPACE[list(b" \t\n\r\x0b\x0c")] = True  # what bytes.strip() strips
+_TOKEN_FIRST = np.zeros(256, dtype=bool)
+_TOKEN_FIRST[list(_B64URL_FIRST)] = True
+
+
+def _line_kinds(buf: bytes) -> np.ndarray | None:
+    """Each line's kind as the classifying loop would find it, for the two common kinds at once:
+    ``_PAYLOAD`` (starts ``{"d``), ``_TOKEN`` (what :func:`_jwt_shaped` takes), else ``_OTHER``
+    (the loop decides). None when a line is blank or has spaces to strip (the loop takes all)."""
+    a = np.frombuffer(buf, dtype=np.uint8)
+    newlines = byte_positions(a, 10)
+    starts = np.concatenate(([0], newlines + 1))
+    ends = np.concatenate((newlines, [len(a)]))
+    if buf.endswith(b"\n"):
+        starts, ends = starts[:-1], ends[:-1]
+    length = ends - starts
+    if not len(starts) or not length.all():
+        return None
+    first = a[starts]
+    if _SPACE[first].any() or _SPACE[a[ends - 1]].any():
+        return None
+    top = len(a) - 1
+
+    def byte(j: int) -> np.ndarray:
+        return np.where(length > j, a[np.minimum(starts + j, top)], 0)
+
+    kinds = np.full(len(starts), _OTHER, dtype=np.int8)
+    kinds[(first == 123) & (byte(1) == 34) & (byte(2) == 100)] = _PAYLOAD
+    dots = np.bincount(np.searchsorted(newlines, byte_positions(a, 46)), minlength=len(starts) + 1)
+    kinds[_TOKEN_FIRST[first] & (dots[: len(starts)] == 2)] = _TOKEN
+    return kinds
 
 
 class _LazyLines:
@@ -870,25 +943,35 @@ class _LazyLines:
 
 
 _BLOCK = 1 << 23
+_MAX_READ = 1 << 28
+_LINE_GUESS = 256  # bytes per line, until the file says
 
 
 def line_chunks(f: Any, chunksize: int) -> Iterator[tuple[bytes, int]]:
-    """``(buffer, number of lines)`` chunks of at most ``chunksize`` whole lines from ``f`` (``read(n)``)."""
+    """``(buffer, number of lines)`` chunks of at most ``chunksize`` whole lines from ``f`` (``read(n)``).
+
+    Each read asks for about what the rest of the chunk needs (from the lines seen so far), so a
+    chunk is usually one read: no copy to join it."""
     parts: list[bytes] = []
     count = 0
+    per_line = _LINE_GUESS
     while True:
-        block = f.read(_BLOCK)
+        block = f.read(min(max((chunksize - count) * per_line, _BLOCK), _MAX_READ))
         if not block:
             break
         while True:
             c = block.count(b"\n")
+            if c:
+                per_line = len(block) // c + 1
             if count + c < chunksize:
                 parts.append(block)
                 count += c
                 break
-            pos = -1
-            for _ in range(chunksize - count):
-                pos = block.index(b"\n", pos + 1)
+            k = chunksize - count
+            if count + c == chunksize and block.endswith(b"\n"):
+                pos = len(block) - 1
+            else:
+                pos = _nth_newline(block, k)
             parts.append(block[: pos + 1])
             yield b"".join(parts), chunksize
             parts, count = [], 0
@@ -899,6 +982,16 @@ def line_chunks(f: Any, chunksize: int) -> Iterator[tuple[bytes, int]]:
         buf = b"".join(parts)
         if buf:
             yield buf, count + (0 if buf.endswith(b"\n") else 1)
+
+
+def _nth_newline(block: bytes, k: int) -> int:
+    """The position of the ``k``-th newline of ``block`` (1-based; there are at least ``k``)."""
+    if k <= 1024:
+        pos = -1
+        for _ in range(k):
+            pos = block.index(b"\n", pos + 1)
+        return pos
+    return int(byte_positions(np.frombuffer(block, dtype=np.uint8), 10)[k - 1])
 
 
 def _to_ms(v: Any) -> int | None:

@@ -26,7 +26,9 @@ def _run_ingest(args: argparse.Namespace) -> int:
         secret = os.environ.get(args.secret_env)
         if not secret:
             raise UsageError(f"environment variable {args.secret_env} is not set")
-    report = ingest(args.logs, args.to, secret, router_id=args.router_id, attempts=endpoint_attempts)
+    report = ingest(
+        args.logs, args.to, secret, router_id=args.router_id, attempts=endpoint_attempts, workers=args.workers
+    )
     if args.format == "json":
         emit_json(
             {
@@ -57,6 +59,10 @@ def add(subparsers: Any) -> None:
     p.add_argument(
         "--router-id", type=int, default=None, metavar="ID",
         help="the router these logs belong to (stamped on calls, to filter by router later)",
+    )  # fmt: skip
+    p.add_argument(
+        "--workers", type=int, default=None, metavar="N",
+        help="processes reading files at once (default: one per core for several files totalling 256 MiB or more)",
     )  # fmt: skip
     p.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     p.set_defaults(func=_run_ingest)
