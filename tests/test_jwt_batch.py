@@ -304,3 +304,36 @@ def test_a_child_that_dies_leaves_its_half_to_this_process(monkeypatch: pytest.M
     monkeypatch.setattr(jwt_batch, "PARALLEL_MIN", 4)
     monkeypatch.setattr(jwt_batch, "_verify_child", lambda sender, *a: os._exit(9))
     assert _batch_state(verify_tokens(tokens, SECRET)) == _batch_state(here)
+
+
+def test_a_child_that_hangs_is_killed_and_its_half_verified_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A forked child that never answers (as if it inherited a lock held by another thread) is
+    given up on after its patience and killed; this process verifies its half, same verdicts."""
+    import threading
+
+    tokens = list(NAMED_CASES.values()) * 2
+    here = verify_tokens(tokens, SECRET)
+    pids: list[int] = []
+    original = jwt_batch.mp.get_context
+
+    def context(method: str) -> object:
+        ctx = original(method)
+        process = ctx.Process
+
+        def tracked(*a: object, **k: object) -> object:
+            p = process(*a, **k)
+            pids.append(p)  # type: ignore[arg-type]
+            return p
+
+        monkeypatch.setattr(ctx, "Process", tracked)
+        return ctx
+
+    monkeypatch.setattr(jwt_batch.mp, "get_context", context)
+    monkeypatch.setattr(jwt_batch, "PARALLEL_MIN", 4)
+    monkeypatch.setattr(jwt_batch, "_PATIENCE_S", 0.2)
+    monkeypatch.setattr(jwt_batch, "_PATIENCE_PER_TOKEN_S", 0.0)
+    monkeypatch.setattr(jwt_batch, "_verify_child", lambda *a: threading.Event().wait())
+    assert _batch_state(verify_tokens(tokens, SECRET)) == _batch_state(here)
+    assert len(pids) == 1  # one child was forked, and it is gone (killed, reaped, closed)
+    with pytest.raises(ValueError, match="closed"):
+        pids[0].is_alive()  # type: ignore[attr-defined]

@@ -224,6 +224,11 @@ PARALLEL_MIN = 1 << 16
 """Batches of at least this many tokens are verified on two cores (:func:`verify_tokens`)."""
 
 
+_PATIENCE_S = 30.0
+_PATIENCE_PER_TOKEN_S = 50e-6
+"""How long the forked child may take: ~20x what verifying its half takes on the 2-core dev machine."""
+
+
 def _can_fork() -> bool:
     return (os.cpu_count() or 1) > 1 and "fork" in mp.get_all_start_methods()
 
@@ -259,15 +264,19 @@ def _verify_halves(
     try:
         batch = _verify(tokens[:half], secret, leeway_s=leeway_s, charset_checked=charset_checked)
         try:
+            if not receiver.poll(_PATIENCE_S + _PATIENCE_PER_TOKEN_S * (len(tokens) - half)):
+                raise TimeoutError  # a child stuck (a fork can inherit a lock held): give up on it
             index, decoded, errors, size = pickle.loads(receiver.recv_bytes())
             fast_json = shared[:size] if size >= 0 else receiver.recv_bytes()
             fast_index = array("q", index).tolist()
-        except (EOFError, OSError, pickle.UnpicklingError):  # the child died: do its half here
+        except (EOFError, OSError, pickle.UnpicklingError):  # the child died or hung: its half here
             other = _verify(tokens[half:], secret, leeway_s=leeway_s, charset_checked=charset_checked)
             fast_index, decoded, errors = other.fast_index, other.decoded, other.errors
             fast_json = b"\n".join(other.fast_json)
     finally:
         receiver.close()
+        if child.is_alive():
+            child.kill()
         child.join()
         child.close()
         shared.close()
