@@ -43,7 +43,7 @@ from ..core.frames import RAW_LIMIT, empty_rejects, rejects_frame
 from ..core.models import E164_PATTERN, normalize_e164
 from .columns import PAYLOAD_FIELDS, Part, calls_frame
 from .jwt_batch import CLAIMS, TokenBatch, check_secret, verify_tokens
-from .scan import byte_positions
+from .scan import byte_positions, line_spans
 
 __all__ = ["CallReader", "line_chunks"]
 
@@ -829,25 +829,25 @@ def _may_nest_deeply(buf: bytes, newlines: np.ndarray | None = None) -> bool:
     (an upper bound of its depth). Free when no line is longer than that, or when each line opens
     about one object; else one pass over the long lines.
 
-    ``newlines``: the positions of ``buf``'s newlines when the caller has them and knows that
-    every line starts with ``{`` (:func:`_object_lines`)."""
-    if newlines is not None:
-        starts = np.concatenate(([0], newlines + 1))
-        ends = np.concatenate((newlines, [len(buf)]))
-        if not len(buf) or int((ends - starts).max()) <= _ARROW_MAX_DEPTH:
-            return False  # a line's depth is at most its length
-    opens = buf.count(b"{") + buf.count(b"[")
-    if opens <= _ARROW_MAX_DEPTH:
-        return False
+    ``newlines``: the positions of the newlines between ``buf``'s lines when the caller has them
+    and knows that every line starts with ``{`` (:func:`_object_lines`)."""
+    opens = None
     if newlines is None:
-        n_lines = buf.count(b"\n") + (0 if buf.endswith(b"\n") else 1)
-        if opens - n_lines < _ARROW_MAX_DEPTH and _object_lines(buf, n_lines) is not None:
-            return False  # every line opens at least one: none can have _ARROW_MAX_DEPTH more than that
-        newlines = byte_positions(np.frombuffer(buf, dtype=np.uint8), 10)
-        starts = np.concatenate(([0], newlines + 1))
-        ends = np.concatenate((newlines, [len(buf)]))
-    elif opens - len(starts) < _ARROW_MAX_DEPTH:
-        return False
+        opens = buf.count(b"{") + buf.count(b"[")
+        if opens <= _ARROW_MAX_DEPTH:
+            return False
+        a = np.frombuffer(buf, dtype=np.uint8)
+        newlines = _between(byte_positions(a, 10), len(a))
+        objects = buf.startswith(b"{") and bool((a[newlines + 1] == 123).all())
+    else:
+        objects = True
+    starts, ends = line_spans(newlines, len(buf))
+    if not len(buf) or int((ends - starts).max()) <= _ARROW_MAX_DEPTH:
+        return False  # a line's depth is at most its length
+    if opens is None:
+        opens = buf.count(b"{") + buf.count(b"[")
+    if opens <= _ARROW_MAX_DEPTH or (objects and opens - len(starts) < _ARROW_MAX_DEPTH):
+        return False  # every line opens at least one: none can have _ARROW_MAX_DEPTH more than that
     long_lines = np.flatnonzero(ends - starts > _ARROW_MAX_DEPTH)
     return any(
         buf.count(b"{", starts[i], ends[i]) + buf.count(b"[", starts[i], ends[i]) > _ARROW_MAX_DEPTH
@@ -878,6 +878,11 @@ def _parse_json_lines(buf: bytes) -> pa.Table | None:
         return None
 
 
+def _between(newlines: np.ndarray, size: int) -> np.ndarray:
+    """The newlines between lines: all but one that ends the buffer (it starts no line)."""
+    return newlines[:-1] if len(newlines) and newlines[-1] == size - 1 else newlines
+
+
 def _object_lines(buf: bytes, n_lines: int) -> np.ndarray | None:
     """The positions of the newlines between ``buf``'s lines if every line starts with ``{``
     (so each yields at least one row or a parse error), else None.
@@ -887,8 +892,7 @@ def _object_lines(buf: bytes, n_lines: int) -> np.ndarray | None:
     if not buf.startswith(b"{"):
         return None
     a = np.frombuffer(buf, dtype=np.uint8)
-    newlines = byte_positions(a, 10)
-    inner = newlines[:-1] if len(newlines) and newlines[-1] == len(a) - 1 else newlines
+    inner = _between(byte_positions(a, 10), len(a))
     if len(inner) != n_lines - 1 or not bool((a[inner + 1] == 123).all()):
         return None
     return inner
@@ -907,8 +911,7 @@ def _line_kinds(buf: bytes) -> np.ndarray | None:
     (the loop decides). None when a line is blank or has spaces to strip (the loop takes all)."""
     a = np.frombuffer(buf, dtype=np.uint8)
     newlines = byte_positions(a, 10)
-    starts = np.concatenate(([0], newlines + 1))
-    ends = np.concatenate((newlines, [len(a)]))
+    starts, ends = line_spans(newlines, len(a))
     if buf.endswith(b"\n"):
         starts, ends = starts[:-1], ends[:-1]
     length = ends - starts
